@@ -1,0 +1,79 @@
+"""Opening the database and bringing its schema up to date.
+
+SQLite (WAL mode, Tortoise's default for SQLite) when nothing is configured; PostgreSQL when
+``CARNET_DATABASE_URL`` is a ``postgres://`` URL. The schema only ever changes through the migrations in
+``hub/migrations`` (Tortoise's own migration system), so an upgrade keeps the data already stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as _migrate
+
+from hub.config import Settings
+
+MODELS_MODULE = "hub.models"
+MIGRATIONS_MODULE = "hub.migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the spellings people paste: ``postgresql://`` and ``sqlite:///abs/path``."""
+    if url.startswith("postgresql://"):
+        return "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": normalise_url(db_url)},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        # Every time is stored in UTC and read back aware; local time is the charter's business.
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _ensure_sqlite_dir(db_url: str) -> None:
+    if db_url.startswith("sqlite://") and ":memory:" not in db_url:
+        Path(db_url[len("sqlite://") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(db_url: str) -> None:
+    """Apply every migration not yet applied. Safe to run at each start."""
+    _ensure_sqlite_dir(db_url)
+    await _migrate(config=tortoise_config(db_url))
+    # The migration API initialises Tortoise without connections; reset so ``open_db`` starts clean.
+    await Tortoise.close_connections()
+
+
+async def init(db_url: str) -> None:
+    _ensure_sqlite_dir(db_url)
+    await Tortoise.init(config=tortoise_config(db_url))
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def open_db(settings: Settings | str, *, run_migrations: bool = True) -> AsyncIterator[None]:
+    """Migrate (unless told not to), connect, and close at the end."""
+    db_url = settings if isinstance(settings, str) else settings.db_url
+    if run_migrations:
+        await migrate(db_url)
+    await init(db_url)
+    try:
+        yield
+    finally:
+        await close()
