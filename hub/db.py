@@ -54,7 +54,7 @@ async def migrate(db_url: str) -> None:
     _ensure_sqlite_dir(db_url)
     await _migrate(config=tortoise_config(db_url))
     # The migration API initialises Tortoise without connections; reset so ``open_db`` starts clean.
-    await Tortoise.close_connections()
+    await close()
 
 
 async def init(db_url: str) -> None:
@@ -64,6 +64,9 @@ async def init(db_url: str) -> None:
 
 async def close() -> None:
     await Tortoise.close_connections()
+    # Models keep the dialect's query builder of the last init: forget it, so the next init may be another
+    # backend (the tests run SQLite and PostgreSQL in one process).
+    await Tortoise._reset_apps()
 
 
 @asynccontextmanager

@@ -295,7 +295,7 @@ class Consent(Model):
 
     class Meta:
         table = "consent"
-        indexes = (("guardian", "purpose"),)
+        indexes = (("guardian_id", "purpose"),)
 
 
 class ChannelPreference(Model):
@@ -472,7 +472,7 @@ class Delivery(Model):
 
     class Meta:
         table = "delivery"
-        indexes = (("state", "due_at"), ("notice", "step"))
+        indexes = (("state", "due_at"), ("notice_id", "step"))
 
 
 class Acknowledgement(Model):

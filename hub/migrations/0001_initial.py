@@ -113,7 +113,7 @@ class Migration(migrations.Migration):
                 ('withdrawn_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('withdrawn_source', fields.CharField(default='', max_length=16)),
             ],
-            options={'table': 'consent', 'app': 'models', 'indexes': [Index(fields=['guardian', 'purpose'])], 'pk_attr': 'id', 'table_description': "A guardian's yes to one purpose. Withdrawal sets ``withdrawn_at``, a new yes is a new row: the history stays."},
+            options={'table': 'consent', 'app': 'models', 'indexes': [Index(fields=['guardian_id', 'purpose'])], 'pk_attr': 'id', 'table_description': "A guardian's yes to one purpose. Withdrawal sets ``withdrawn_at``, a new yes is a new row: the history stays."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -336,7 +336,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'delivery', 'app': 'models', 'indexes': [Index(fields=['state', 'due_at']), Index(fields=['notice', 'step'])], 'pk_attr': 'id', 'table_description': 'One notice on one channel: the queue, the history and the report are this one table.'},
+            options={'table': 'delivery', 'app': 'models', 'indexes': [Index(fields=['state', 'due_at']), Index(fields=['notice_id', 'step'])], 'pk_attr': 'id', 'table_description': 'One notice on one channel: the queue, the history and the report are this one table.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -1,0 +1,85 @@
+"""Shared fixtures: a fresh, migrated database per test, on SQLite and on a real PostgreSQL.
+
+A test that takes ``db`` runs twice, once per backend. The schema is migrated once per session into a template
+(a SQLite file, a PostgreSQL template database) and each test gets a copy, so tests are isolated and fast.
+Outside CI a machine without PostgreSQL skips the PostgreSQL half with the reason; in CI (``CI=true``) nothing
+is skipped: the server is installed and started, and a failure to do so fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from hub import db as hubdb
+from hub.testing import postgres
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(hubdb.migrate(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> postgres.PostgresServer:
+    try:
+        return postgres.start_postgres()
+    except postgres.PostgresUnavailable as exc:
+        if IN_CI:
+            raise
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: postgres.PostgresServer) -> str:
+    async def build() -> None:
+        url = await postgres.create_database(pg_server, "carnet_template")
+        await hubdb.migrate(url)
+
+    asyncio.run(build())
+    return "carnet_template"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh database holding the migrated, empty schema."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "carnet.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite://{path}"
+        return
+    server: postgres.PostgresServer = request.getfixturevalue("pg_server")
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"carnet_test_{os.getpid()}_{next(_counter)}"
+    url = asyncio.run(postgres.create_database(server, name, template=template_name))
+    yield url
+    asyncio.run(postgres.drop_database(server, name))
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[str]:
+    """Tortoise connected to a fresh database for the duration of the test."""
+    await hubdb.init(db_url)
+    try:
+        yield db_url
+    finally:
+        await hubdb.close()
