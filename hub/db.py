@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as _migrate
 
 from hub.config import Settings
@@ -67,6 +68,9 @@ async def close() -> None:
     # Models keep the dialect's query builder of the last init: forget it, so the next init may be another
     # backend (the tests run SQLite and PostgreSQL in one process).
     await Tortoise._reset_apps()
+    # Prepared INSERT/UPDATE statements are cached per connection *name* ("default"), with the placeholder
+    # style of the dialect that built them: `?` for SQLite, `$1` for PostgreSQL.
+    EXECUTOR_CACHE.clear()
 
 
 @asynccontextmanager
