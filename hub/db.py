@@ -60,14 +60,16 @@ async def migrate(db_url: str) -> None:
 
 async def init(db_url: str) -> None:
     _ensure_sqlite_dir(db_url)
-    await Tortoise.init(config=tortoise_config(db_url))
+    # The global fallback lets tasks other than this one use the ORM: the web server runs its lifespan in one
+    # task and requests in others, the worker spreads sends over many.
+    await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
 
 
 async def close() -> None:
-    await Tortoise.close_connections()
     # Models keep the dialect's query builder of the last init: forget it, so the next init may be another
     # backend (the tests run SQLite and PostgreSQL in one process).
     await Tortoise._reset_apps()
+    await Tortoise.close_connections()
     # Prepared INSERT/UPDATE statements are cached per connection *name* ("default"), with the placeholder
     # style of the dialect that built them: `?` for SQLite, `$1` for PostgreSQL.
     EXECUTOR_CACHE.clear()

@@ -130,7 +130,9 @@ def start_postgres() -> PostgresServer:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    _server = PostgresServer(f"postgres://{user}@127.0.0.1:{port}/postgres", "127.0.0.1", port, user, datadir, run_as, bindir)
+    _server = PostgresServer(
+        f"postgres://{user}@127.0.0.1:{port}/postgres", "127.0.0.1", port, user, datadir, run_as, bindir
+    )
     atexit.register(_server.stop)
     _wait_ready(_server)
     return _server
