@@ -177,9 +177,7 @@ class Household(Model):
     """The guardians living together. Separated parents are two households, each with its own copy of a letter."""
 
     id = fields.IntField(primary_key=True)
-    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField(
-        "models.School", related_name="households"
-    )
+    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="households")
     external_id = fields.CharField(max_length=64)
     #: The postal address a printed letter goes to.
     street = fields.CharField(max_length=200, default="")
@@ -194,9 +192,7 @@ class Household(Model):
 
 class Guardian(Model):
     id = fields.IntField(primary_key=True)
-    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField(
-        "models.School", related_name="guardians"
-    )
+    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="guardians")
     external_id = fields.CharField(max_length=64)
     first_name = fields.CharField(max_length=100)
     last_name = fields.CharField(max_length=100)
@@ -318,9 +314,7 @@ class Message(Model):
     """What a sender writes once. Publishing turns it into notices (one per guardian) and deliveries."""
 
     id = fields.IntField(primary_key=True)
-    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField(
-        "models.School", related_name="messages"
-    )
+    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="messages")
     author: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField("models.Staff", related_name="messages")
     subject = fields.CharField(max_length=200)
     body = fields.TextField()

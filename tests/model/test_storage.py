@@ -34,7 +34,9 @@ async def test_a_guardian_is_linked_once_per_pupil(db: str) -> None:
     school = await School.create(name="Athénée")
     home = await Household.create(school=school, external_id="H1")
     pupil = await Pupil.create(school=school, external_id="P1", first_name="Lina", last_name="Peeters")
-    mother = await Guardian.create(school=school, external_id="G1", first_name="Ann", last_name="Peeters", household=home)
+    mother = await Guardian.create(
+        school=school, external_id="G1", first_name="Ann", last_name="Peeters", household=home
+    )
     await Guardianship.create(pupil=pupil, guardian=mother, relation=Relation.MOTHER, household=home)
     with pytest.raises(IntegrityError):
         await Guardianship.create(pupil=pupil, guardian=mother, relation=Relation.MOTHER, household=home)
