@@ -1,0 +1,79 @@
+"""Staff roles, with the rule that more than one administrator always holds the keys.
+
+A school whose only administrator leaves, loses a password or is on sick leave cannot answer a GDPR request or
+change its charter; so no change may leave a school with fewer than ``MIN_ADMINS`` active administrators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tortoise.transactions import in_transaction
+
+from hub.audit import audit
+from hub.enums import ActorKind, StaffRole
+from hub.models import Staff, StaffRoleGrant
+
+#: Two, so that one absence never locks the school out (the brief: "more than one administrator").
+MIN_ADMINS = 2
+
+
+class StaffRuleError(ValueError):
+    pass
+
+
+async def active_admin_count(school_id: int) -> int:
+    return await StaffRoleGrant.filter(role=StaffRole.ADMIN, staff__school_id=school_id, staff__active=True).count()
+
+
+async def grant_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
+    _, created = await StaffRoleGrant.get_or_create(staff=staff, role=role)
+    if created:
+        await audit(
+            "staff.role_granted",
+            at=at,
+            actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
+            actor_id=by.id if by else None,
+            subject_type="staff",
+            subject_id=staff.id,
+            role=str(role),
+        )
+
+
+async def revoke_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
+    async with in_transaction():
+        if role == StaffRole.ADMIN and staff.active:
+            if await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
+                raise StaffRuleError(
+                    f"a school keeps at least {MIN_ADMINS} administrators: name another one before removing this one"
+                )
+        deleted = await StaffRoleGrant.filter(staff=staff, role=role).delete()
+    if deleted:
+        await audit(
+            "staff.role_revoked",
+            at=at,
+            actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
+            actor_id=by.id if by else None,
+            subject_type="staff",
+            subject_id=staff.id,
+            role=str(role),
+        )
+
+
+async def deactivate(staff: Staff, *, by: Staff | None, at: dt.datetime) -> None:
+    async with in_transaction():
+        is_admin = await StaffRoleGrant.filter(staff=staff, role=StaffRole.ADMIN).exists()
+        if is_admin and staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
+            raise StaffRuleError(
+                f"a school keeps at least {MIN_ADMINS} administrators: name another one before this one leaves"
+            )
+        staff.active = False
+        await staff.save(update_fields=["active"])
+    await audit(
+        "staff.deactivated",
+        at=at,
+        actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
+        actor_id=by.id if by else None,
+        subject_type="staff",
+        subject_id=staff.id,
+    )
