@@ -173,8 +173,7 @@ def summarize(charter: Charter, today: date) -> Summary:
 
 #: Said before the generated part, in both formats: families should know these lines are not hand-written.
 _GENERATED_NOTE = (
-    "Ces horaires et ce calendrier sont ceux qu’applique Carnet : ils sont tirés des règles mêmes de la "
-    "plateforme."
+    "Ces horaires et ce calendrier sont ceux qu’applique Carnet : ils sont tirés des règles mêmes de la plateforme."
 )
 
 
@@ -182,8 +181,7 @@ def rule_sentences(summary: Summary) -> list[str]:
     """The rules that are not hours, one sentence each: shared by the HTML and the PDF."""
     days = "jour d’école" if summary.reply_days == 1 else "jours d’école"
     sentences = [
-        "Les alertes de sécurité sont délivrées à tout moment, "
-        "y compris la nuit, le week-end et pendant les congés.",
+        "Les alertes de sécurité sont délivrées à tout moment, y compris la nuit, le week-end et pendant les congés.",
         f"Vous recevez au plus {summary.max_per_day} messages ordinaires par jour ; "
         "les suivants sont regroupés en un seul résumé.",
     ]
@@ -258,9 +256,7 @@ def parse_body(body: str) -> tuple[Block, ...]:
 
 
 def _runs_html(runs: Iterable[Run]) -> Markup:
-    return Markup("").join(
-        Markup("<strong>{}</strong>").format(text) if bold else escape(text) for text, bold in runs
-    )
+    return Markup("").join(Markup("<strong>{}</strong>").format(text) if bold else escape(text) for text, bold in runs)
 
 
 def _blocks_html(body: str) -> Markup:
@@ -362,9 +358,7 @@ class _CharterPDF(FPDF):
             self.add_font("DejaVu", "B", str(fonts[1]))
             self.base_family = "DejaVu"
             # Characters both faces can draw; others would be dropped with a warning, so we replace them.
-            self.glyphs: frozenset[int] = frozenset(self.fonts["dejavu"].cmap) & frozenset(
-                self.fonts["dejavuB"].cmap
-            )
+            self.glyphs: frozenset[int] = frozenset(self.fonts["dejavu"].cmap) & frozenset(self.fonts["dejavuB"].cmap)
         else:
             self.base_family = "Helvetica"
         self.set_margins(18, 16, 18)

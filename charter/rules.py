@@ -393,9 +393,7 @@ def release_time(
     if Urgency(urgency) is not Urgency.EMERGENCY:
         schedule = charter.schedule(urgency)
         if not _open_at(charter, schedule, start):
-            raise ValueError(
-                f"window_start {window_start.isoformat()} is not inside an allowed {urgency} window"
-            )
+            raise ValueError(f"window_start {window_start.isoformat()} is not inside an allowed {urgency} window")
         spread = min(spread, _open_until(charter, schedule, start) - start)
     # Whole seconds, rounded down: index < total keeps every release strictly before the window's end.
     return start + timedelta(seconds=int(spread.total_seconds()) * index // total)
@@ -508,9 +506,7 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Iterable[str], prob
             problems.add(where, f"unknown key (expected one of: {', '.join(sorted(known))})")
 
 
-def _table(
-    data: Mapping[str, Any], name: str, key: str, problems: _Problems, required: bool
-) -> dict[str, Any]:
+def _table(data: Mapping[str, Any], name: str, key: str, problems: _Problems, required: bool) -> dict[str, Any]:
     value = data.get(name)
     where = f"{key}.{name}" if key else name
     if value is None:
@@ -641,9 +637,7 @@ def _parse_calendar(
             if item in WEEKDAYS:
                 school_weekdays.add(WEEKDAYS.index(item))
             else:
-                problems.add(
-                    f"calendar.school_weekdays[{i}]", f"unknown weekday {item!r} (expected monday..sunday)"
-                )
+                problems.add(f"calendar.school_weekdays[{i}]", f"unknown weekday {item!r} (expected monday..sunday)")
         if not weekdays_value:
             problems.add("calendar.school_weekdays", "a school needs at least one school weekday")
 
@@ -715,9 +709,7 @@ def _parse_staff(
 ) -> tuple[WeekSchedule, int]:
     staff_table = _table(data, "staff_hours", "", problems, required=True)
     staff = _week(staff_table, "staff_hours", problems, extra=("reply_expected_within_days",))
-    reply_days = _integer(
-        staff_table, "reply_expected_within_days", "staff_hours", problems, DEFAULT_REPLY_DAYS, 1, 30
-    )
+    reply_days = _integer(staff_table, "reply_expected_within_days", "staff_hours", problems, DEFAULT_REPLY_DAYS, 1, 30)
     if staff_table and not any(staff.days[day] for day in school_weekdays):
         problems.add("staff_hours", "no staff hours on any school weekday: replies could never be expected")
     return staff, reply_days
@@ -726,13 +718,9 @@ def _parse_staff(
 def _parse_limits(data: Mapping[str, Any], problems: _Problems) -> tuple[int, int]:
     limits = _table(data, "limits", "", problems, required=False)
     _check_keys(limits, "limits", ("max_non_urgent_per_day", "release_spread_minutes"), problems)
-    per_day = _integer(
-        limits, "max_non_urgent_per_day", "limits", problems, DEFAULT_MAX_NON_URGENT_PER_DAY, 1, 100
-    )
+    per_day = _integer(limits, "max_non_urgent_per_day", "limits", problems, DEFAULT_MAX_NON_URGENT_PER_DAY, 1, 100)
     # Spreading beyond a few hours would turn "released in the morning" into "released whenever".
-    spread = _integer(
-        limits, "release_spread_minutes", "limits", problems, DEFAULT_RELEASE_SPREAD_MINUTES, 0, 240
-    )
+    spread = _integer(limits, "release_spread_minutes", "limits", problems, DEFAULT_RELEASE_SPREAD_MINUTES, 0, 240)
     return per_day, spread
 
 
@@ -745,13 +733,9 @@ def _parse_senders(
             problems.add(f"senders.{name}", "unknown urgency (expected normal, urgent or emergency)")
     normal = _roles(senders.get("normal", [role.value for role in StaffRole]), "senders.normal", problems)
     urgent = _roles(senders.get("urgent", list(DEFAULT_URGENT_SENDERS)), "senders.urgent", problems)
-    emergency = _roles(
-        senders.get("emergency", list(DEFAULT_EMERGENCY_SENDERS)), "senders.emergency", problems
-    )
+    emergency = _roles(senders.get("emergency", list(DEFAULT_EMERGENCY_SENDERS)), "senders.emergency", problems)
     if not emergency and isinstance(senders.get("emergency"), list) and not senders["emergency"]:
-        problems.add(
-            "senders.emergency", "someone must be able to send a safety alert: list at least one role"
-        )
+        problems.add("senders.emergency", "someone must be able to send a safety alert: list at least one role")
     return normal, urgent, emergency
 
 

@@ -252,9 +252,7 @@ def test_estimate_cost_rejects_bad_input(recipients: object, price: object, erro
 # --- Properties -------------------------------------------------------------------------------------------
 
 # GSM-7 only, with extension characters weighted up so boundaries around them are actually exercised.
-gsm7_text = st.text(
-    alphabet=st.one_of(st.sampled_from(GSM7_BASIC), st.sampled_from(GSM7_EXTENSION)), max_size=700
-)
+gsm7_text = st.text(alphabet=st.one_of(st.sampled_from(GSM7_BASIC), st.sampled_from(GSM7_EXTENSION)), max_size=700)
 # Anything: mostly GSM-7 with some French, emoji and arbitrary code points mixed in.
 any_char = st.one_of(
     st.sampled_from(GSM7_BASIC + GSM7_EXTENSION),

@@ -133,20 +133,14 @@ def test_generated_limits_and_senders_follow_the_rules() -> None:
     default_items = parse_html(render_html(default_charter(), TODAY)).items
     assert any("au plus 3 messages ordinaires" in item for item in default_items)
     assert any("30 minutes" in item for item in default_items)
-    assert (
-        "Peuvent envoyer un message urgent : la direction, le secrétariat et les administrateurs de Carnet."
-        in (default_items)
+    assert "Peuvent envoyer un message urgent : la direction, le secrétariat et les administrateurs de Carnet." in (
+        default_items
     )
-    assert (
-        "Peuvent envoyer une alerte de sécurité : la direction et les administrateurs de Carnet."
-        in default_items
-    )
+    assert "Peuvent envoyer une alerte de sécurité : la direction et les administrateurs de Carnet." in default_items
     assert any("2 jours d’école" in item for item in default_items)
 
     charter = charter_with("max_non_urgent_per_day = 3", "max_non_urgent_per_day = 5")
-    charter = dataclasses.replace(
-        charter, urgent_senders=charter.emergency_senders, reply_expected_within_days=1
-    )
+    charter = dataclasses.replace(charter, urgent_senders=charter.emergency_senders, reply_expected_within_days=1)
     items = parse_html(render_html(charter, TODAY)).items
     assert any("au plus 5 messages ordinaires" in item for item in items)
     assert "Peuvent envoyer un message urgent : la direction et les administrateurs de Carnet." in items

@@ -128,9 +128,7 @@ def quarter_hours_between(start: datetime, end: datetime) -> list[datetime]:
 
 @SETTINGS
 @given(charter=charters(), now=instants, urgency=held_urgencies)
-def test_next_allowed_is_allowed_not_before_now_and_minimal(
-    charter: Charter, now: datetime, urgency: Urgency
-) -> None:
+def test_next_allowed_is_allowed_not_before_now_and_minimal(charter: Charter, now: datetime, urgency: Urgency) -> None:
     result = next_allowed(charter, now, urgency)
     assert result.tzinfo is not None
     assert result >= now

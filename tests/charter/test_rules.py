@@ -38,9 +38,7 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
 
 
-def small_charter(
-    normal: dict[str, str] | None = None, urgent: str = '["12:00-13:00"]', closed: str = ""
-) -> Charter:
+def small_charter(normal: dict[str, str] | None = None, urgent: str = '["12:00-13:00"]', closed: str = "") -> Charter:
     """A charter with no windows but the ones given: each test states exactly the rule it is about."""
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     normal = normal or {"monday": '["09:00-10:00"]'}
