@@ -41,11 +41,15 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from hub import db
-    from hub.demo import generate_demo
+    from hub.demo import DemoError, generate_demo
 
     async def run() -> int:
         async with db.open_db(settings):
-            summary = await generate_demo(seed=args.seed, replace=args.replace)
+            try:
+                summary = await generate_demo(seed=args.seed, replace=args.replace)
+            except DemoError as exc:
+                print(exc, file=sys.stderr)
+                return 2
         print(summary.describe())
         return 0
 
