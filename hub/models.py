@@ -327,6 +327,8 @@ class Message(Model):
     scheduled_at = fields.DatetimeField(null=True)
     state = fields.CharEnumField(MessageState, default=MessageState.DRAFT)
     published_at = fields.DatetimeField(null=True)
+    #: How long an unacknowledged step waits before the next one is tried, null means the urgency's default.
+    escalation_wait_minutes = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     audience: fields.ReverseRelation[MessageAudience]
@@ -461,6 +463,8 @@ class Delivery(Model):
     segments = fields.SmallIntField(default=0)
     error = fields.TextField(default="")
     error_kind = fields.CharEnumField(ErrorKind, null=True)
+    #: Deliveries held by the daily limit share a key (guardian, channel, local day) and go as one message.
+    digest_key = fields.CharField(max_length=64, default="", db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -19,7 +19,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -72,9 +72,11 @@ __all__ = [
     "MAX_ATTEMPTS",
     "PlanningError",
     "PublishResult",
+    "digest_groups",
     "due_deliveries",
     "due_escalations",
     "publish",
+    "publish_scheduled",
     "record_acknowledgement",
     "record_answer",
     "record_outcome",
@@ -86,8 +88,8 @@ ELECTRONIC_CHANNELS: frozenset[Channel] = frozenset(c for c in Channel if c is n
 
 #: How long a notice that asks for an acknowledgement waits on one channel before the next is tried: a day lets
 #: a parent who reads email in the evening answer before the school insists (and, at the end of the plan,
-#: prints a letter). Urgent matters and emergencies cannot wait that long. A per-message wait would need a
-#: column on Message; ``due_escalations(wait=...)`` overrides these meanwhile.
+#: prints a letter). Urgent matters and emergencies cannot wait that long. A message may set its own wait
+#: (``Message.escalation_wait_minutes``); ``due_escalations(wait=...)`` overrides both.
 DEFAULT_ESCALATION_WAIT = timedelta(hours=24)
 ESCALATION_WAITS: Mapping[Urgency, timedelta] = {
     Urgency.NORMAL: DEFAULT_ESCALATION_WAIT,
@@ -125,6 +127,8 @@ class PublishResult:
     held: int
     #: When the first held delivery is released, None if none is held.
     held_until: datetime | None
+    #: Of the held ones, those held to a later day by the daily limit and gathered into a digest.
+    digested: int = 0
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -269,6 +273,40 @@ def _state_at(due: datetime, now: datetime) -> tuple[DeliveryState, datetime]:
     return (DeliveryState.DUE, now) if due <= now else (DeliveryState.HELD, due)
 
 
+# --------------------------------------------------------------------------------------------- daily limit
+
+
+async def _daily_load(
+    charter: Charter, guardian_ids: Iterable[int], since: datetime
+) -> tuple[dict[int, dict[date, int]], set[tuple[int, str, date]]]:
+    """Per guardian, the non-urgent notices per local day whose first active step is due at or after
+    ``since`` (a digest counts once: it goes as one message), and the ``(guardian, channel, day)`` digests
+    already planned. One query per chunk of guardians, whatever their number."""
+    seen: dict[int, dict[date, set[Any]]] = defaultdict(lambda: defaultdict(set))
+    digests: set[tuple[int, str, date]] = set()
+    for chunk in _chunks(guardian_ids):
+        rows = (
+            await Delivery.filter(
+                notice__guardian_id__in=chunk,
+                notice__message__urgency=Urgency.NORMAL,
+                purpose=DeliveryPurpose.INITIAL,
+                due_at__gte=since,
+            )
+            .exclude(channel=Channel.PORTAL)
+            .values("notice_id", "notice__guardian_id", "channel", "due_at", "digest_key")
+        )
+        for row in rows:
+            guardian = row["notice__guardian_id"]
+            day = routing.local_day(charter, row["due_at"])
+            if row["digest_key"]:
+                seen[guardian][day].add(row["digest_key"])
+                digests.add((guardian, str(row["channel"]), day))
+            else:
+                seen[guardian][day].add(row["notice_id"])  # a retry row names the same notice: counted once
+    load = {guardian: {day: len(items) for day, items in days.items()} for guardian, days in seen.items()}
+    return load, digests
+
+
 # --------------------------------------------------------------------------------------------------- publish
 
 
@@ -282,8 +320,16 @@ async def publish(
 ) -> PublishResult:
     """Turn a draft message into notices (one per guardian, naming their pupils) and their first deliveries.
 
+    A message whose ``scheduled_at`` is still to come becomes SCHEDULED (:func:`publish_scheduled` turns it
+    PUBLISHED when its time comes), otherwise PUBLISHED.
+
+    The charter's daily limit: a NORMAL notice whose first active step would be due on a local day on which
+    the guardian already gets ``max_non_urgent_per_day`` non-urgent notices is HELD to the first allowed
+    window of the next day with room, with a ``digest_key`` (guardian, channel, that day): the worker sends
+    the deliveries sharing a key as one message (:func:`digest_groups`).
+
     Raises PlanningError if the sender's roles may not send this urgency, if an emergency has no reason, or if
-    the message is not a draft (or scheduled) of the sender's school. Emergencies are written to the audit log.
+    the message is not a draft of the sender's school. Emergencies are written to the audit log.
     """
     charter = charter or default_charter()
     message = await Message.get_or_none(id=message_id)
@@ -311,11 +357,13 @@ async def publish(
     plans = {
         g: routing.channel_plan(profiles[g], available_channels=available_channels, urgency=urgency) for g in guardians
     }
+    scheduled = scheduled_at is not None and scheduled_at > now
+    new_state = MessageState.SCHEDULED if scheduled else MessageState.PUBLISHED
 
     async with in_transaction():
         # Compare-and-set: two clicks on "publish" create one set of notices.
-        claimed = await Message.filter(id=message.id, state__in=(MessageState.DRAFT, MessageState.SCHEDULED)).update(
-            state=MessageState.PUBLISHED, published_at=now
+        claimed = await Message.filter(id=message.id, state=MessageState.DRAFT).update(
+            state=new_state, published_at=None if scheduled else now
         )
         if not claimed:
             raise PlanningError(f"message {message_id} is {message.state}, not a draft: it cannot be published")
@@ -335,8 +383,14 @@ async def publish(
             [NoticePupil(notice_id=notice_ids[g], pupil_id=p) for g in guardians for p in sorted(notices_for[g])]
         )
 
+        load: dict[int, dict[date, int]] = {}
+        digests: set[tuple[int, str, date]] = set()
+        if urgency is Urgency.NORMAL:
+            day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
+            load, digests = await _daily_load(charter, guardians, day_start)
+
         deliveries: list[Delivery] = []
-        due_count = held_count = 0
+        due_count = held_count = digested = 0
         held_until: datetime | None = None
         for index, g in enumerate(guardians):
             plan = plans[g]
@@ -362,23 +416,34 @@ async def publish(
             reachable = _reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
             assert reachable is not None  # the letter always qualifies
             step, contact_id = reachable
-            if first_due <= now:
+            channel = plan[step]
+            key = ""
+            days = {day for guardian, ch, day in digests if guardian == g and ch == channel.value}
+            placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
+            if placed is not None:
+                state, (due_at, day) = DeliveryState.HELD, placed
+                key = routing.digest_key(g, channel, day)
+                digested += 1
+            elif first_due <= now:
                 state, due_at = DeliveryState.DUE, now
-                due_count += 1
             else:
                 state = DeliveryState.HELD
                 due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
+            if state is DeliveryState.DUE:
+                due_count += 1
+            else:
                 held_count += 1
                 held_until = due_at if held_until is None else min(held_until, due_at)
             deliveries.append(
                 Delivery(
                     notice_id=notice_id,
-                    channel=plan[step],
+                    channel=channel,
                     step=step,
                     purpose=DeliveryPurpose.INITIAL,
                     state=state,
                     due_at=due_at,
                     contact_id=contact_id,
+                    digest_key=key,
                 )
             )
         await Delivery.bulk_create(deliveries)
@@ -399,22 +464,53 @@ async def publish(
         due=due_count,
         held=held_count,
         held_until=held_until,
+        digested=digested,
     )
 
 
 # ------------------------------------------------------------------------------------------------- the queue
 
 
-async def due_deliveries(now: datetime, limit: int = 100) -> list[Delivery]:
-    """The deliveries a worker may claim now, oldest due first.
+async def publish_scheduled(now: datetime) -> int:
+    """Turn the SCHEDULED messages whose ``scheduled_at`` has come into PUBLISHED; returns how many."""
+    return await Message.filter(state=MessageState.SCHEDULED, scheduled_at__lte=now).update(
+        state=MessageState.PUBLISHED, published_at=now
+    )
 
-    HELD and PLANNED rows whose time has come are promoted to DUE first (a compare-and-set update, so two
-    callers promote each row once). Claiming (DUE to CLAIMED under a lease) is the worker's business.
-    """
+
+async def _promote(now: datetime) -> None:
+    await publish_scheduled(now)
     await Delivery.filter(state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now).update(
         state=DeliveryState.DUE
     )
+
+
+async def due_deliveries(now: datetime, limit: int = 100) -> list[Delivery]:
+    """The deliveries a worker may claim now, oldest due first.
+
+    Scheduled messages whose time has come are published, and HELD and PLANNED rows whose time has come are
+    promoted to DUE first (compare-and-set updates, so two callers promote each row once). Claiming (DUE to
+    CLAIMED under a lease) is the worker's business; deliveries sharing a ``digest_key`` go as one message
+    (:func:`digest_groups`).
+    """
+    await _promote(now)
     return await Delivery.filter(state=DeliveryState.DUE, due_at__lte=now).order_by("due_at", "id").limit(limit)
+
+
+async def digest_groups(now: datetime) -> dict[str, list[int]]:
+    """The due deliveries gathered into digests, ``{digest_key: [delivery ids]}``: each group goes to its
+    guardian as one message. Promotes like :func:`due_deliveries`."""
+    await _promote(now)
+    rows = (
+        await Delivery.filter(state=DeliveryState.DUE, due_at__lte=now)
+        .exclude(digest_key="")
+        .order_by("digest_key", "id")
+        .values_list("digest_key", "id")
+    )
+    groups: dict[str, list[int]] = defaultdict(list)
+    for key, delivery_id in rows:
+        groups[key].append(delivery_id)
+    return dict(groups)
 
 
 async def _move(delivery: Delivery, new: DeliveryState, **changes: Any) -> bool:
@@ -496,6 +592,7 @@ async def record_outcome(
                 contact_id=delivery.contact_id,  # type: ignore[attr-defined]
                 due_at=next_allowed(charter, now + wait, notice.message.urgency),
                 attempts=attempts,
+                digest_key=delivery.digest_key,
             )
             return delivery
         if delivery.contact_id is not None:  # type: ignore[attr-defined]
@@ -604,13 +701,16 @@ async def record_answer(
     now: datetime,
     signed_name: str = "",
     recorded_by_staff_id: int | None = None,
+    late_ok: bool = False,
+    charter: Charter | None = None,
 ) -> SlipResponse:
     """Store a guardian's answers to a reply slip for one pupil of their notice (a second answer replaces the
     first), then cancel the reminders no longer needed, for this guardian and, one answer per pupil, for the
     other guardians of the pupil. Answering proves reading: it also acknowledges the notice.
 
-    Raises PlanningError if the message has no slip, the pupil is not named by the notice, or the guardian may
-    not answer for the pupil (no right to answer, or barred).
+    Raises PlanningError if the message has no slip, the slip's deadline has passed (unless ``late_ok``: a
+    secretary recording a paper slip that came back late), the pupil is not named by the notice, or the
+    guardian may not answer for the pupil (no right to answer, or barred).
     """
     async with in_transaction():
         notice = await Notice.get_or_none(id=notice_id)
@@ -620,6 +720,10 @@ async def record_answer(
         slip = await ReplySlip.get_or_none(message_id=notice.message_id)  # type: ignore[attr-defined]
         if slip is None:
             raise PlanningError(f"the message of notice {notice_id} has no reply slip")
+        if now > slip.deadline and not late_ok:
+            tz = (charter or default_charter()).tz
+            closed = slip.deadline.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            raise PlanningError(f"the reply slip closed on {closed} ({tz.key}): a late answer needs late_ok=True")
         if not await NoticePupil.filter(notice_id=notice_id, pupil_id=pupil_id).exists():
             raise PlanningError(f"pupil {pupil_id} is not named by notice {notice_id}")
         if not await Guardianship.filter(
@@ -660,17 +764,35 @@ async def record_answer(
 # ------------------------------------------------------------------------------------ escalation, reminders
 
 
+def _own_wait(minutes: int) -> timedelta:
+    return timedelta(minutes=max(0, minutes))
+
+
 async def due_escalations(
     now: datetime, *, charter: Charter | None = None, wait: timedelta | None = None
 ) -> list[Delivery]:
     """Create the next step of every notice that asked for an acknowledgement and got none ``wait`` after its
-    latest step was sent (by default ESCALATION_WAITS of the message's urgency). After the last electronic
+    latest step was sent (by default the message's ``escalation_wait_minutes``, or if null ESCALATION_WAITS of
+    its urgency). After the last electronic
     channel comes the letter: its DUE rows are the secretary's paper list. Returns the rows created.
 
     Safe to run repeatedly: a notice whose chain already moved past the step is left alone.
     """
     charter = charter or default_charter()
-    shortest = wait if wait is not None else min(ESCALATION_WAITS.values())
+    if wait is not None:
+        shortest = wait
+    else:
+        shortest = min(ESCALATION_WAITS.values())
+        own = (
+            await Message.filter(
+                state=MessageState.PUBLISHED, needs_acknowledgement=True, escalation_wait_minutes__isnull=False
+            )
+            .order_by("escalation_wait_minutes")
+            .first()
+            .values_list("escalation_wait_minutes", flat=True)
+        )
+        if own is not None:
+            shortest = min(shortest, _own_wait(own))
     rows = (
         await Delivery.filter(
             notice__message__needs_acknowledgement=True,
@@ -681,7 +803,7 @@ async def due_escalations(
         )
         .exclude(channel=Channel.PORTAL)
         .exclude(channel=Channel.LETTER)
-        .values("notice_id", "step", "sent_at", "notice__message__urgency")
+        .values("notice_id", "step", "sent_at", "notice__message__urgency", "notice__message__escalation_wait_minutes")
     )
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
@@ -704,7 +826,13 @@ async def due_escalations(
         if notice_id in acknowledged or furthest[notice_id] > row["step"]:
             continue
         urgency = Urgency(row["notice__message__urgency"])
-        step_wait = wait if wait is not None else ESCALATION_WAITS[urgency]
+        own_wait = row["notice__message__escalation_wait_minutes"]
+        if wait is not None:
+            step_wait = wait
+        elif own_wait is not None:
+            step_wait = _own_wait(own_wait)
+        else:
+            step_wait = ESCALATION_WAITS[urgency]
         if routing.escalation_due(charter, row["sent_at"], step_wait, urgency) > now:
             continue
         plan = list(notices[notice_id]["plan"])

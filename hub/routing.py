@@ -15,9 +15,9 @@ portal step never waits for anything. Keeping the portal in the plan keeps ``Del
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from charter import Charter, next_allowed, release_time
@@ -43,10 +43,13 @@ __all__ = [
     "can_move",
     "channel_plan",
     "contact_for",
+    "digest_key",
+    "digest_placement",
     "escalation_due",
     "first_active_step",
     "initial_due",
     "is_pending",
+    "local_day",
     "needs_reminder",
     "next_step",
     "over_daily_limit",
@@ -54,6 +57,7 @@ __all__ = [
     "resolve_notices",
     "sms_preview",
     "spread_release",
+    "start_of_day",
 ]
 
 #: The order used for a guardian who expressed no preference: the free channels first, SMS (paid, and
@@ -215,6 +219,55 @@ def over_daily_limit(charter: Charter, already_today: int, urgency: Urgency = Ur
     if Urgency(urgency) is not Urgency.NORMAL:
         return False
     return already_today >= charter.max_non_urgent_per_day
+
+
+# ------------------------------------------------------------------------------------ the daily limit, digests
+
+#: Held digests are released this many evenly spaced slots into their window, chosen by guardian: every
+#: delivery of one guardian's digest gets the same time (they go together), different guardians do not all
+#: ring at the window's first second.
+DIGEST_SLOTS = 60
+
+
+def local_day(charter: Charter, at: datetime) -> date:
+    """The school's calendar day (in the charter's time zone) of the instant ``at``."""
+    return at.astimezone(charter.tz).date()
+
+
+def digest_key(guardian_id: int, channel: Channel | str, local_date: date) -> str:
+    """The key shared by the deliveries gathered into one digest: one guardian, one channel, one local day."""
+    return f"{guardian_id}:{Channel(channel).value}:{local_date.isoformat()}"
+
+
+def start_of_day(charter: Charter, day: date) -> datetime:
+    """Local midnight of ``day`` (the first instant of the day if midnight falls in a DST gap)."""
+    return datetime.combine(day, time(0), tzinfo=charter.tz)
+
+
+def digest_placement(
+    charter: Charter,
+    due: datetime,
+    load: Mapping[date, int],
+    digest_days: Collection[date] = frozenset(),
+    urgency: Urgency = Urgency.NORMAL,
+    guardian_id: int = 0,
+) -> tuple[datetime, date] | None:
+    """Where a notice whose first active step is due at ``due`` goes under the daily limit.
+
+    ``load`` is the guardian's non-urgent notices per local day (a digest counts once: it is one message);
+    ``digest_days`` the days on which the guardian already has a digest on the notice's channel. None when the
+    notice may go as planned (not NORMAL, or its day still has room). Otherwise the release time and the local
+    day of the digest it joins: the first allowed window of the first later day that has room (or already has
+    this guardian's digest, which it joins at no cost), released at a slot fixed per guardian.
+    """
+    day = local_day(charter, due)
+    if not over_daily_limit(charter, load.get(day, 0), urgency):
+        return None
+    while True:
+        start = next_allowed(charter, start_of_day(charter, day + timedelta(days=1)), urgency)
+        day = local_day(charter, start)
+        if day in digest_days or not over_daily_limit(charter, load.get(day, 0), urgency):
+            return release_time(charter, start, guardian_id % DIGEST_SLOTS, DIGEST_SLOTS, urgency), day
 
 
 # ---------------------------------------------------------------------------------------- the state machine

@@ -26,54 +26,42 @@ async def active_admin_count(school_id: int) -> int:
     return await StaffRoleGrant.filter(role=StaffRole.ADMIN, staff__school_id=school_id, staff__active=True).count()
 
 
-async def grant_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
-    _, created = await StaffRoleGrant.get_or_create(staff=staff, role=role)
-    if created:
-        await audit(
-            "staff.role_granted",
-            at=at,
-            actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
-            actor_id=by.id if by else None,
-            subject_type="staff",
-            subject_id=staff.id,
-            role=str(role),
-        )
-
-
-async def revoke_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
-    async with in_transaction():
-        if role == StaffRole.ADMIN and staff.active:
-            if await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
-                raise StaffRuleError(
-                    f"a school keeps at least {MIN_ADMINS} administrators: name another one before removing this one"
-                )
-        deleted = await StaffRoleGrant.filter(staff=staff, role=role).delete()
-    if deleted:
-        await audit(
-            "staff.role_revoked",
-            at=at,
-            actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
-            actor_id=by.id if by else None,
-            subject_type="staff",
-            subject_id=staff.id,
-            role=str(role),
-        )
-
-
-async def deactivate(staff: Staff, *, by: Staff | None, at: dt.datetime) -> None:
-    async with in_transaction():
-        is_admin = await StaffRoleGrant.filter(staff=staff, role=StaffRole.ADMIN).exists()
-        if is_admin and staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
-            raise StaffRuleError(
-                f"a school keeps at least {MIN_ADMINS} administrators: name another one before this one leaves"
-            )
-        staff.active = False
-        await staff.save(update_fields=["active"])
+async def _audit(action: str, staff: Staff, by: Staff | None, at: dt.datetime, **details: str) -> None:
     await audit(
-        "staff.deactivated",
+        action,
         at=at,
         actor_kind=ActorKind.STAFF if by else ActorKind.SYSTEM,
         actor_id=by.id if by else None,
         subject_type="staff",
         subject_id=staff.id,
+        **details,
     )
+
+
+async def _refuse_losing_an_admin(staff: Staff, what: str) -> None:
+    if staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
+        raise StaffRuleError(f"a school keeps at least {MIN_ADMINS} administrators: name another one before {what}")
+
+
+async def grant_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
+    _, created = await StaffRoleGrant.get_or_create(staff=staff, role=role)
+    if created:
+        await _audit("staff.role_granted", staff, by, at, role=str(role))
+
+
+async def revoke_role(staff: Staff, role: StaffRole, *, by: Staff | None, at: dt.datetime) -> None:
+    async with in_transaction():
+        if role == StaffRole.ADMIN and await StaffRoleGrant.filter(staff=staff, role=role).exists():
+            await _refuse_losing_an_admin(staff, "removing this one")
+        deleted = await StaffRoleGrant.filter(staff=staff, role=role).delete()
+    if deleted:
+        await _audit("staff.role_revoked", staff, by, at, role=str(role))
+
+
+async def deactivate(staff: Staff, *, by: Staff | None, at: dt.datetime) -> None:
+    async with in_transaction():
+        if await StaffRoleGrant.filter(staff=staff, role=StaffRole.ADMIN).exists():
+            await _refuse_losing_an_admin(staff, "this one leaves")
+        staff.active = False
+        await staff.save(update_fields=["active"])
+    await _audit("staff.deactivated", staff, by, at)
