@@ -45,6 +45,13 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         async with db.open_db(settings):
+            if args.if_empty:
+                from hub.models import School
+
+                existing = await School.first()
+                if existing is not None:
+                    print(f"the database already holds {existing.name}: kept as it is")
+                    return 0
             try:
                 summary = await generate_demo(seed=args.seed, replace=args.replace)
             except DemoError as exc:
@@ -66,7 +73,7 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     charter = charter or default_charter()
     if args.action == "check":
-        print(f"charter OK: {charter.school.name}")
+        print(f"charter OK: {charter.name} ({charter.source})")
         return 0
     out = Path(args.out or settings.data_dir / "charter")
     for path in render_to(charter, out):
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-data", help="fill the database with a realistic demo school")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--replace", action="store_true", help="remove an existing demo school first")
+    p.add_argument("--if-empty", action="store_true", help="only when the database holds no school yet")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("charter", help="check or render the school's charter")
