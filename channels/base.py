@@ -9,9 +9,11 @@ the router has decided before they are called. They are async from the start.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 
 from hub.enums import Channel, DeliveryState, ErrorKind
 
@@ -91,3 +93,21 @@ class ChannelAdapter(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - most adapters hold nothing
         """Release connections."""
+
+
+def retry_after_seconds(value: str | None, *, default: float, now: dt.datetime | None = None) -> float:
+    """Seconds to wait from an HTTP ``Retry-After`` value (delta-seconds or an HTTP date), else ``default``."""
+    value = (value or "").strip()
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())

@@ -48,7 +48,6 @@ import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ import google.auth.exceptions
 import google.auth.transport.requests
 from firebase_admin import _http_client, credentials, exceptions, messaging
 
-from channels.base import ChannelAdapter, Outcome, Rendered
+from channels.base import ChannelAdapter, Outcome, Rendered, retry_after_seconds
 from hub.enums import Channel
 
 __all__ = ["DEFAULT_RETRY_AFTER", "FcmAdapter", "FcmSettings", "classify_fcm_error", "fcm_message"]
@@ -127,20 +126,7 @@ def fcm_message(contact: str, message: Rendered) -> messaging.Message:
 
 def _retry_after(response: Any, *, now: dt.datetime | None = None) -> float:
     headers = getattr(response, "headers", None) or {}
-    value = str(headers.get("Retry-After", "") or "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    return retry_after_seconds(str(headers.get("Retry-After", "") or ""), default=DEFAULT_RETRY_AFTER, now=now)
 
 
 def classify_fcm_error(exc: BaseException) -> Outcome:

@@ -31,6 +31,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from charter.document import find_unicode_fonts
+from hub.dates import long_date as _long_date
 from hub.enums import Channel, QuestionKind
 
 from .base import ChannelAdapter, Outcome, Rendered
@@ -104,55 +105,6 @@ class Letter:
 
 # ------------------------------------------------------------------------------------------------ labels
 
-_MONTHS = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "nl": (
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
-_WEEKDAYS = {
-    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
 
 _LABELS: dict[str, dict[str, str]] = {
     "fr": {
@@ -233,11 +185,8 @@ def _lang(language: str) -> str:
 
 
 def long_date(day: date, language: str, *, weekday: bool = False) -> str:
-    """``lundi 30 novembre 2026``, ``maandag 30 november 2026``, ``Monday 30 November 2026``: no locale."""
-    lang = _lang(language)
-    number = "1er" if lang == "fr" and day.day == 1 else str(day.day)
-    text = f"{number} {_MONTHS[lang][day.month - 1]} {day.year}"
-    return f"{_WEEKDAYS[lang][day.weekday()]} {text}" if weekday else text
+    """``lundi 30 novembre 2026``, ``maandag 30 november 2026``, ``Monday 30 November 2026``."""
+    return _long_date(day, _lang(language), weekday=weekday)
 
 
 def deadline_text(deadline: datetime, language: str, timezone: str = "Europe/Brussels") -> str:

@@ -45,7 +45,6 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -56,7 +55,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.base import ChannelAdapter, Outcome, Rendered
+from channels.base import ChannelAdapter, Outcome, Rendered, retry_after_seconds
 from hub.enums import Channel, DeliveryState
 from hub.sms_segments import count_segments
 
@@ -189,21 +188,8 @@ def sms_body(message: Rendered) -> str:
 
 
 def _retry_after(headers: Mapping[str, str] | None, *, now: dt.datetime | None = None) -> float:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), else :data:`DEFAULT_RETRY_AFTER`."""
-    value = (headers or {}).get("Retry-After", "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    """Seconds from a Retry-After header, else :data:`DEFAULT_RETRY_AFTER`."""
+    return retry_after_seconds((headers or {}).get("Retry-After"), default=DEFAULT_RETRY_AFTER, now=now)
 
 
 def classify_twilio_error(

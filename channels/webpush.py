@@ -41,7 +41,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,7 +50,7 @@ from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
-from channels.base import ChannelAdapter, Outcome, Rendered
+from channels.base import ChannelAdapter, Outcome, Rendered, retry_after_seconds
 from hub.enums import Channel
 
 __all__ = [
@@ -196,20 +195,7 @@ def push_payload(message: Rendered) -> str:
 
 
 def _retry_after(value: str | None, *, now: dt.datetime | None = None) -> float:
-    value = (value or "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    return retry_after_seconds(value, default=DEFAULT_RETRY_AFTER, now=now)
 
 
 def classify_push_status(status: int, detail: str = "", retry_after: str | None = None) -> Outcome:

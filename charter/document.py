@@ -19,27 +19,13 @@ from fpdf.enums import XPos, YPos
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from hub.dates import long_date
 from hub.enums import StaffRole, Urgency
 
 from .rules import WEEKDAYS, Charter, Window, public_holidays
 
 # --------------------------------------------------------------------------------------------- French words
 
-_WEEKDAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTH_NAMES = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 #: How a family names each role, in the order they would look for it.
 _ROLE_NAMES: dict[StaffRole, str] = {
     StaffRole.PRINCIPAL: "la direction",
@@ -50,11 +36,8 @@ _ROLE_NAMES: dict[StaffRole, str] = {
 
 
 def french_date(day: date, *, weekday: bool = True, year: bool = True) -> str:
-    """``lundi 19 octobre 2026``; no locale is involved, so the server's settings cannot change the text."""
-    text = f"{day.day if day.day != 1 else '1er'} {_MONTH_NAMES[day.month - 1]}"
-    if year:
-        text += f" {day.year}"
-    return f"{_WEEKDAY_NAMES[day.weekday()]} {text}" if weekday else text
+    """``lundi 19 octobre 2026``: the charter is the school's French document."""
+    return long_date(day, "fr", weekday=weekday, year=year)
 
 
 def describe_windows(windows: Sequence[Window], none: str) -> str:
@@ -138,6 +121,10 @@ def _days_off(charter: Charter, first: date, last: date) -> tuple[DayOffItem, ..
             if first <= day <= last and day.weekday() in charter.school_weekdays and not in_closed:
                 items.append(DayOffItem(day, day, name))
     return tuple(sorted(set(items), key=lambda item: (item.start, item.end, item.name)))
+
+
+#: Monday first, as ``date.weekday()`` counts and as the charter's tables read.
+_WEEKDAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
 def summarize(charter: Charter, today: date) -> Summary:
