@@ -34,6 +34,31 @@ class Settings:
     #: The public address of the portal, used in personal links sent by email, SMS and letter.
     base_url: str = "http://127.0.0.1:8000"
 
+    # Channels (see ``channels/registry.py``): a channel whose variables are all unset is not offered.
+    #: Email: ``CARNET_SMTP_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``, ``_SENDER``.
+    smtp_host: str = ""
+    smtp_port: int | None = None
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool | None = None
+    smtp_sender: str = ""
+    #: SMS: ``CARNET_TWILIO_ACCOUNT_SID``, ``_AUTH_TOKEN``, ``_FROM`` (E.164 or sender id), ``_API_BASE``.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_from: str = ""
+    twilio_api_base: str = ""
+    #: Web push: ``CARNET_VAPID_KEY_FILE`` (PEM, created on first use), ``CARNET_VAPID_CONTACT`` (mailto:).
+    vapid_key_file: str = ""
+    vapid_contact: str = ""
+    #: Mobile push: ``CARNET_FIREBASE_CREDENTIALS`` (service-account JSON file), ``CARNET_FCM_URL``.
+    firebase_credentials: str = ""
+    fcm_url: str = ""
+    #: Telegram: ``CARNET_TELEGRAM_TOKEN``, ``_BOT_USERNAME``, ``_API_BASE``, ``_LINK_SECRET``.
+    telegram_token: str = field(default="", repr=False)
+    telegram_bot_username: str = ""
+    telegram_api_base: str = ""
+    telegram_link_secret: str = field(default="", repr=False)
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -58,4 +83,47 @@ class Settings:
             host=host,
             port=port,
             base_url=env.get("CARNET_BASE_URL", f"http://{host}:{port}"),
+            smtp_host=env.get("CARNET_SMTP_HOST", "").strip(),
+            smtp_port=_int_or_none(env, "CARNET_SMTP_PORT"),
+            smtp_user=env.get("CARNET_SMTP_USER", ""),
+            smtp_password=env.get("CARNET_SMTP_PASSWORD", ""),
+            smtp_starttls=_bool_or_none(env, "CARNET_SMTP_STARTTLS"),
+            smtp_sender=env.get("CARNET_SMTP_SENDER", "").strip(),
+            twilio_account_sid=env.get("CARNET_TWILIO_ACCOUNT_SID", "").strip(),
+            twilio_auth_token=env.get("CARNET_TWILIO_AUTH_TOKEN", "").strip(),
+            twilio_from=env.get("CARNET_TWILIO_FROM", "").strip(),
+            twilio_api_base=env.get("CARNET_TWILIO_API_BASE", "").strip(),
+            vapid_key_file=env.get("CARNET_VAPID_KEY_FILE", "").strip(),
+            vapid_contact=env.get("CARNET_VAPID_CONTACT", "").strip(),
+            firebase_credentials=env.get("CARNET_FIREBASE_CREDENTIALS", "").strip(),
+            fcm_url=env.get("CARNET_FCM_URL", "").strip(),
+            telegram_token=env.get("CARNET_TELEGRAM_TOKEN", "").strip(),
+            telegram_bot_username=env.get("CARNET_TELEGRAM_BOT_USERNAME", "").strip(),
+            telegram_api_base=env.get("CARNET_TELEGRAM_API_BASE", "").strip(),
+            telegram_link_secret=env.get("CARNET_TELEGRAM_LINK_SECRET", ""),
         )
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _int_or_none(env: dict[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _bool_or_none(env: dict[str, str], name: str) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false (1/0, yes/no, on/off), got {raw!r}")

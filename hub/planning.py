@@ -545,6 +545,7 @@ async def record_outcome(
     error: str = "",
     error_kind: ErrorKind | None = None,
     delivered: bool = False,
+    dead_contact: bool = False,
     charter: Charter | None = None,
 ) -> Delivery:
     """Record what a channel or a provider callback says about a delivery; returns the delivery as stored.
@@ -552,8 +553,11 @@ async def record_outcome(
     ``ok`` moves it to SENT (DELIVERED if ``delivered``); a failure moves it to FAILED. A move the rules refuse
     (a late SENT after DELIVERED, a repeated callback) is ignored. A transient failure (the default when
     ``error_kind`` is None) creates a retry of the same step after a growing wait; a permanent one, or the
-    MAX_ATTEMPTS-th transient one, marks the contact dead and creates the next reachable step of the plan
+    MAX_ATTEMPTS-th transient one, creates the next reachable step of the plan
     (FALLBACK) unless the notice was acknowledged. Reminders are not retried on another channel.
+    ``dead_contact`` (the provider says the address can never work: a bounce, an unknown number, 410 Gone)
+    marks the contact dead so no later plan uses it; a permanent failure alone does not (a refused route or a
+    configuration error says nothing against the guardian's address).
     """
     charter = charter or default_charter()
     async with in_transaction():
@@ -595,7 +599,7 @@ async def record_outcome(
                 digest_key=delivery.digest_key,
             )
             return delivery
-        if delivery.contact_id is not None:  # type: ignore[attr-defined]
+        if dead_contact and delivery.contact_id is not None:  # type: ignore[attr-defined]
             await Contact.filter(
                 id=delivery.contact_id, dead_at__isnull=True
             ).update(  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ portal and the reports are built on this app.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from channels.sms import ForgedCallback
+from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf
-from hub import db
+from hub import db, inbound
 from hub.config import ROOT, Settings
 from hub.overview import school_overview
 
@@ -47,6 +50,57 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         overview = await school_overview()
         return JSONResponse({"status": "ok", "pupils": overview.pupils if overview else 0})
 
+    # ------------------------------------------------------------------------------------- provider webhooks
+
+    async def _twilio_form(request: Request) -> tuple[str, dict[str, str], str] | None:
+        """The public URL Twilio signed, the form fields and the signature; None when SMS is not configured."""
+        if not settings.twilio_auth_token:
+            return None
+        form = await request.form()
+        params = {key: str(value) for key, value in form.multi_items()}
+        url = settings.base_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        return url, params, request.headers.get("X-Twilio-Signature", "")
+
+    async def twilio_status_hook(request: Request) -> Response:
+        got = await _twilio_form(request)
+        if got is None:
+            return Response(status_code=404)
+        url, params, signature = got
+        try:
+            await inbound.twilio_status(url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC))
+        except ForgedCallback:
+            return Response("forged", status_code=403)
+        except ValueError as exc:  # signed, but unreadable: Twilio should not retry it
+            return Response(str(exc), status_code=400)
+        return Response(status_code=204)
+
+    async def twilio_inbound_hook(request: Request) -> Response:
+        got = await _twilio_form(request)
+        if got is None:
+            return Response(status_code=404)
+        url, params, signature = got
+        try:
+            await inbound.twilio_inbound(url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC))
+        except ForgedCallback:
+            return Response("forged", status_code=403)
+        return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="application/xml")
+
+    async def telegram_hook(request: Request) -> Response:
+        if not inbound.verify_telegram_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token"), settings):
+            return Response("forbidden", status_code=403)
+        try:
+            update = await request.json()
+        except ValueError:
+            return Response("not JSON", status_code=400)
+        try:
+            result = await inbound.telegram_update(update, settings, dt.datetime.now(dt.UTC))
+        except (ForgedButton, InvalidLinkCode, inbound.Refused) as exc:
+            # Answered 200 all the same: Telegram would otherwise repeat the update.
+            return JSONResponse({"ok": False, "error": str(exc)})
+        return JSONResponse({"ok": True, "result": result.kind})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with db.open_db(settings, run_migrations=run_migrations):
@@ -58,6 +112,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/charter", charter_html),
             Route("/charter.pdf", charter_pdf),
             Route("/health", health),
+            Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
+            Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
+            Route("/hooks/telegram", telegram_hook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

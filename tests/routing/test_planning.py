@@ -304,6 +304,19 @@ async def test_scheduled_message_paper_only_and_erased_guardians(db: str) -> Non
 # ------------------------------------------------------------------------------------------------ outcomes
 
 
+async def test_a_permanent_failure_that_says_nothing_of_the_address_keeps_the_contact(db: str) -> None:
+    tiny = await build_school()
+    message = await class_message(tiny)
+    await publish(message.id, now=MONDAY_10, actor_staff_id=tiny.teacher.id)
+    father = await notice_of(message, tiny.guardians["father"])
+    sms = await first_active(father)
+    await record_outcome(
+        sms.id, now=MONDAY_10, ok=False, error="21408 region not enabled", error_kind=ErrorKind.PERMANENT
+    )
+    assert (await Contact.get(id=sms.contact_id)).dead_at is None
+    assert await Delivery.filter(notice_id=father.id, purpose=DeliveryPurpose.FALLBACK).exists()
+
+
 async def test_permanent_failure_creates_the_fallback_step(db: str) -> None:
     tiny = await build_school()
     message = await class_message(tiny)
@@ -311,7 +324,9 @@ async def test_permanent_failure_creates_the_fallback_step(db: str) -> None:
     father = await notice_of(message, tiny.guardians["father"])
     sms = await first_active(father)
     later = MONDAY_10 + timedelta(minutes=5)
-    await record_outcome(sms.id, now=later, ok=False, error="unknown number", error_kind=ErrorKind.PERMANENT)
+    await record_outcome(
+        sms.id, now=later, ok=False, error="unknown number", error_kind=ErrorKind.PERMANENT, dead_contact=True
+    )
 
     failed = await Delivery.get(id=sms.id)
     assert failed.state == DeliveryState.FAILED and failed.error_kind == ErrorKind.PERMANENT
@@ -329,7 +344,9 @@ async def test_permanent_failure_creates_the_fallback_step(db: str) -> None:
     assert await Delivery.filter(notice_id=father.id, step=2).count() == 1
     # The email bounces at 21:00: the letter is the next step, due when the charter next allows.
     evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-    await record_outcome(fallback.id, now=evening, ok=False, error="bounce", error_kind=ErrorKind.PERMANENT)
+    await record_outcome(
+        fallback.id, now=evening, ok=False, error="bounce", error_kind=ErrorKind.PERMANENT, dead_contact=True
+    )
     letter = await Delivery.get(notice_id=father.id, step=3)
     assert (letter.channel, letter.state) == (Channel.LETTER, DeliveryState.HELD)
     assert letter.due_at == datetime(2026, 11, 24, 6, 30, tzinfo=UTC)

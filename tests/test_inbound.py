@@ -1,0 +1,323 @@
+"""Provider callbacks (Twilio status and replies, Telegram updates) turned into recorded facts, on SQLite and
+PostgreSQL, with a tiny school built in each test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from channels.sms import ForgedCallback, Reply
+from channels.telegram import ForgedButton, InvalidLinkCode, make_link_code, sign_callback
+from hub import inbound
+from hub.config import Settings
+from hub.enums import (
+    AudienceKind,
+    Channel,
+    ConsentPurpose,
+    ConsentSource,
+    ContactKind,
+    DeliveryState,
+    GroupKind,
+    QuestionKind,
+    Relation,
+    StaffRole,
+)
+from hub.models import (
+    Acknowledgement,
+    Consent,
+    Contact,
+    Delivery,
+    Group,
+    Guardian,
+    Guardianship,
+    Membership,
+    Message,
+    MessageAudience,
+    Notice,
+    Pupil,
+    ReplySlip,
+    School,
+    SlipQuestion,
+    SlipResponse,
+    Staff,
+    StaffRoleGrant,
+)
+from hub.planning import publish, record_outcome
+from hub.web import create_app
+
+MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10:00 in Brussels (UTC+1)
+LATER = MONDAY_10 + timedelta(minutes=20)
+TOKEN = "f" * 32
+BASE_URL = "https://carnet.example.be"
+STATUS_URL = BASE_URL + "/hooks/twilio/status"
+INBOUND_URL = BASE_URL + "/hooks/twilio/inbound"
+SID = "SM" + "a1" * 16
+LINK_SECRET = "l" * 40
+PHONE = "+32470111222"
+CHAT, OTHER_CHAT = 424242, 515151
+
+
+@dataclass
+class School1:
+    guardian: Guardian
+    other: Guardian
+    pupil: Pupil
+    message: Message
+    notice: Notice
+    sms: Delivery
+
+
+async def build(*, slip: bool = False) -> School1:
+    school = await School.create(name="Athénée Royal")
+    teacher = await Staff.create(school=school, first_name="Tom", last_name="T", email="t@school.be")
+    await StaffRoleGrant.create(staff=teacher, role=StaffRole.TEACHER)
+    group = await Group.create(school=school, kind=GroupKind.CLASS, code="3B", name="3B")
+    pupil = await Pupil.create(school=school, external_id="P1", first_name="Lina", last_name="X")
+    await Membership.create(group=group, pupil=pupil)
+    guardian = await Guardian.create(school=school, external_id="G1", first_name="Anne", last_name="X")
+    other = await Guardian.create(school=school, external_id="G2", first_name="Bob", last_name="Y")
+    await Contact.create(guardian=guardian, kind=ContactKind.PHONE, value=PHONE, verified=True)
+    await Contact.create(guardian=guardian, kind=ContactKind.TELEGRAM, value=str(CHAT), verified=True)
+    await Contact.create(guardian=other, kind=ContactKind.TELEGRAM, value=str(OTHER_CHAT), verified=True)
+    for purpose in (ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.SMS):
+        await Consent.create(
+            guardian=guardian,
+            purpose=purpose,
+            version="1",
+            given_at=MONDAY_10 - timedelta(days=30),
+            source=ConsentSource.PORTAL,
+        )
+    await Guardianship.create(pupil=pupil, guardian=guardian, relation=Relation.MOTHER)
+    message = await Message.create(
+        school=school, author=teacher, subject="Sortie", body="Sortie au musée vendredi.", needs_acknowledgement=True
+    )
+    await MessageAudience.create(message=message, kind=AudienceKind.GROUP, group=group)
+    if slip:
+        reply_slip = await ReplySlip.create(message=message, deadline=MONDAY_10 + timedelta(days=5))
+        await SlipQuestion.create(slip=reply_slip, position=1, kind=QuestionKind.YES_NO, text="Lina participe ?")
+    await publish(
+        message.id,
+        now=MONDAY_10,
+        available_channels=frozenset({Channel.SMS, Channel.PORTAL}),
+        actor_staff_id=teacher.id,
+    )
+    notice = await Notice.get(message_id=message.id, guardian_id=guardian.id)
+    sms = await Delivery.get(notice_id=notice.id, channel=Channel.SMS)
+    await record_outcome(sms.id, now=MONDAY_10, ok=True, provider_id=SID)  # the adapter's outcome
+    sms = await Delivery.get(id=sms.id)
+    assert sms.state == DeliveryState.SENT and sms.contact_id is not None  # type: ignore[attr-defined]
+    return School1(guardian, other, pupil, message, notice, sms)
+
+
+def signed(url: str, params: dict[str, str]) -> str:
+    return RequestValidator(TOKEN).compute_signature(url, params)
+
+
+def status_params(status: str = "delivered", **extra: str) -> dict[str, str]:
+    return {"MessageSid": SID, "MessageStatus": status, "AccountSid": "AC" + "0" * 32, **extra}
+
+
+def sms_params(body: str) -> dict[str, str]:
+    return {"MessageSid": "SM" + "b2" * 16, "From": PHONE, "To": "+32470000000", "Body": body}
+
+
+# ------------------------------------------------------------------------------------------------ Twilio status
+
+
+async def test_a_signed_delivered_callback_marks_the_delivery_delivered(db: str) -> None:
+    s = await build()
+    params = status_params()
+    delivery = await inbound.twilio_status(STATUS_URL, params, signed(STATUS_URL, params), TOKEN, LATER)
+    assert delivery is not None and delivery.id == s.sms.id
+    stored = await Delivery.get(id=s.sms.id)
+    assert stored.state == DeliveryState.DELIVERED and stored.delivered_at == LATER
+
+
+async def test_a_forged_status_callback_raises_and_changes_nothing(db: str) -> None:
+    s = await build()
+    params = status_params()
+    bad = signed(STATUS_URL, {**params, "MessageStatus": "failed"})
+    with pytest.raises(ForgedCallback):
+        await inbound.twilio_status(STATUS_URL, params, bad, TOKEN, LATER)
+    with pytest.raises(ForgedCallback):  # signed for another URL
+        await inbound.twilio_status(STATUS_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    stored = await Delivery.get(id=s.sms.id)
+    assert stored.state == DeliveryState.SENT and stored.delivered_at is None
+
+
+async def test_undelivered_fails_permanently_but_keeps_the_number_unless_it_is_dead(db: str) -> None:
+    s = await build()
+    params = status_params("undelivered", ErrorCode="30003")  # handset off
+    await inbound.twilio_status(STATUS_URL, params, signed(STATUS_URL, params), TOKEN, LATER)
+    stored = await Delivery.get(id=s.sms.id)
+    assert stored.state == DeliveryState.FAILED and "30003" in stored.error
+    contact = await Contact.get(id=stored.contact_id)  # type: ignore[attr-defined]
+    assert contact.dead_at is None
+
+
+async def test_an_unknown_handset_marks_the_contact_dead(db: str) -> None:
+    s = await build()
+    params = status_params("failed", ErrorCode="30005")
+    await inbound.twilio_status(STATUS_URL, params, signed(STATUS_URL, params), TOKEN, LATER)
+    contact = await Contact.get(id=s.sms.contact_id)  # type: ignore[attr-defined]
+    assert contact.dead_at == LATER
+
+
+# ----------------------------------------------------------------------------------------------- Twilio inbound
+
+
+async def test_oui_acknowledges_the_notice(db: str) -> None:
+    s = await build()
+    params = sms_params("OUI")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.reply is Reply.YES and result.notice_id == s.notice.id and result.acknowledged
+    ack = await Acknowledgement.get(notice_id=s.notice.id)
+    assert ack.channel == Channel.SMS and ack.at == LATER
+
+
+async def test_oui_answers_a_yes_no_slip_and_non_answers_no(db: str) -> None:
+    s = await build(slip=True)
+    params = sms_params("Oui !")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.answered_pupils == (s.pupil.id,)
+    response = await SlipResponse.get(notice_id=s.notice.id, pupil_id=s.pupil.id)
+    assert response.answers == {"1": "yes"} and response.channel == Channel.SMS
+    # The slip is answered and the notice acknowledged: nothing is open any more, a later "non" changes nothing.
+    params = sms_params("non")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.notice_id is None
+    assert (await SlipResponse.get(id=response.id)).answers == {"1": "yes"}
+
+
+async def test_stop_withdraws_the_sms_consent_and_nothing_else(db: str) -> None:
+    s = await build()
+    params = sms_params("STOP")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.reply is Reply.OPT_OUT
+    live = await Consent.filter(guardian_id=s.guardian.id, withdrawn_at__isnull=True).values_list("purpose", flat=True)
+    assert list(live) == [ConsentPurpose.SCHOOL_MESSAGES]
+    assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
+
+
+async def test_free_text_is_returned_not_stored_and_forged_replies_raise(db: str) -> None:
+    s = await build()
+    params = sms_params("Lina sera absente vendredi")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.reply is Reply.FREE_TEXT and result.text == "Lina sera absente vendredi"
+    assert result.guardian_ids == (s.guardian.id,)
+    params = sms_params("OUI")
+    with pytest.raises(ForgedCallback):
+        await inbound.twilio_inbound(INBOUND_URL, params, "bm90IGEgc2lnbmF0dXJl", TOKEN, LATER)
+    assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
+
+
+# ----------------------------------------------------------------------------------------------------- Telegram
+
+TELEGRAM = Settings(data_dir=Path("/nonexistent"), telegram_link_secret=LINK_SECRET)
+
+
+def button_update(chat_id: int, data: str) -> dict[str, Any]:
+    user = {"id": chat_id, "is_bot": False, "first_name": "Parent"}
+    return {
+        "update_id": 1,
+        "callback_query": {
+            "id": "771",
+            "from": user,
+            "chat_instance": "1",
+            "data": data,
+            "message": {
+                "message_id": 5,
+                "date": int(MONDAY_10.timestamp()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Parent"},
+                "text": "Sortie",
+            },
+        },
+    }
+
+
+def start_update(chat_id: int, text: str) -> dict[str, Any]:
+    user = {"id": chat_id, "is_bot": False, "first_name": "Parent"}
+    chat = {"id": chat_id, "type": "private", "first_name": "Parent"}
+    message = {"message_id": 9, "date": int(LATER.timestamp()), "chat": chat, "from": user, "text": text}
+    return {"update_id": 2, "message": message}
+
+
+async def test_an_ack_button_from_the_guardians_chat_acknowledges(db: str) -> None:
+    s = await build()
+    data = sign_callback("ack", s.notice.token[:16], CHAT, LINK_SECRET)
+    result = await inbound.telegram_update(button_update(CHAT, data), TELEGRAM, LATER)
+    assert result.kind == "acknowledged" and result.notice_id == s.notice.id
+    assert (await Acknowledgement.get(notice_id=s.notice.id)).channel == Channel.TELEGRAM
+
+
+async def test_a_press_from_another_guardians_chat_is_refused(db: str) -> None:
+    s = await build()
+    # Validly signed for the other guardian's chat, naming a notice that is not theirs.
+    data = sign_callback("ack", s.notice.token[:16], OTHER_CHAT, LINK_SECRET)
+    with pytest.raises(inbound.Refused):
+        await inbound.telegram_update(button_update(OTHER_CHAT, data), TELEGRAM, LATER)
+    # The guardian's own data replayed from the other chat fails the signature.
+    own = sign_callback("ack", s.notice.token[:16], CHAT, LINK_SECRET)
+    with pytest.raises(ForgedButton):
+        await inbound.telegram_update(button_update(OTHER_CHAT, own), TELEGRAM, LATER)
+    assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
+
+
+async def test_an_answer_button_records_the_answer(db: str) -> None:
+    s = await build(slip=True)
+    data = sign_callback("answer:1:no", s.notice.token[:16], CHAT, LINK_SECRET)
+    result = await inbound.telegram_update(button_update(CHAT, data), TELEGRAM, LATER)
+    assert result.kind == "answered"
+    response = await SlipResponse.get(notice_id=s.notice.id, pupil_id=s.pupil.id)
+    assert response.answers == {"1": "no"} and response.channel == Channel.TELEGRAM
+
+
+async def test_a_start_code_links_a_verified_telegram_contact_once(db: str) -> None:
+    s = await build()
+    code = make_link_code(s.other.id, LINK_SECRET, MONDAY_10)
+    result = await inbound.telegram_update(start_update(777, f"/start {code}"), TELEGRAM, LATER)
+    assert result.kind == "linked" and result.guardian_id == s.other.id
+    contact = await Contact.get(guardian_id=s.other.id, kind=ContactKind.TELEGRAM, value="777")
+    assert contact.verified and contact.verified_at == LATER
+    with pytest.raises(InvalidLinkCode):  # one-time
+        await inbound.telegram_update(start_update(888, f"/start {code}"), TELEGRAM, LATER)
+    assert not await Contact.filter(value="888").exists()
+
+
+# ---------------------------------------------------------------------------------------------------- web routes
+
+
+def test_forged_twilio_and_telegram_posts_get_403(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        base_url="http://testserver",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=TOKEN,
+        twilio_from="+32470000000",
+        telegram_link_secret=LINK_SECRET,
+    )
+    with TestClient(create_app(settings)) as client:
+        params = status_params()
+        forged = client.post("/hooks/twilio/status", data=params, headers={"X-Twilio-Signature": "AAAA"})
+        assert forged.status_code == 403
+        unsigned = client.post("/hooks/twilio/inbound", data=sms_params("OUI"))
+        assert unsigned.status_code == 403
+        url = "http://testserver/hooks/twilio/status"
+        genuine = client.post("/hooks/twilio/status", data=params, headers={"X-Twilio-Signature": signed(url, params)})
+        assert genuine.status_code == 204  # no delivery has that SID in this empty school: nothing to do
+        url = "http://testserver/hooks/twilio/inbound"
+        params = sms_params("bonjour")
+        reply = client.post("/hooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signed(url, params)})
+        assert reply.status_code == 200 and reply.text.endswith("<Response/>")
+        assert client.post("/hooks/telegram", json=start_update(1, "hi")).status_code == 403
+        secret = inbound.telegram_webhook_secret(LINK_SECRET)
+        ok = client.post(
+            "/hooks/telegram", json=start_update(1, "hi"), headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+        )
+        assert ok.status_code == 200 and ok.json() == {"ok": True, "result": "text"}
