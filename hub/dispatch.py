@@ -1,0 +1,162 @@
+"""Sending what is due: claim, render, send through the adapters, record. One pass; the worker loops over it.
+
+Letters are not sent here: a DUE letter stays on the paper list (``hub.paper``) until the secretary prints the
+batch. The portal needs no sending (its step is DELIVERED when the notice is made). A channel the school has not
+configured fails permanently, so the notice falls back to the next channel of its plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from channels.base import ChannelAdapter, Envelope, Outcome
+from hub import planning
+from hub.enums import Channel, DeliveryState, ErrorKind
+from hub.models import Contact, Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
+from hub.rendering import NoticeView, QuestionView, SlipView, render
+
+#: How long a claim holds before another worker may take the delivery back (a worker that died mid-send).
+LEASE = timedelta(minutes=5)
+#: Channels a worker never sends: the portal is an inbox, letters are printed from the paper list.
+NOT_SENT = frozenset({Channel.PORTAL, Channel.LETTER})
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def personal_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/n/{token}"
+
+
+def short_code(token: str) -> str:
+    """What a letter prints for typing on the site: the first eight characters of the notice's secret."""
+    code = token[:8].upper()
+    return f"{code[:4]}-{code[4:]}"
+
+
+async def claim(now: datetime, *, worker_id: str, limit: int = 200) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries under a lease; a compare-and-set, so two workers never share one."""
+    due = [d for d in await planning.due_deliveries(now, limit=limit) if d.channel not in NOT_SENT]
+    if not due:
+        return []
+    lease_until = now + LEASE
+    await Delivery.filter(id__in=[d.id for d in due], state=DeliveryState.DUE).update(
+        state=DeliveryState.CLAIMED, claimed_by=worker_id, lease_until=lease_until
+    )
+    return await Delivery.filter(
+        id__in=[d.id for d in due], state=DeliveryState.CLAIMED, claimed_by=worker_id, lease_until=lease_until
+    ).order_by("due_at", "id")
+
+
+async def _views(deliveries: Sequence[Delivery], base_url: str) -> dict[int, NoticeView]:
+    """The rendering input of each notice, in a fixed number of queries whatever the batch size."""
+    notice_ids = {d.notice_id for d in deliveries}  # type: ignore[attr-defined]
+    notices = {
+        n.id: n
+        for n in await Notice.filter(id__in=notice_ids).prefetch_related(
+            "guardian", "message", "message__school", "message__author"
+        )
+    }
+    pupils: dict[int, list[str]] = defaultdict(list)
+    for notice_id, first, last in (
+        await NoticePupil.filter(notice_id__in=notice_ids)
+        .order_by("pupil__first_name")
+        .values_list("notice_id", "pupil__first_name", "pupil__last_name")
+    ):
+        pupils[notice_id].append(f"{first} {last}")
+    message_ids = {n.message_id for n in notices.values()}  # type: ignore[attr-defined]
+    slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}  # type: ignore[attr-defined]
+    questions: dict[int, list[QuestionView]] = defaultdict(list)
+    for q in await SlipQuestion.filter(slip_id__in=[s.id for s in slips.values()]).order_by("position"):
+        questions[q.slip_id].append(QuestionView(q.position, q.kind, q.text, tuple(q.choices or ())))  # type: ignore[attr-defined]
+    views = {}
+    for notice in notices.values():
+        message, guardian = notice.message, notice.guardian
+        slip = slips.get(message.id)
+        views[notice.id] = NoticeView(
+            language=str(guardian.language),
+            school_name=message.school.name,
+            guardian_name=f"{guardian.first_name} {guardian.last_name}",
+            subject=message.subject,
+            body=message.body,
+            urgency=message.urgency,
+            pupils=tuple(pupils[notice.id]),
+            link=personal_link(base_url, notice.token),
+            short_code=short_code(notice.token),
+            sender_name=f"{message.author.first_name} {message.author.last_name}",
+            reply_to=message.author.email,
+            needs_acknowledgement=message.needs_acknowledgement,
+            slip=SlipView(slip.deadline, tuple(questions[slip.id]), slip.needs_signature) if slip else None,
+            timezone=message.school.timezone,
+        )
+    return views
+
+
+async def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+    await planning.record_outcome(
+        delivery.id,
+        now=now,
+        ok=outcome.ok,
+        provider_id=outcome.provider_id,
+        cost=outcome.cost,
+        segments=outcome.segments,
+        error=outcome.error,
+        error_kind=outcome.error_kind,
+        delivered=outcome.state == DeliveryState.DELIVERED,
+        dead_contact=outcome.dead_contact,
+    )
+
+
+async def dispatch_due(
+    adapters: Mapping[Channel, ChannelAdapter],
+    *,
+    now: datetime,
+    base_url: str,
+    worker_id: str = "local",
+    limit: int = 200,
+) -> DispatchReport:
+    report = DispatchReport()
+    claimed = await claim(now, worker_id=worker_id, limit=limit)
+    report.claimed = len(claimed)
+    if not claimed:
+        return report
+    views = await _views(claimed, base_url)
+    contacts = dict(
+        await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")  # type: ignore[attr-defined]
+    )
+    by_channel: dict[Channel, list[Delivery]] = defaultdict(list)
+    for delivery in claimed:
+        by_channel[Channel(delivery.channel)].append(delivery)
+    for channel, deliveries in by_channel.items():
+        adapter = adapters.get(channel)
+        if adapter is None:
+            outcomes = [Outcome.permanent(f"the {channel} channel is not configured")] * len(deliveries)
+        else:
+            envelopes = [
+                Envelope(
+                    contacts.get(d.contact_id, ""),  # type: ignore[attr-defined]
+                    dataclasses.replace(render(views[d.notice_id], channel), idempotency_key=f"delivery-{d.id}"),  # type: ignore[attr-defined]
+                )
+                for d in deliveries
+            ]
+            outcomes = await adapter.send_batch(envelopes)
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            await _record(delivery, outcome, now)
+            report.by_channel[str(channel)] += 1
+            if outcome.ok:
+                report.sent += 1
+            else:
+                report.failed += 1
+    return report
+
+
+__all__ = ["LEASE", "DispatchReport", "ErrorKind", "claim", "dispatch_due", "personal_link", "short_code"]
