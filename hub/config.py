@@ -33,6 +33,8 @@ class Settings:
     port: int = 8000
     #: The public address of the portal, used in personal links sent by email, SMS and letter.
     base_url: str = "http://127.0.0.1:8000"
+    #: The demo: start local providers (SMTP, SMS, Telegram) on 127.0.0.1 and a worker inside the web process.
+    demo_peers: bool = False
 
     # Channels (see ``channels/registry.py``): a channel whose variables are all unset is not offered.
     #: Email: ``CARNET_SMTP_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``, ``_SENDER``.
@@ -83,6 +85,7 @@ class Settings:
             host=host,
             port=port,
             base_url=env.get("CARNET_BASE_URL", f"http://{host}:{port}"),
+            demo_peers=env.get("CARNET_DEMO_PEERS", "").lower() in {"1", "true", "yes"},
             smtp_host=env.get("CARNET_SMTP_HOST", "").strip(),
             smtp_port=_int_or_none(env, "CARNET_SMTP_PORT"),
             smtp_user=env.get("CARNET_SMTP_USER", ""),

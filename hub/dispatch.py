@@ -7,11 +7,14 @@ configured fails permanently, so the notice falls back to the next channel of it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from channels.base import ChannelAdapter, Envelope, Outcome
 from hub import planning
@@ -159,4 +162,30 @@ async def dispatch_due(
     return report
 
 
-__all__ = ["LEASE", "DispatchReport", "ErrorKind", "claim", "dispatch_due", "personal_link", "short_code"]
+log = logging.getLogger("carnet.dispatch")
+
+
+async def run(
+    adapters: Mapping[Channel, ChannelAdapter],
+    *,
+    base_url: str,
+    stop: asyncio.Event,
+    interval: float = 2.0,
+    worker_id: str = "local",
+) -> None:
+    """Dispatch passes until ``stop`` is set: the single worker of a one-school SQLite installation (the demo).
+
+    A failing pass is logged and the loop goes on: one broken row must not stop a school's messages.
+    """
+    while not stop.is_set():
+        try:
+            report = await dispatch_due(adapters, now=datetime.now(UTC), base_url=base_url, worker_id=worker_id)
+            if report.claimed:
+                log.info("dispatched %s: %s sent, %s failed", report.claimed, report.sent, report.failed)
+        except Exception:
+            log.exception("dispatch pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+__all__ = ["LEASE", "DispatchReport", "ErrorKind", "claim", "dispatch_due", "personal_link", "run", "short_code"]

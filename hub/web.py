@@ -6,6 +6,7 @@ portal and the reports are built on this app.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -16,11 +17,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from channels.registry import build_adapters
 from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf
-from hub import db, inbound
+from hub import db, dispatch, inbound
 from hub.config import ROOT, Settings
+from hub.demo_peers import DemoPeers
 from hub.overview import school_overview
 
 
@@ -101,10 +104,37 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             return JSONResponse({"ok": False, "error": str(exc)})
         return JSONResponse({"ok": True, "result": result.kind})
 
+    peers: DemoPeers | None = None
+
+    async def outbox(request: Request) -> Response:
+        if peers is None:
+            return Response(status_code=404)
+        guardian = request.query_params.get("guardian", "")
+        items = await peers.outbox(int(guardian) if guardian.isdigit() else None)
+        page = await env.get_template("outbox.html").render_async(items=items, guardian=guardian)
+        return HTMLResponse(page)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal settings, peers
         async with db.open_db(settings, run_migrations=run_migrations):
-            yield
+            if not settings.demo_peers:
+                yield
+                return
+            # The demo: local providers, the real clients pointed at them, and one worker in this process.
+            peers = await DemoPeers().start()
+            settings = peers.settings_for(settings)
+            adapters = build_adapters(settings)
+            stop = asyncio.Event()
+            worker = asyncio.create_task(dispatch.run(adapters, base_url=settings.base_url, stop=stop))
+            try:
+                yield
+            finally:
+                stop.set()
+                await worker
+                for adapter in adapters.values():
+                    await adapter.close()
+                await peers.stop()
 
     return Starlette(
         routes=[
@@ -112,6 +142,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/charter", charter_html),
             Route("/charter.pdf", charter_pdf),
             Route("/health", health),
+            Route("/demo/outbox", outbox),
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
             Route("/hooks/telegram", telegram_hook, methods=["POST"]),
