@@ -81,6 +81,78 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from hub import db
+    from hub.paper import PaperError, paper_list, print_batch, record_paper_answer
+
+    async def run() -> int:
+        now = datetime.now(UTC)
+        async with db.open_db(settings):
+            if args.action == "list":
+                items = await paper_list(message_id=args.message, school_id=args.school)
+                if not items:
+                    print("no letter waiting to be printed")
+                    return 0
+                zone = ZoneInfo(settings.timezone)
+                for item in items:
+                    due = item.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                    print(f"{item.guardian_name}\t{', '.join(item.address_lines)}\t{item.subject}\t{due}")
+                print(f"{len(items)} letter(s) waiting")
+                return 0
+            if args.action == "print":
+                batch = await print_batch(
+                    now=now, base_url=settings.base_url, school_id=args.school, message_id=args.message
+                )
+                if not batch.count:
+                    print("no letter due to print: nothing written")
+                    return 0
+                printed.append(batch.pdf)
+                print(f"{batch.count} letter(s) printed to {args.out}")
+                return 0
+            answers: dict[str, str] = {}
+            for pair in args.answer or []:
+                position, sep, value = pair.partition("=")
+                if not sep:
+                    print(f"--answer {pair!r}: expected NUMBER=VALUE, e.g. 1=yes", file=sys.stderr)
+                    return 2
+                answers[position.strip()] = value
+            try:
+                response = await record_paper_answer(
+                    args.code,
+                    pupil_id=args.pupil,
+                    answers=answers,
+                    signed_name=args.signed or "",
+                    staff_id=args.staff,
+                    now=now,
+                )
+            except PaperError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            print(f"answer recorded (slip response {response.id})")
+            return 0
+
+    printed: list[bytes] = []
+    if args.action == "print":
+        if not args.out:
+            print("carnet paper print needs --out FILE.pdf", file=sys.stderr)
+            return 2
+        # Checked before printing: the letters are recorded as handed over once the batch is made.
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        if Path(args.out).is_dir():
+            print(f"--out {args.out} is a folder: give a file name", file=sys.stderr)
+            return 2
+    if args.action == "answer" and (not args.code or args.pupil is None):
+        print("carnet paper answer needs CODE and --pupil ID", file=sys.stderr)
+        return 2
+    code = asyncio.run(run())
+    for pdf in printed:
+        Path(args.out).write_bytes(pdf)
+    return code
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -114,6 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a charter TOML file (default: CARNET_CHARTER or the shipped Belgian charter)")
     p.add_argument("--out", help="folder for charte.html and charte.pdf (default: <data dir>/charter)")
     p.set_defaults(func=_cmd_charter)
+
+    p = sub.add_parser("paper", help="the paper letters: list, print the batch, type in a reply slip")
+    p.add_argument("action", choices=["list", "print", "answer"])
+    p.add_argument("code", nargs="?", help="answer: the code printed on the slip, e.g. ABCD-EFGH")
+    p.add_argument("--out", help="print: the PDF file to write")
+    p.add_argument("--school", type=int, help="list, print: only this school")
+    p.add_argument("--message", type=int, help="list, print: only this message")
+    p.add_argument("--pupil", type=int, help="answer: the pupil the slip answers for")
+    p.add_argument("--answer", action="append", help="answer: QUESTION=VALUE, e.g. 1=yes (repeatable)")
+    p.add_argument("--signed", help="answer: the name signed on the slip")
+    p.add_argument("--staff", type=int, help="answer: the staff member typing it in (for the audit log)")
+    p.set_defaults(func=_cmd_paper)
 
     p = sub.add_parser("serve", help="run the web application")
     p.add_argument("--host")

@@ -7,11 +7,25 @@ after the last electronic channel failed or went unacknowledged. The list is rea
 
 from __future__ import annotations
 
+import re
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from hub.enums import Channel, DeliveryState
-from hub.models import Delivery
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from channels.letter import LetterRecipient, LetterSchool, render_letters
+from hub.audit import audit
+from hub.dispatch import LEASE, _views
+from hub.enums import ActorKind, Channel, DeliveryState, QuestionKind
+from hub.models import Delivery, Notice, NoticePupil, ReplySlip, School, SlipQuestion, SlipResponse
+from hub.planning import PlanningError, record_answer, record_outcome
+from hub.rendering import render_letter
 
 #: Letters waiting to be printed: due now or held until the charter allows (a letter is printed in school hours).
 WAITING = (DeliveryState.DUE, DeliveryState.HELD, DeliveryState.CLAIMED)
@@ -38,13 +52,32 @@ def _address(street: str, postal_code: str, city: str, country: str) -> tuple[st
     return tuple(line for line in lines if line)
 
 
-async def paper_list(*, message_id: int | None = None, school_id: int | None = None) -> list[PaperItem]:
-    """Letters to print, oldest first, in one query."""
-    query = Delivery.filter(channel=Channel.LETTER, state__in=WAITING)
+class PaperError(Exception):
+    """What the secretary must be told: an unknown or ambiguous code, a pupil not on the letter, a bad answer."""
+
+
+@dataclass(frozen=True)
+class PrintBatch:
+    pdf: bytes  #: one PDF, every letter on its own pages; b"" when nothing was waiting
+    delivery_ids: list[int]
+    count: int
+
+
+def _letters(message_id: int | None, school_id: int | None) -> QuerySet[Delivery]:
+    query = Delivery.filter(channel=Channel.LETTER)
     if message_id is not None:
         query = query.filter(notice__message_id=message_id)
     if school_id is not None:
         query = query.filter(notice__message__school_id=school_id)
+    return query
+
+
+async def paper_list(*, message_id: int | None = None, school_id: int | None = None) -> list[PaperItem]:
+    """Letters to print, oldest first, in one query."""
+    return await _items(_letters(message_id, school_id).filter(state__in=WAITING))
+
+
+async def _items(query: QuerySet[Delivery]) -> list[PaperItem]:
     rows = await query.order_by("due_at", "id").values(
         "id",
         "notice_id",
@@ -93,3 +126,184 @@ async def paper_list(*, message_id: int | None = None, school_id: int | None = N
             )
         )
     return items
+
+
+# ------------------------------------------------------------------------------------------------ printing
+
+
+def _school_lines(address: str) -> tuple[str, ...]:
+    """"Rue des Écoliers 12, 5000 Namur" or one line per line -> the letterhead's address lines."""
+    parts = address.splitlines() if "\n" in address else address.split(",")
+    return tuple(part.strip() for part in parts if part.strip())
+
+
+async def _claim_letters(now: datetime, message_id: int | None, school_id: int | None) -> str:
+    """Take the letters due now under a lease (compare-and-set): two secretaries printing at once never print
+    the same letter twice. A letter held until school hours whose time has come is due; a claim left by a
+    batch that crashed is taken back once its lease expired. Returns the claim's owner."""
+    letters = _letters(message_id, school_id)
+    held = await letters.filter(
+        state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now
+    ).values_list("id", flat=True)
+    if held:
+        await Delivery.filter(id__in=list(held), state__in=(DeliveryState.HELD, DeliveryState.PLANNED)).update(
+            state=DeliveryState.DUE
+        )
+    ids = list(
+        await letters.filter(
+            Q(state=DeliveryState.DUE, due_at__lte=now) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now)
+        ).values_list("id", flat=True)
+    )
+    owner = f"print-{secrets.token_hex(8)}"
+    if ids:
+        await Delivery.filter(
+            Q(state=DeliveryState.DUE) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now), id__in=ids
+        ).update(state=DeliveryState.CLAIMED, claimed_by=owner, lease_until=now + LEASE)
+    return owner
+
+
+async def print_batch(
+    *, now: datetime, base_url: str, school_id: int | None = None, message_id: int | None = None
+) -> PrintBatch:
+    """Print every letter due now into ONE PDF and record each as DELIVERED (printed and handed over), so a
+    second call prints nothing again. Letters HELD until school hours wait for their time. Nothing waiting:
+    ``count`` 0 and an empty ``pdf``."""
+    owner = await _claim_letters(now, message_id, school_id)
+    claimed = Delivery.filter(state=DeliveryState.CLAIMED, claimed_by=owner)
+    items = await _items(claimed)
+    if not items:
+        return PrintBatch(pdf=b"", delivery_ids=[], count=0)
+    try:
+        deliveries = await claimed.order_by("due_at", "id")
+        views = await _views(deliveries, base_url)
+        school_of = dict(
+            await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list(
+                "id", "notice__message__school_id"
+            )
+        )
+        schools = {s.id: s for s in await School.filter(id__in=set(school_of.values()))}
+        heads = {
+            s.id: LetterSchool(name=s.name, address_lines=_school_lines(s.address), timezone=s.timezone)
+            for s in schools.values()
+        }
+        letters = []
+        for item in items:
+            school = schools[school_of[item.delivery_id]]
+            letters.append(
+                render_letter(
+                    views[item.notice_id],
+                    school=heads[school.id],
+                    recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
+                    day=now.astimezone(ZoneInfo(school.timezone)).date(),
+                )
+            )
+        pdf = render_letters(letters)
+    except BaseException:
+        # Nothing was printed: the letters go back to the queue for the next batch.
+        await claimed.update(state=DeliveryState.DUE, claimed_by="", lease_until=None)
+        raise
+    for item in items:
+        await record_outcome(item.delivery_id, now=now, ok=True, delivered=True)
+    return PrintBatch(pdf=pdf, delivery_ids=[item.delivery_id for item in items], count=len(items))
+
+
+# ------------------------------------------------------------------------------------------------ slips back
+
+#: How a yes/no answer is stored (as the SMS and Telegram answers are), and what a secretary may type for it.
+YES, NO = "yes", "no"
+_YES_NO = {
+    **dict.fromkeys(("yes", "y", "oui", "o", "ja", "j", "1", "true"), YES),
+    **dict.fromkeys(("no", "n", "non", "nee", "0", "false"), NO),
+}
+
+
+def normalise_code(code: str) -> str:
+    """"abcd efgh", "ABCD-EFGH", "abcdefgh" -> "ABCDEFGH". A token may itself hold "-" or "_" (base64url), so
+    only the separator the letter prints (after the fourth character) and blanks are removed."""
+    text = re.sub(r"\s+", "", code or "")
+    if len(text) == 9 and text[4] == "-":
+        text = text[:4] + text[5:]
+    if len(text) != 8 or not re.fullmatch(r"[A-Za-z0-9_-]{8}", text):
+        raise PaperError(f"{code!r} is not a letter code: 8 letters or digits, as printed (ABCD-EFGH)")
+    return text.upper()
+
+
+async def find_notice_by_code(code: str) -> Notice | None:
+    """The notice whose letter printed ``code`` (the first 8 characters of its token, upper-cased), or None.
+
+    Tokens are case-sensitive, the code is not: two tokens may share a code. Then the secretary must use the
+    personal link (the QR code) instead, a ``PaperError`` says so."""
+    prefix = normalise_code(code)
+    candidates = [n for n in await Notice.filter(token__istartswith=prefix) if n.token[:8].upper() == prefix]
+    if len(candidates) > 1:
+        raise PaperError(
+            f"the code {prefix[:4]}-{prefix[4:]} matches {len(candidates)} letters: "
+            "type the long link printed under the QR code instead"
+        )
+    return candidates[0] if candidates else None
+
+
+async def _checked_answers(notice: Notice, answers: Mapping[Any, Any]) -> dict[str, Any]:
+    slip = await ReplySlip.get_or_none(message_id=notice.message_id)  # type: ignore[attr-defined]
+    if slip is None:
+        raise PaperError("this letter has no reply slip: there is nothing to record")
+    kinds = dict(await SlipQuestion.filter(slip_id=slip.id).values_list("position", "kind"))
+    checked: dict[str, Any] = {}
+    for key, value in answers.items():
+        try:
+            position = int(str(key).strip())
+        except ValueError:
+            raise PaperError(f"{key!r} is not a question number") from None
+        if position not in kinds:
+            raise PaperError(f"the slip has no question {position} (questions: {sorted(kinds)})")
+        if QuestionKind(kinds[position]) is QuestionKind.YES_NO:
+            answer = _YES_NO.get(str(value).strip().lower())
+            if answer is None:
+                raise PaperError(f"question {position} is answered yes or no, not {value!r}")
+            value = answer
+        checked[str(position)] = value
+    return checked
+
+
+async def record_paper_answer(
+    code: str,
+    *,
+    pupil_id: int,
+    answers: Mapping[Any, Any],
+    signed_name: str,
+    staff_id: int | None,
+    now: datetime,
+) -> SlipResponse:
+    """A secretary types in a paper slip that came back: answers keyed by question position. Recorded even
+    after the deadline (the letter took its time), acknowledges the notice, and leaves an audit entry."""
+    notice = await find_notice_by_code(code)
+    if notice is None:
+        raise PaperError(f"no letter has the code {code!r}: check the code printed on the slip")
+    if not await NoticePupil.filter(notice_id=notice.id, pupil_id=pupil_id).exists():
+        raise PaperError(f"pupil {pupil_id} is not named on the letter {code!r}")
+    checked = await _checked_answers(notice, answers)
+    async with in_transaction():
+        try:
+            response = await record_answer(
+                notice.id,
+                pupil_id,
+                checked,
+                channel=Channel.LETTER,
+                now=now,
+                signed_name=signed_name,
+                recorded_by_staff_id=staff_id,
+                late_ok=True,
+            )
+        except PlanningError as exc:
+            raise PaperError(str(exc)) from exc
+        await audit(
+            "paper.answer_recorded",
+            at=now,
+            actor_kind=ActorKind.STAFF if staff_id is not None else ActorKind.SYSTEM,
+            actor_id=staff_id,
+            subject_type="slip_response",
+            subject_id=response.id,
+            notice_id=notice.id,
+            pupil_id=pupil_id,
+        )
+    return response
