@@ -132,7 +132,7 @@ async def _items(query: QuerySet[Delivery]) -> list[PaperItem]:
 
 
 def _school_lines(address: str) -> tuple[str, ...]:
-    """"Rue des Écoliers 12, 5000 Namur" or one line per line -> the letterhead's address lines."""
+    """The letterhead's address lines, from one line per line or "Rue des Écoliers 12, 5000 Namur"."""
     parts = address.splitlines() if "\n" in address else address.split(",")
     return tuple(part.strip() for part in parts if part.strip())
 
@@ -142,9 +142,9 @@ async def _claim_letters(now: datetime, message_id: int | None, school_id: int |
     the same letter twice. A letter held until school hours whose time has come is due; a claim left by a
     batch that crashed is taken back once its lease expired. Returns the claim's owner."""
     letters = _letters(message_id, school_id)
-    held = await letters.filter(
-        state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now
-    ).values_list("id", flat=True)
+    held = await letters.filter(state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now).values_list(
+        "id", flat=True
+    )
     if held:
         await Delivery.filter(id__in=list(held), state__in=(DeliveryState.HELD, DeliveryState.PLANNED)).update(
             state=DeliveryState.DUE
@@ -177,9 +177,7 @@ async def print_batch(
         deliveries = await claimed.order_by("due_at", "id")
         views = await _views(deliveries, base_url)
         school_of = dict(
-            await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list(
-                "id", "notice__message__school_id"
-            )
+            await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list("id", "notice__message__school_id")
         )
         schools = {s.id: s for s in await School.filter(id__in=set(school_of.values()))}
         heads = {
@@ -218,8 +216,10 @@ _YES_NO = {
 
 
 def normalise_code(code: str) -> str:
-    """"abcd efgh", "ABCD-EFGH", "abcdefgh" -> "ABCDEFGH". A token may itself hold "-" or "_" (base64url), so
-    only the separator the letter prints (after the fourth character) and blanks are removed."""
+    """The code as stored: "abcd efgh", "ABCD-EFGH", "abcdefgh" -> "ABCDEFGH".
+
+    A token may itself hold "-" or "_" (base64url), so only blanks and the separator the letter prints (after
+    the fourth character) are removed."""
     text = re.sub(r"\s+", "", code or "")
     if len(text) == 9 and text[4] == "-":
         text = text[:4] + text[5:]

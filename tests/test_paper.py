@@ -4,12 +4,50 @@ electronic channels failed for good."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from pypdf import PdfReader
 
 from hub.demo import generate_demo
-from hub.enums import AudienceKind, Channel, DeliveryState, ErrorKind, StaffRole, Urgency
-from hub.models import Contact, Delivery, Guardian, Message, MessageAudience, Notice, School, Staff
-from hub.paper import paper_list
+from hub.dispatch import personal_link, short_code
+from hub.enums import (
+    ActorKind,
+    AudienceKind,
+    Channel,
+    DeliveryState,
+    ErrorKind,
+    GroupKind,
+    QuestionKind,
+    StaffRole,
+    Urgency,
+)
+from hub.models import (
+    Acknowledgement,
+    AuditEntry,
+    Contact,
+    Delivery,
+    Group,
+    Guardian,
+    Guardianship,
+    Membership,
+    Message,
+    MessageAudience,
+    Notice,
+    NoticePupil,
+    ReplySlip,
+    School,
+    SlipQuestion,
+    SlipResponse,
+    Staff,
+)
+from hub.paper import PaperError, find_notice_by_code, normalise_code, paper_list, print_batch, record_paper_answer
 from hub.planning import publish, record_outcome
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10:00 in Brussels
@@ -65,3 +103,162 @@ async def test_paper_list_for_a_whole_school_message(db: str) -> None:
             break
         await record_outcome(pending.id, now=MONDAY_10, ok=False, error="gone", error_kind=ErrorKind.PERMANENT)
     assert notice_guardian in {item.guardian_id for item in await paper_list(message_id=message.id)}
+
+
+BASE_URL = "https://carnet.example.be"
+
+
+async def _slip_message_to_a_paper_family() -> tuple[Message, Guardian, Staff]:
+    """The demo school, and a message with a yes/no reply slip to a class holding a family without internet."""
+    await generate_demo(seed=2026)
+    school = await School.first()
+    assert school is not None
+    with_contacts = await Contact.filter(guardian__school=school).values_list("guardian_id", flat=True)
+    links = (
+        await Guardianship.filter(guardian__school=school, receives=True, may_answer=True, barred=False)
+        .exclude(guardian_id__in=list(with_contacts))
+        .values_list("guardian_id", "pupil_id")
+    )
+    assert links, "the demo school has families without internet"
+    guardian_id, pupil_id = links[0]
+    group = await Group.get(kind=GroupKind.CLASS, memberships__pupil_id=pupil_id)
+    assert await Membership.filter(group=group, pupil_id=pupil_id).exists()
+    principal = await Staff.get(roles__role=StaffRole.PRINCIPAL)
+    message = await Message.create(
+        school=school,
+        author=principal,
+        subject="Excursion à Bruges",
+        body="La classe visitera Bruges le vendredi 4 décembre.",
+        urgency=Urgency.NORMAL,
+    )
+    await MessageAudience.create(message=message, kind=AudienceKind.GROUP, group=group)
+    slip = await ReplySlip.create(message=message, deadline=MONDAY_10 + timedelta(days=7))
+    await SlipQuestion.create(slip=slip, position=1, kind=QuestionKind.YES_NO, text="Votre enfant participe-t-il ?")
+    await publish(message.id, now=MONDAY_10, actor_staff_id=principal.id)
+    return message, await Guardian.get(id=guardian_id), principal
+
+
+def _qr_links(pdf: bytes) -> set[str]:
+    found = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for image in page.images:
+            found |= {barcode.text for barcode in zxingcpp.read_barcodes(image.image)}
+    return found
+
+
+async def test_print_batch_prints_the_waiting_letters_once(db: str) -> None:
+    message, guardian, _principal = await _slip_message_to_a_paper_family()
+    notice = await Notice.get(message=message, guardian=guardian)
+    waiting = await paper_list(message_id=message.id)
+    assert guardian.id in {item.guardian_id for item in waiting}
+
+    batch = await print_batch(now=MONDAY_10, base_url=BASE_URL, message_id=message.id)
+    assert batch.count == len(batch.delivery_ids) == len(waiting)
+    assert set(batch.delivery_ids) == {item.delivery_id for item in waiting}
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(batch.pdf)).pages)
+    assert "Excursion à Bruges" in text
+    assert guardian.last_name in text and guardian.first_name in text
+    assert short_code(notice.token) in text
+    assert personal_link(BASE_URL, notice.token) in _qr_links(batch.pdf)
+    states = set(await Delivery.filter(id__in=batch.delivery_ids).values_list("state", flat=True))
+    assert states == {DeliveryState.DELIVERED}
+    assert await paper_list(message_id=message.id) == []
+
+    again = await print_batch(now=MONDAY_10 + timedelta(minutes=5), base_url=BASE_URL)
+    assert (again.count, again.pdf, again.delivery_ids) == (0, b"", [])
+
+
+async def test_held_letters_wait_for_school_hours(db: str) -> None:
+    message, guardian, _principal = await _slip_message_to_a_paper_family()
+    letter = await Delivery.get(notice__message_id=message.id, notice__guardian_id=guardian.id, channel="letter")
+    await Delivery.filter(id=letter.id).update(state=DeliveryState.HELD, due_at=MONDAY_10 + timedelta(hours=2))
+    early = await print_batch(now=MONDAY_10, base_url=BASE_URL, message_id=message.id)
+    assert letter.id not in early.delivery_ids
+    assert (await Delivery.get(id=letter.id)).state == DeliveryState.HELD
+    later = await print_batch(now=MONDAY_10 + timedelta(hours=2), base_url=BASE_URL, message_id=message.id)
+    assert later.delivery_ids == [letter.id]
+
+
+async def test_a_paper_slip_typed_in_by_the_secretary(db: str) -> None:
+    message, guardian, principal = await _slip_message_to_a_paper_family()
+    await print_batch(now=MONDAY_10, base_url=BASE_URL, message_id=message.id)
+    notice = await Notice.get(message=message, guardian=guardian)
+    pupil_id = await NoticePupil.filter(notice=notice).first().values_list("pupil_id", flat=True)
+    code = short_code(notice.token)
+    assert await find_notice_by_code(f"{code[:4]} {code[5:]}".lower()) == notice  # as a secretary types it
+
+    late = MONDAY_10 + timedelta(days=9)  # after the deadline: the letter took its time
+    response = await record_paper_answer(
+        code, pupil_id=pupil_id, answers={1: "oui"}, signed_name="A. Parent", staff_id=principal.id, now=late
+    )
+    stored = await SlipResponse.get(id=response.id)
+    assert stored.channel == Channel.LETTER
+    assert stored.answers == {"1": "yes"}
+    assert stored.signed_name == "A. Parent"
+    assert stored.recorded_by_id == principal.id  # type: ignore[attr-defined]
+    assert await Acknowledgement.filter(notice=notice, channel=Channel.LETTER).exists()
+    entry = await AuditEntry.get(action="paper.answer_recorded")
+    assert (entry.actor_kind, entry.actor_id, entry.subject_id) == (ActorKind.STAFF, principal.id, str(response.id))
+
+    with pytest.raises(PaperError, match="no letter"):
+        await record_paper_answer(
+            "ZZZZ-ZZZZ" if not code.startswith("ZZZZ") else "YYYY-YYYY",
+            pupil_id=pupil_id,
+            answers={1: "yes"},
+            signed_name="",
+            staff_id=principal.id,
+            now=late,
+        )
+    with pytest.raises(PaperError, match="not named"):
+        await record_paper_answer(code, pupil_id=-1, answers={1: "yes"}, signed_name="", staff_id=None, now=late)
+    with pytest.raises(PaperError, match="question 2"):
+        await record_paper_answer(code, pupil_id=pupil_id, answers={2: "yes"}, signed_name="", staff_id=None, now=late)
+    with pytest.raises(PaperError, match="yes or no"):
+        await record_paper_answer(
+            code, pupil_id=pupil_id, answers={1: "peut-être"}, signed_name="", staff_id=None, now=late
+        )
+
+
+async def test_a_code_two_tokens_share_is_refused(db: str) -> None:
+    message, guardian, _principal = await _slip_message_to_a_paper_family()
+    notice = await Notice.get(message=message, guardian=guardian)
+    await Notice.filter(id=notice.id).update(token="abCD_fgh" + notice.token[8:])
+    other = await Notice.filter(message=message).exclude(id=notice.id).first()
+    assert other is not None
+    await Notice.filter(id=other.id).update(token="ABcd_FGH" + other.token[8:])
+    with pytest.raises(PaperError, match="long link"):
+        await find_notice_by_code("abcd_fgh")
+    assert await find_notice_by_code("ABCD-FGHX") is None  # "_" is not a LIKE wildcard here
+
+
+def test_codes_are_normalised() -> None:
+    assert normalise_code("abcd efgh") == normalise_code(" ABCD-EFGH ") == normalise_code("abcdefgh") == "ABCDEFGH"
+    assert normalise_code("AB-D-EFGH") == "AB-DEFGH"  # a token may hold "-"
+    with pytest.raises(PaperError):
+        normalise_code("ABC")
+
+
+def test_cli_paper_on_an_empty_queue(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CARNET_DATABASE_URL": f"sqlite://{tmp_path / 'x.sqlite3'}",
+        "CARNET_DATA_DIR": str(tmp_path),
+    }
+
+    def carnet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    assert carnet("demo-data").returncode == 0
+    listed = carnet("paper", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "no letter waiting" in listed.stdout
+    out = tmp_path / "batch.pdf"
+    printed = carnet("paper", "print", "--out", str(out))
+    assert printed.returncode == 0, printed.stderr
+    assert "no letter due to print" in printed.stdout
+    assert not out.exists()
+    answered = carnet("paper", "answer", "ZZZZ-ZZZZ", "--pupil", "1", "--answer", "1=yes", "--signed", "Nom")
+    assert answered.returncode == 2
+    assert "no letter has the code" in answered.stderr
