@@ -153,6 +153,12 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.worker import main as worker_main
+
+    return worker_main(settings, args.worker_args)
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -198,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signed", help="answer: the name signed on the slip")
     p.add_argument("--staff", type=int, help="answer: the staff member typing it in (for the audit log)")
     p.set_defaults(func=_cmd_paper)
+
+    p = sub.add_parser(
+        "worker", help="send what is due through the configured channels (see `carnet worker -- --help`)"
+    )
+    p.add_argument("worker_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("serve", help="run the web application")
     p.add_argument("--host")
