@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from hub import db
-    from hub.demo import DemoError, generate_demo
+    from hub.demo import DemoError, generate_demo, publish_demo_messages
 
     async def run() -> int:
         async with db.open_db(settings):
@@ -57,7 +58,10 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
             except DemoError as exc:
                 print(exc, file=sys.stderr)
                 return 2
-        print(summary.describe())
+            print(summary.describe())
+            if args.with_messages:
+                ids = await publish_demo_messages(dt.datetime.now(dt.UTC))
+                print(f"published demo messages {ids}: they go out as the charter allows (see /demo/outbox)")
         return 0
 
     return asyncio.run(run())
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--replace", action="store_true", help="remove an existing demo school first")
     p.add_argument("--if-empty", action="store_true", help="only when the database holds no school yet")
+    p.add_argument("--with-messages", action="store_true", help="also publish two sample messages")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("charter", help="check or render the school's charter")

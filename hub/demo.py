@@ -1389,3 +1389,51 @@ def _summarise(planner: _Planner, school: School, writer: _Writer) -> DemoSummar
 
 def _first(families: list[_Family], test: Callable[[_Family], bool]) -> _Family | None:
     return next((f for f in families if test(f)), None)
+
+
+async def publish_demo_messages(now: dt.datetime) -> list[int]:
+    """Two messages to follow in the demo's outbox: a teacher's trip with a reply slip for class 3A, and the
+    principal's news for the whole school. Sent as the charter allows at ``now`` (held at night or at weekends)."""
+    from hub.enums import AnswerMode, AudienceKind, QuestionKind
+    from hub.models import Message, MessageAudience, ReplySlip, SlipQuestion
+    from hub.planning import publish
+
+    school = await School.get(name=DEMO_SCHOOL_NAME)
+    teacher = await Staff.get(email=f"prof.demo@{STAFF_DOMAIN}")
+    principal = await Staff.get(email=f"direction@{STAFF_DOMAIN}")
+    class_3a = await Group.get(school=school, kind=GroupKind.CLASS, code="3A")
+    school_group = await Group.get(school=school, kind=GroupKind.SCHOOL)
+
+    trip = await Message.create(
+        school=school,
+        author=teacher,
+        subject="Visite du musée Félicien Rops",
+        body="Le jeudi 3 décembre, la classe visitera le musée Félicien Rops à Namur.\n\n"
+        "Départ de l'école à 9 h, retour vers 12 h 30. Merci de compléter le talon.",
+        needs_acknowledgement=True,
+    )
+    await MessageAudience.create(message=trip, kind=AudienceKind.GROUP, group=class_3a)
+    slip = await ReplySlip.create(
+        message=trip,
+        deadline=now + dt.timedelta(days=7),
+        answer_mode=AnswerMode.ONE_PER_PUPIL,
+        needs_signature=True,
+        reminder_hours=[48],
+    )
+    await SlipQuestion.create(
+        slip=slip, position=1, kind=QuestionKind.YES_NO, text="J'autorise mon enfant à participer."
+    )
+    await SlipQuestion.create(
+        slip=slip, position=2, kind=QuestionKind.AMOUNT, text="Entrée : 3 € par élève.", unit_price_cents=300
+    )
+    news = await Message.create(
+        school=school,
+        author=principal,
+        subject="Réunion des parents du premier trimestre",
+        body="Les titulaires vous accueillent le lundi 14 décembre de 16 h à 19 h. "
+        "Les bulletins seront remis ce jour-là.",
+    )
+    await MessageAudience.create(message=news, kind=AudienceKind.GROUP, group=school_group)
+    for message, author in ((trip, teacher), (news, principal)):
+        await publish(message.id, now=now, actor_staff_id=author.id)
+    return [trip.id, news.id]

@@ -16,9 +16,10 @@ def _carnet(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_data_once_then_kept_then_refused_without_replace(tmp_path: Path) -> None:
-    first = _carnet(tmp_path, "demo-data", "--if-empty")
+    first = _carnet(tmp_path, "demo-data", "--if-empty", "--with-messages")
     assert first.returncode == 0, first.stderr
     assert "450" in first.stdout and "Demo accounts" in first.stdout
+    assert "published demo messages" in first.stdout
     again = _carnet(tmp_path, "demo-data", "--if-empty")
     assert again.returncode == 0 and "kept as it is" in again.stdout
     refused = _carnet(tmp_path, "demo-data")
