@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     async def home(request: Request) -> Response:
         overview = await school_overview()
-        page = await env.get_template("home.html").render_async(overview=overview, charter=charter, demo=peers is not None)
+        page = await env.get_template("home.html").render_async(
+            overview=overview, charter=charter, demo=peers is not None
+        )
         return HTMLResponse(page)
 
     async def charter_html(request: Request) -> Response:
