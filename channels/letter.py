@@ -18,7 +18,6 @@ Texts are in French, Dutch or English by the letter's language (anything else fa
 from __future__ import annotations
 
 import io
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -27,12 +26,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import segno
-from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from charter.document import find_unicode_fonts
 from hub.dates import long_date as _long_date
 from hub.enums import Channel, QuestionKind
+from hub.pdf import UnicodePDF, find_unicode_fonts, printable
 
 from .base import ChannelAdapter, Outcome, Rendered
 
@@ -201,37 +199,11 @@ def deadline_text(deadline: datetime, language: str, timezone: str = "Europe/Bru
 
 # --------------------------------------------------------------------------------------------------- PDF
 
-#: For the core fonts (no DejaVu on the system), which only know Latin-1.
-_LATIN1_FALLBACK = str.maketrans(
-    {
-        "’": "'",
-        "‘": "'",
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "œ": "oe",
-        "Œ": "OE",
-        "…": "...",
-        "–": "-",
-        "—": "-",
-        "•": "-",
-        "€": "EUR",
-        "\u202f": " ",
-        "\u2009": " ",
-        "\u200b": "",
-    }
-)
-
 _SCISSORS = "✂"
 _LEFT, _RIGHT, _TOP, _BOTTOM = 20.0, 20.0, 14.0, 14.0
 #: DIN 5008 form B, left window: the address zone.
 _WINDOW_X, _WINDOW_Y, _WINDOW_W, _WINDOW_H = 20.0, 45.0, 85.0, 45.0
 _BOX = 3.6  #: the side of a box to tick, in mm
-
-
-def _printable(text: str) -> str:
-    text = text.replace("\t", " ").replace("\r\n", "\n")
-    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
 
 
 def _qr_png(link: str) -> io.BytesIO:
@@ -242,35 +214,13 @@ def _qr_png(link: str) -> io.BytesIO:
     return buffer
 
 
-class _LetterPDF(FPDF):
+class _LetterPDF(UnicodePDF):
     def __init__(self, fonts: tuple[Path, Path] | None) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.unicode = fonts is not None
-        if fonts is not None:
-            self.add_font("DejaVu", "", str(fonts[0]))
-            self.add_font("DejaVu", "B", str(fonts[1]))
-            self.base_family = "DejaVu"
-            self.glyphs: frozenset[int] = frozenset(self.fonts["dejavu"].cmap) & frozenset(self.fonts["dejavuB"].cmap)
-        else:
-            self.base_family = "Helvetica"
-            self.glyphs = frozenset(range(256))
+        super().__init__(fonts, orientation="P", unit="mm")
         self.set_margins(_LEFT, _TOP, _RIGHT)
         self.set_auto_page_break(True, margin=_BOTTOM)
 
     # -- text
-
-    def can_draw(self, text: str) -> bool:
-        return all(ord(ch) in self.glyphs for ch in text)
-
-    def text_of(self, text: str) -> str:
-        text = _printable(text)
-        if self.unicode:
-            return "".join(ch if ch == "\n" or ord(ch) in self.glyphs else "?" for ch in text)
-        text = unicodedata.normalize("NFC", text.translate(_LATIN1_FALLBACK))
-        return text.encode("latin-1", "replace").decode("latin-1")
-
-    def use(self, size: float, bold: bool = False) -> None:
-        self.set_font(self.base_family, "B" if bold else "", size)
 
     def line_of(self, text: str, height: float, *, align: str = "L", width: float = 0) -> None:
         self.multi_cell(width, height, self.text_of(text), align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -363,7 +313,7 @@ def _body(pdf: _LetterPDF, letter: Letter) -> None:
     pdf.write(5.5, pdf.text_of(labels["subject"] + letter.subject))
     pdf.ln(9)
     pdf.use(10)
-    for paragraph in (chunk.strip() for chunk in _printable(letter.body).split("\n\n")):
+    for paragraph in (chunk.strip() for chunk in printable(letter.body).split("\n\n")):
         if paragraph:
             pdf.line_of(paragraph, 5, align="L")
             pdf.ln(2.5)
@@ -509,7 +459,7 @@ def render_letters(letters: Sequence[Letter]) -> bytes:
     first = letters[0].date
     pdf.set_creation_date(datetime.combine(first, time(), UTC))
     pdf.set_title(pdf.text_of(f"{letters[0].school.name}: {len(letters)}"))
-    pdf.set_author(_printable(letters[0].school.name))
+    pdf.set_author(printable(letters[0].school.name))
     pdf.set_creator("Carnet")
     for letter in letters:
         _letter(pdf, letter)

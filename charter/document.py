@@ -8,19 +8,18 @@ do.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from hub.dates import long_date
 from hub.enums import StaffRole, Urgency
+from hub.pdf import UnicodePDF, find_unicode_fonts, printable
 
 from .rules import WEEKDAYS, Charter, Window, public_holidays
 
@@ -288,78 +287,12 @@ def render_html(charter: Charter, today: date | None = None) -> str:
 
 # -------------------------------------------------------------------------------------------------- PDF
 
-#: Where Debian/Ubuntu, Fedora, Arch and Homebrew put DejaVu, a free font covering all of French and far more.
-_DEJAVU_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/share/fonts/TTF"),
-    Path("/usr/local/share/fonts"),
-    Path("/opt/homebrew/share/fonts"),
-)
 
-#: For the PDF core fonts, which only know Latin-1: typographic characters French uses, in Latin-1 shape.
-_LATIN1_FALLBACK = str.maketrans(
-    {
-        "’": "'",
-        "‘": "'",
-        "‚": ",",
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "œ": "oe",
-        "Œ": "OE",
-        "…": "...",
-        "–": "-",
-        "—": "-",
-        "‑": "-",
-        "•": "-",
-        "€": "EUR",
-        "\u202f": " ",  # narrow no-break space before ; : ! ? in careful French
-        "\u2009": " ",
-        "\u200b": "",
-    }
-)
-
-
-def find_unicode_fonts() -> tuple[Path, Path] | None:
-    """DejaVu Sans regular and bold, or None if the system has no copy (then core fonts are used)."""
-    for folder in _DEJAVU_DIRS:
-        regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
-        if regular.is_file():
-            return regular, bold if bold.is_file() else regular
-    return None
-
-
-def _printable(text: str) -> str:
-    """Drop control characters (a stray one in a TOML string must not break the PDF); keep line breaks."""
-    text = text.replace("\t", " ")
-    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
-
-
-class _CharterPDF(FPDF):
+class _CharterPDF(UnicodePDF):
     def __init__(self, fonts: tuple[Path, Path] | None) -> None:
-        super().__init__(format="A4")
-        self.unicode = fonts is not None
-        if fonts is not None:
-            self.add_font("DejaVu", "", str(fonts[0]))
-            self.add_font("DejaVu", "B", str(fonts[1]))
-            self.base_family = "DejaVu"
-            # Characters both faces can draw; others would be dropped with a warning, so we replace them.
-            self.glyphs: frozenset[int] = frozenset(self.fonts["dejavu"].cmap) & frozenset(self.fonts["dejavuB"].cmap)
-        else:
-            self.base_family = "Helvetica"
+        super().__init__(fonts)
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=18)
-
-    def text_of(self, text: str) -> str:
-        text = _printable(text)
-        if self.unicode:
-            return "".join(ch if ch == "\n" or ord(ch) in self.glyphs else "?" for ch in text)
-        text = unicodedata.normalize("NFC", text.translate(_LATIN1_FALLBACK))
-        return text.encode("latin-1", "replace").decode("latin-1")
-
-    def use(self, size: float, bold: bool = False) -> None:
-        self.set_font(self.base_family, "B" if bold else "", size)
 
     def blocks(self, blocks: Iterable[Block]) -> None:
         """Paragraphs and bullet lists, bold runs included. A text region rather than ``write()``: it wraps
@@ -398,8 +331,8 @@ def render_pdf(charter: Charter, today: date | None = None) -> bytes:
     pdf = _CharterPDF(find_unicode_fonts())
     # A fixed date rather than the clock: the same charter on the same day gives the same file.
     pdf.set_creation_date(datetime.combine(day, time(), UTC))
-    pdf.set_title(_printable(document.title))
-    pdf.set_author(_printable(charter.name))
+    pdf.set_title(printable(document.title))
+    pdf.set_author(printable(charter.name))
     pdf.set_creator("Carnet")
     pdf.set_lang(charter.language.value)
     pdf.add_page()
