@@ -210,10 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--staff", type=int, help="answer: the staff member typing it in (for the audit log)")
     p.set_defaults(func=_cmd_paper)
 
-    p = sub.add_parser(
-        "worker", help="send what is due through the configured channels (see `carnet worker -- --help`)"
-    )
-    p.add_argument("worker_args", nargs=argparse.REMAINDER)
+    # The worker parses its own options (``carnet worker --help`` shows them).
+    p = sub.add_parser("worker", help="send what is due through the configured channels", add_help=False)
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("serve", help="run the web application")
@@ -224,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "worker":
+        args.worker_args = extra  # the worker's own options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.from_env()
     return int(args.func(args, settings))
 

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from channels.letter import LetterRecipient, LetterSchool, render_letters
 from hub.audit import audit
-from hub.dispatch import LEASE, _views
+from hub.dispatch import LEASE, notice_views
 from hub.enums import ActorKind, Channel, DeliveryState, QuestionKind
 from hub.models import Delivery, Notice, NoticePupil, ReplySlip, School, SlipQuestion, SlipResponse
 from hub.planning import PlanningError, record_answer, record_outcome
@@ -175,7 +175,7 @@ async def print_batch(
         return PrintBatch(pdf=b"", delivery_ids=[], count=0)
     try:
         deliveries = await claimed.order_by("due_at", "id")
-        views = await _views(deliveries, base_url)
+        views = await notice_views(deliveries, base_url)
         school_of = dict(
             await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list("id", "notice__message__school_id")
         )
