@@ -271,13 +271,15 @@ async def run(
 ) -> None:
     """Dispatch passes until ``stop`` is set: the single worker of a one-school SQLite installation (the demo).
 
-    Each pass first puts back the deliveries whose lease expired (:func:`reclaim_expired`). A failing pass is
+    Each pass first puts back the deliveries whose lease expired (:func:`reclaim_expired`) and creates the
+    escalation steps whose wait is over (``planning.due_escalations``). A failing pass is
     logged and the loop goes on: one broken row must not stop a school's messages.
     """
     while not stop.is_set():
         try:
             now = datetime.now(UTC)
             await reclaim_expired(now)
+            await planning.due_escalations(now)
             report = await dispatch_due(adapters, now=now, base_url=base_url, worker_id=worker_id)
             if report.claimed:
                 log.info("dispatched %s: %s sent, %s failed", report.claimed, report.sent, report.failed)

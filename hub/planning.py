@@ -15,6 +15,7 @@ racing, never move a delivery back.
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -457,6 +458,9 @@ async def publish(
                 subject_id=str(message.id),
                 details={"reason": message.urgency_reason, "notices": len(guardians), "subject": message.subject},
             )
+    # A reply slip's reminders are due rows too, created now so the worker only has to send them.
+    if await ReplySlip.filter(message_id=message.id).exists():
+        await schedule_reminders(message.id, now, charter=charter)
     return PublishResult(
         message_id=message.id,
         notices=len(guardians),
@@ -586,7 +590,9 @@ async def record_outcome(
             return delivery
         if kind is ErrorKind.TRANSIENT and attempts < MAX_ATTEMPTS:
             notice = await Notice.get(id=delivery.notice_id).prefetch_related("message")  # type: ignore[attr-defined]
-            wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+            # Full backoff with jitter: after a provider outage, thousands of retries must not all come back in
+            # the same second (the thundering herd that would trip its rate limit again).
+            wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.75, 1.0)
             await Delivery.create(
                 notice_id=delivery.notice_id,  # type: ignore[attr-defined]
                 channel=delivery.channel,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from channels.base import ChannelAdapter, Envelope, Outcome
-from hub import dispatch
+from hub import dispatch, planning
 from hub.config import Settings
 from hub.enums import Channel
 
@@ -138,6 +138,10 @@ async def _loop(
             reclaimed = await dispatch.reclaim_expired(now)
             if reclaimed:
                 log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)
+            if n == 0:  # one loop per process looks for unacknowledged notices whose wait is over
+                escalated = await planning.due_escalations(now)
+                if escalated:
+                    log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
             report = await dispatch.dispatch_due(
                 adapters,
                 now=now,
