@@ -184,6 +184,7 @@ async def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
         error_kind=outcome.error_kind,
         delivered=outcome.state == DeliveryState.DELIVERED,
         dead_contact=outcome.dead_contact,
+        retry_after=outcome.retry_after,
     )
 
 

@@ -473,6 +473,21 @@ class Delivery(Model):
         indexes = (("state", "due_at"), ("notice_id", "step"))
 
 
+class RateWindow(Model):
+    """A provider's sending limit shared by every worker (PostgreSQL): messages taken in one second per channel."""
+
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    #: The start of the one-second window (truncated to the second, database time).
+    window_start = fields.DatetimeField()
+    #: Slots taken in that window, counted past the limit too (those senders wait for the next second).
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "rate_window"
+        unique_together = (("channel", "window_start"),)
+
+
 class Acknowledgement(Model):
     """The guardian says "I have read" (from any channel)."""
 

@@ -551,6 +551,7 @@ async def record_outcome(
     delivered: bool = False,
     dead_contact: bool = False,
     charter: Charter | None = None,
+    retry_after: float | None = None,
 ) -> Delivery:
     """Record what a channel or a provider callback says about a delivery; returns the delivery as stored.
 
@@ -561,7 +562,8 @@ async def record_outcome(
     (FALLBACK) unless the notice was acknowledged. Reminders are not retried on another channel.
     ``dead_contact`` (the provider says the address can never work: a bounce, an unknown number, 410 Gone)
     marks the contact dead so no later plan uses it; a permanent failure alone does not (a refused route or a
-    configuration error says nothing against the guardian's address).
+    configuration error says nothing against the guardian's address). ``retry_after`` (seconds, the provider's
+    429 ``Retry-After``) is a floor on a transient failure's retry wait: the retry waits at least that long.
     """
     charter = charter or default_charter()
     async with in_transaction():
@@ -593,6 +595,8 @@ async def record_outcome(
             # Full backoff with jitter: after a provider outage, thousands of retries must not all come back in
             # the same second (the thundering herd that would trip its rate limit again).
             wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.75, 1.0)
+            if retry_after is not None and retry_after > 0:  # the provider said when: never come back sooner
+                wait = max(wait, timedelta(seconds=retry_after))
             await Delivery.create(
                 notice_id=delivery.notice_id,  # type: ignore[attr-defined]
                 channel=delivery.channel,

@@ -11,10 +11,9 @@ not started is released (DUE again, ``claimed_by`` cleared), and the process exi
 sent but not recorded may go twice (at most ``concurrency x chunk`` messages per killed process; the
 ``delivery-<id>`` idempotency key lets providers drop the copy).
 
-Provider limits are applied around sends inside one process (:class:`Limits`): a token bucket per rate-limited
-channel, a connection semaphore for email. Several processes each apply their own: a limit shared across
-processes (a bucket in PostgreSQL, or a per-process share of the provider's limit) is left for later; until then
-divide the rates by the number of processes when a provider's limit is tight.
+Provider limits are applied around sends (:class:`Limits`): on PostgreSQL a rate-limited channel's limit is
+shared by every worker process through the ``rate_window`` table (fixed one-second windows, one upsert per
+message); on SQLite (a single worker) an in-process token bucket. Email's connection semaphore is per process.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -30,6 +30,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from channels.base import ChannelAdapter, Envelope, Outcome
 from hub import dispatch, planning
@@ -77,9 +80,53 @@ class TokenBucket:
             self.tokens -= n
 
 
+#: PostgreSQL: take one slot of the channel's current one-second window, shared by every worker. The conditional
+#: update leaves a full window untouched and returns no row, so ``count`` is exactly the slots granted. ``wait`` is
+#: how long until the next window starts (database clock).
+_PG_TAKE = (
+    "INSERT INTO rate_window (channel, window_start, count) VALUES ($1, date_trunc('second', now()), 1) "
+    "ON CONFLICT (channel, window_start) DO UPDATE SET count = rate_window.count + 1 "
+    "WHERE rate_window.count < $2 RETURNING count, window_start"
+)
+_PG_WAIT = "SELECT EXTRACT(EPOCH FROM (date_trunc('second', now()) + interval '1 second' - clock_timestamp())) AS wait"
+_PG_PURGE = "DELETE FROM rate_window WHERE window_start < now() - interval '1 minute'"
+#: Old windows are deleted once every this many acquisitions of a process's :class:`Limits`.
+PURGE_EVERY = 100
+
+
+def _postgres_connection() -> BaseDBAsyncClient | None:
+    """The default connection when it is PostgreSQL, else None (SQLite, or no database open)."""
+    try:
+        conn = Tortoise.get_connection("default")
+    except Exception:  # Tortoise not initialised: in-process limits only
+        return None
+    return conn if conn.capabilities.dialect == "postgres" else None
+
+
+def _pairs(values: Sequence[str], kind: type[float] | type[int]) -> dict[Channel, float]:
+    """``["sms=5", "telegram=20"]`` as {Channel.SMS: 5, ...}; a clear error for anything else."""
+    found: dict[Channel, float] = {}
+    for value in values:
+        name, _, number = value.partition("=")
+        try:
+            channel = Channel(name.strip().lower())
+            amount = kind(number)
+        except ValueError:
+            raise ValueError(f"{value!r}: expected CHANNEL=N, e.g. sms=10") from None
+        if amount <= 0:
+            raise ValueError(f"{value!r}: the limit must be positive")
+        found[channel] = amount
+    return found
+
+
 @dataclass
 class Limits:
-    """The provider limits of one process, shared by its loops; :meth:`send` is a ``dispatch.Sender``."""
+    """The provider limits of one process, shared by its loops; :meth:`send` is a ``dispatch.Sender``.
+
+    On PostgreSQL, :meth:`acquire` counts against a window shared with every other worker (``rate_window``);
+    otherwise against the in-process token bucket. A channel's per-second limit is its rate rounded down (at
+    least 1).
+    """
 
     rates: Mapping[Channel, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     connections: Mapping[Channel, int] = field(default_factory=lambda: dict(DEFAULT_CONNECTIONS))
@@ -87,16 +134,41 @@ class Limits:
     def __post_init__(self) -> None:
         self.buckets = {channel: TokenBucket(rate) for channel, rate in self.rates.items()}
         self.semaphores = {channel: asyncio.Semaphore(n) for channel, n in self.connections.items()}
+        self._acquisitions = 0
+
+    def per_second(self, channel: Channel) -> int:
+        return max(1, math.floor(self.rates[channel]))
+
+    async def acquire(self, channel: Channel) -> datetime | None:
+        """Wait for a slot to send one message on ``channel``; returns the shared window used (None in-process).
+
+        A channel without a rate is not limited."""
+        if channel not in self.rates:
+            return None
+        conn = _postgres_connection()
+        if conn is None:
+            await self.buckets[channel].acquire()
+            return None
+        self._acquisitions += 1
+        if self._acquisitions % PURGE_EVERY == 0:
+            await conn.execute_query(_PG_PURGE)
+        limit = self.per_second(channel)
+        while True:
+            rows = await conn.execute_query_dict(_PG_TAKE, [str(channel), limit])
+            if rows:
+                return rows[0]["window_start"]  # type: ignore[no-any-return]
+            # This second's window is full: wait for the next one.
+            wait = await conn.execute_query_dict(_PG_WAIT)
+            await asyncio.sleep(min(1.0, max(0.001, float(wait[0]["wait"]))))
 
     async def send(self, channel: Channel, adapter: ChannelAdapter, envelopes: list[Envelope]) -> list[Outcome]:
         semaphore = self.semaphores.get(channel)
         async with semaphore or contextlib.nullcontext():
-            bucket = self.buckets.get(channel)
-            if bucket is None:
+            if channel not in self.rates:
                 return await adapter.send_batch(envelopes)
             outcomes: list[Outcome] = []
-            for envelope in envelopes:  # one token per message
-                await bucket.acquire()
+            for envelope in envelopes:  # one slot per message
+                await self.acquire(channel)
                 outcomes.extend(await adapter.send_batch([envelope]))
             return outcomes
 
@@ -115,7 +187,26 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=dispatch.LEASE.total_seconds(),
         help="seconds a claim holds before another worker may take it back (default 300)",
     )
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="CHANNEL=N",
+        help="messages per second for a channel, shared by all workers on PostgreSQL (default sms=10, telegram=30)",
+    )
+    parser.add_argument(
+        "--connections",
+        action="append",
+        default=[],
+        metavar="CHANNEL=N",
+        help="simultaneous connections to a channel's provider in this process (default email=4)",
+    )
     args = parser.parse_args(list(argv))
+    try:
+        args.rates = {**DEFAULT_RATES, **_pairs(args.rate, float)}
+        args.connection_limits = {**DEFAULT_CONNECTIONS, **_pairs(args.connections, int)}
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.concurrency < 1 or args.batch < 1 or args.chunk < 1 or args.lease <= 0 or args.interval < 0:
         parser.error("--concurrency, --batch, --chunk and --lease must be positive")
     return args
@@ -185,7 +276,7 @@ async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
     try:
         async with open_db(settings):
             adapters = build_adapters(settings)
-            limits = Limits()
+            limits = Limits(rates=args.rates, connections=args.connection_limits)
             log.info("worker %s: %s loops, channels %s", worker_id, args.concurrency, sorted(map(str, adapters)))
             try:
                 await asyncio.gather(
@@ -214,4 +305,13 @@ def main(settings: Settings, argv: Sequence[str]) -> int:
     return asyncio.run(serve(settings, args))
 
 
-__all__ = ["EMAIL_CONNECTIONS", "SMS_PER_SECOND", "TELEGRAM_PER_SECOND", "Limits", "TokenBucket", "main", "serve"]
+__all__ = [
+    "EMAIL_CONNECTIONS",
+    "PURGE_EVERY",
+    "SMS_PER_SECOND",
+    "TELEGRAM_PER_SECOND",
+    "Limits",
+    "TokenBucket",
+    "main",
+    "serve",
+]

@@ -38,3 +38,10 @@ def test_charter_check_and_render(tmp_path: Path) -> None:
     assert rendered.returncode == 0
     assert (tmp_path / "out" / "charte.pdf").read_bytes().startswith(b"%PDF")
     assert "déconnexion" in (tmp_path / "out" / "charte.html").read_text(encoding="utf-8")
+
+
+def test_worker_limits_are_configurable_and_checked(tmp_path: Path) -> None:
+    ok = _carnet(tmp_path, "worker", "--once", "--rate", "sms=5", "--connections", "email=2")
+    assert ok.returncode == 0, ok.stderr
+    bad = _carnet(tmp_path, "worker", "--once", "--rate", "pigeon=5")
+    assert bad.returncode == 2 and "expected CHANNEL=N" in bad.stderr
