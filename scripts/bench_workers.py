@@ -24,10 +24,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from channels.peers.smtp import SmtpPeer, _Handler
 from hub import db as hubdb
 from hub.demo import generate_demo
-from hub.enums import AudienceKind, Channel, DeliveryState, StaffRole, Urgency
-from hub.models import Delivery, Message, MessageAudience, School, Staff
-from hub.planning import publish
+from hub.enums import Channel, DeliveryState
+from hub.models import Delivery
 from hub.testing import postgres
+from hub.testing.fanout import publish_emergencies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,30 +41,7 @@ class SlowHandler(_Handler):
 
 
 async def _publish(count: int) -> list[int]:
-    from datetime import UTC, datetime
-
-    school = await School.first()
-    principal = await Staff.filter(roles__role=StaffRole.PRINCIPAL).first()
-    assert school is not None and principal is not None
-    ids = []
-    for i in range(count):
-        message = await Message.create(
-            school=school,
-            author=principal,
-            subject=f"Évacuation ({i + 1})",
-            body="Les élèves sont au parc voisin.",
-            urgency=Urgency.EMERGENCY,
-            urgency_reason="benchmark",
-        )
-        await MessageAudience.create(message=message, kind=AudienceKind.SCHOOL)
-        await publish(
-            message.id,
-            now=datetime.now(UTC),
-            actor_staff_id=principal.id,
-            available_channels=frozenset({Channel.PORTAL, Channel.EMAIL}),
-        )
-        ids.append(message.id)
-    return ids
+    return await publish_emergencies(count, reason="benchmark")
 
 
 def _start(url: str, port: int, workdir: Path, name: str, args: argparse.Namespace) -> subprocess.Popen[bytes]:

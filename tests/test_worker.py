@@ -20,7 +20,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,10 @@ from channels.peers.smtp import SmtpPeer, _Handler
 from hub import db as hubdb
 from hub.demo import generate_demo
 from hub.dispatch import progress
-from hub.enums import AudienceKind, Channel, DeliveryState, StaffRole, Urgency
-from hub.models import Delivery, Message, MessageAudience, School, Staff
-from hub.planning import publish
+from hub.enums import Channel, DeliveryState
+from hub.models import Delivery
 from hub.testing import postgres
+from hub.testing.fanout import publish_emergencies
 
 pytestmark = pytest.mark.postgres
 
@@ -66,27 +65,7 @@ async def orm(pg_url: str) -> AsyncIterator[str]:
 async def _emergencies(count: int) -> tuple[list[int], set[int]]:
     """The demo school and ``count`` emergencies to everyone: the message ids and the email delivery ids."""
     await generate_demo(seed=2026)
-    school = await School.first()
-    principal = await Staff.filter(roles__role=StaffRole.PRINCIPAL).first()
-    assert school is not None and principal is not None
-    message_ids = []
-    for i in range(count):
-        message = await Message.create(
-            school=school,
-            author=principal,
-            subject=f"Évacuation de l'école ({i + 1})",
-            body="Les élèves sont au parc voisin, venez les chercher.",
-            urgency=Urgency.EMERGENCY,
-            urgency_reason="Fuite de gaz signalée par les pompiers",
-        )
-        await MessageAudience.create(message=message, kind=AudienceKind.SCHOOL)
-        await publish(
-            message.id,
-            now=datetime.now(UTC),
-            actor_staff_id=principal.id,
-            available_channels=frozenset({Channel.PORTAL, Channel.EMAIL}),
-        )
-        message_ids.append(message.id)
+    message_ids = await publish_emergencies(count, reason="Fuite de gaz signalée par les pompiers")
     emails = await Delivery.filter(notice__message_id__in=message_ids, channel=Channel.EMAIL).values_list("id", "state")
     assert emails and all(state == DeliveryState.DUE for _, state in emails)
     return message_ids, {delivery_id for delivery_id, _ in emails}
