@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from channels.registry import build_adapters
@@ -24,6 +24,7 @@ from charter import Charter, default_charter, load_charter, render_html, render_
 from hub import db, dispatch, inbound
 from hub.config import ROOT, Settings
 from hub.demo_peers import DemoPeers
+from hub.notice_page import acknowledge, open_notice
 from hub.overview import school_overview
 
 
@@ -50,6 +51,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="charte.pdf"'},
         )
+
+    async def notice_page(request: Request) -> Response:
+        page = await open_notice(request.path_params["token"], dt.datetime.now(dt.UTC))
+        html = await env.get_template("notice.html").render_async(page=page)
+        return HTMLResponse(html, status_code=200 if page else 404)
+
+    async def notice_ack(request: Request) -> Response:
+        token = request.path_params["token"]
+        if not await acknowledge(token, dt.datetime.now(dt.UTC)):
+            return HTMLResponse(await env.get_template("notice.html").render_async(page=None), status_code=404)
+        return RedirectResponse(f"/n/{token}", status_code=303)
 
     async def health(request: Request) -> Response:
         overview = await school_overview()
@@ -144,6 +156,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/charter", charter_html),
             Route("/charter.pdf", charter_pdf),
             Route("/health", health),
+            Route("/n/{token}", notice_page),
+            Route("/n/{token}/ack", notice_ack, methods=["POST"]),
             Route("/demo/outbox", outbox),
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
