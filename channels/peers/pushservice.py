@@ -37,6 +37,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from channels.peers.loopback import LoopbackServer
+
 MAX_BODY = 4096
 
 
@@ -89,32 +91,22 @@ class PushServicePeer:
     refused: list[Refusal] = field(default_factory=list)
     _subscribers: dict[str, Subscriber] = field(default_factory=dict)
     _failures: deque[tuple[int, float | None]] = field(default_factory=deque)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
+    _server: LoopbackServer = field(default_factory=lambda: LoopbackServer("push service"))
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     @property
     def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("the push service peer is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return self._server.base_url
 
     async def start(self) -> PushServicePeer:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post("/push/{id}", self._push)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        await self._server.serve(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self._port = 0
+        await self._server.close()
 
     async def __aenter__(self) -> PushServicePeer:
         return await self.start()

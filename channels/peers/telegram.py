@@ -40,6 +40,8 @@ from typing import Any
 
 from aiohttp import web
 
+from channels.peers.loopback import LoopbackServer
+
 _TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler", "span"}
 _TAGS |= {"blockquote", "tg-emoji"}
 
@@ -108,8 +110,7 @@ class TelegramPeer:
         self._queries: set[str] = set()
         self._ids = itertools.count(1)
         self._updates = itertools.count(100_000)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._server = LoopbackServer("Telegram")
 
     @property
     def bot_id(self) -> int:
@@ -117,24 +118,16 @@ class TelegramPeer:
 
     @property
     def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("the Telegram peer is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return self._server.base_url
 
     async def start(self) -> TelegramPeer:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
+        await self._server.serve(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self._port = 0
+        await self._server.close()
 
     async def __aenter__(self) -> TelegramPeer:
         return await self.start()

@@ -58,6 +58,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from channels.peers.loopback import LoopbackServer
 from hub.sms_segments import count_segments
 
 API_VERSION = "2010-04-01"
@@ -134,28 +135,21 @@ class TwilioPeer:
         self.unsubscribed: set[str] = set()
         self._failures: deque[_Failure] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
+        self._server = LoopbackServer("Twilio")
         self._session: aiohttp.ClientSession | None = None
-        self._port = 0
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     @property
     def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("the Twilio peer is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return self._server.base_url
 
     async def start(self) -> TwilioPeer:
         app = web.Application()
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{base}/Messages.json", self._create_message)
         app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch_message)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        await self._server.serve(app)
         self._session = aiohttp.ClientSession()
         return self
 
@@ -166,10 +160,7 @@ class TwilioPeer:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self._port = 0
+        await self._server.close()
 
     async def __aenter__(self) -> TwilioPeer:
         return await self.start()
