@@ -191,3 +191,8 @@ class ActorKind(StrEnum):
     STAFF = "staff"
     GUARDIAN = "guardian"
     SYSTEM = "system"
+
+
+class LinkPurpose(StrEnum):
+    SIGN_IN = "sign_in"  #: asked for on the sign-in page, sent by email or SMS, valid minutes
+    ONBOARDING = "onboarding"  #: printed on the welcome letter's QR code, valid weeks

@@ -31,6 +31,7 @@ from hub.enums import (
     GroupKind,
     JournalKind,
     Language,
+    LinkPurpose,
     MessageState,
     QuestionKind,
     Relation,
@@ -208,6 +209,9 @@ class Guardian(Model):
     password_hash = fields.CharField(max_length=255, default="")
     #: When the guardian confirmed their contacts through the welcome letter.
     onboarded_at = fields.DatetimeField(null=True)
+    #: The guardian's own quiet hours (local time, may cross midnight): non-urgent messages wait until they end.
+    quiet_from = fields.TimeField(null=True)
+    quiet_until = fields.TimeField(null=True)
     #: Set by a GDPR erasure: the row stays for the history's integrity, the personal data is gone.
     erased_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -641,3 +645,129 @@ class AuditEntry(Model):
 
     async def delete(self, *args: Any, **kwargs: Any) -> None:
         raise PermissionError("the audit log is append-only: an entry cannot be removed")
+
+
+# --------------------------------------------------------------------------------------------- the web app
+
+
+class WebSession(Model):
+    """A signed-in browser. The cookie holds a random token, this row only its SHA-256 (a stolen table signs
+    nobody in). A session ends at ``expires_at``, when idle too long, or when revoked (sign-out)."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    actor_kind = fields.CharEnumField(ActorKind)
+    staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="sessions", null=True, on_delete=fields.CASCADE
+    )
+    guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name="sessions", null=True, on_delete=fields.CASCADE
+    )
+    #: The token every form of this session carries (double-submit is not enough against a sibling subdomain).
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    user_agent = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "web_session"
+
+
+class SignInLink(Model):
+    """A personal sign-in link for a guardian: random, expiring, single use, bound to that guardian. The link
+    holds the token, this row its SHA-256. Welcome letters carry an onboarding link that lives longer."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name="sign_in_links", on_delete=fields.CASCADE
+    )
+    purpose = fields.CharEnumField(LinkPurpose, default=LinkPurpose.SIGN_IN)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sign_in_link"
+
+
+class Throttle(Model):
+    """Attempts per key (e.g. sign-in per address, link requests per email) in a fixed window, shared by every
+    process: the rate limit of sign-in and of personal-link requests."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=200)
+    window_start = fields.DatetimeField()
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "throttle"
+        unique_together = (("key", "window_start"),)
+
+
+class VerificationCode(Model):
+    """A code sent to a new email or phone: the contact is verified when the guardian types it back."""
+
+    id = fields.BigIntField(primary_key=True)
+    guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name="verification_codes", on_delete=fields.CASCADE
+    )
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="verification_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    attempts = fields.SmallIntField(default=0)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "verification_code"
+
+
+class ThreadPost(Model):
+    """One post in the reply thread of a notice: private to that guardian's household, read by the sender and
+    the class's teachers. A free-text SMS or Telegram reply lands here too, with its channel."""
+
+    id = fields.BigIntField(primary_key=True)
+    notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
+        "models.Notice", related_name="posts", on_delete=fields.CASCADE
+    )
+    author_kind = fields.CharEnumField(ActorKind)
+    staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="posts", null=True, on_delete=fields.SET_NULL
+    )
+    guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name="posts", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    channel = fields.CharEnumField(Channel, default=Channel.PORTAL)
+    at = fields.DatetimeField()
+    #: When a member of staff first read a guardian's post.
+    read_at = fields.DatetimeField(null=True)
+    #: When staff were told of this guardian's post (only inside their charter hours).
+    staff_notified_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "thread_post"
+        indexes = (("notice_id", "at"),)
+
+
+class Attachment(Model):
+    """A file joined to a message (a permission form, a menu), stored in the database with its checksum."""
+
+    id = fields.IntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="attachments", on_delete=fields.CASCADE
+    )
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    data = fields.BinaryField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "attachment"

@@ -1,7 +1,9 @@
 """The web application (Starlette, server-rendered Jinja2 pages).
 
-For now it shows the school the database holds and serves the charter families download; the composer, the
-portal and the reports are built on this app.
+This module assembles the app: the public pages (home, charter, a notice's personal link), the providers'
+webhooks, and the page modules of ``hub/web/`` (each ``routes(web)``, see :mod:`hub.web.kit`): sign-in, the
+staff side (composer, messages, print queue, reports, settings), the guardians' portal, reply threads and the
+JSON API.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from channels.registry import build_adapters
 from channels.sms import ForgedCallback
@@ -26,21 +29,21 @@ from hub.config import ROOT, Settings
 from hub.demo_peers import DemoPeers
 from hub.notice_page import acknowledge, open_notice
 from hub.overview import school_overview
+from hub.web import api, auth, compose, office, portal, reports, threads
+from hub.web.kit import Web
+
+#: The page modules, in the order their routes are tried.
+PAGE_MODULES = (auth, portal, compose, office, reports, threads, api)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    env = Environment(
-        loader=FileSystemLoader(ROOT / "templates" / "pages"), autoescape=select_autoescape(), enable_async=True
-    )
     charter: Charter = load_charter(settings.charter_path) if settings.charter_path else default_charter()
+    web = Web(settings, charter)
 
     async def home(request: Request) -> Response:
         overview = await school_overview()
-        page = await env.get_template("home.html").render_async(
-            overview=overview, charter=charter, demo=peers is not None
-        )
-        return HTMLResponse(page)
+        return await web.render(request, "home.html", overview=overview, charter=charter)
 
     async def charter_html(request: Request) -> Response:
         return HTMLResponse(render_html(charter))
@@ -54,14 +57,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     async def notice_page(request: Request) -> Response:
         page = await open_notice(request.path_params["token"], dt.datetime.now(dt.UTC))
-        html = await env.get_template("notice.html").render_async(page=page)
-        return HTMLResponse(html, status_code=200 if page else 404)
+        return await web.render(request, "notice.html", status=200 if page else 404, page=page)
 
     async def notice_ack(request: Request) -> Response:
         token = request.path_params["token"]
         if not await acknowledge(token, dt.datetime.now(dt.UTC)):
-            return HTMLResponse(await env.get_template("notice.html").render_async(page=None), status_code=404)
+            return await web.render(request, "notice.html", status=404, page=None)
         return RedirectResponse(f"/n/{token}", status_code=303)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return await web.render(
+            request, "error.html", status=exc.status_code, status_code=exc.status_code, detail=exc.detail
+        )
 
     async def health(request: Request) -> Response:
         overview = await school_overview()
@@ -125,20 +135,25 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             return Response(status_code=404)
         guardian = request.query_params.get("guardian", "")
         items = await peers.outbox(int(guardian) if guardian.isdigit() else None)
-        page = await env.get_template("outbox.html").render_async(items=items, guardian=guardian)
-        return HTMLResponse(page)
+        return await web.render(request, "outbox.html", items=items, guardian=guardian)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal settings, peers
         async with db.open_db(settings, run_migrations=run_migrations):
             if not settings.demo_peers:
-                yield
+                web.adapters = build_adapters(settings)
+                try:
+                    yield
+                finally:
+                    for adapter in web.adapters.values():
+                        await adapter.close()
                 return
             # The demo: local providers, the real clients pointed at them, and one worker in this process.
             peers = await DemoPeers().start()
             settings = peers.settings_for(settings)
             adapters = build_adapters(settings)
+            web.settings, web.adapters, web.demo = settings, adapters, True
             stop = asyncio.Event()
             worker = asyncio.create_task(dispatch.run(adapters, base_url=settings.base_url, stop=stop))
             try:
@@ -150,8 +165,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                     await adapter.close()
                 await peers.stop()
 
+    module_routes = [route for module in PAGE_MODULES for route in module.routes(web)]
     return Starlette(
         routes=[
+            *module_routes,
             Route("/", home),
             Route("/charter", charter_html),
             Route("/charter.pdf", charter_pdf),
@@ -162,6 +179,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
             Route("/hooks/telegram", telegram_hook, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=ROOT / "templates" / "static"), name="static"),
         ],
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
