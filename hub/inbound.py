@@ -5,6 +5,11 @@ link code) and records nothing when it fails: :class:`channels.sms.ForgedCallbac
 :class:`channels.telegram.ForgedButton` or :class:`channels.telegram.InvalidLinkCode` propagate to the caller.
 A genuine callback that does not match what the hub knows (a button pressed in a chat that does not belong to the
 notice's guardian) raises :class:`Refused`, also with nothing recorded.
+
+Free text (an SMS that is no keyword, a Telegram message) becomes the guardian's post in the thread of the notice
+last sent to that phone or chat (``hub.replies``); when there is none, or the text cannot be kept, the result
+carries a polite answer in the guardian's language, which the webhook sends back (:func:`twiml`,
+:func:`telegram_webhook_answer`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from tortoise.transactions import in_transaction
+from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.sms import Reply, parse_inbound, parse_status_callback
 from channels.telegram import ButtonPress, InvalidLinkCode, LinkRequest, TextReply, parse_update
@@ -47,15 +53,18 @@ from hub.models import (
     SlipResponse,
 )
 from hub.planning import record_acknowledgement, record_answer, record_outcome
+from hub.replies import ReplyError, guardian_language, notice_for_reply, record_guardian_reply, unmatched_reply_text
 
 __all__ = [
     "Refused",
     "SmsReplyResult",
     "TelegramResult",
     "telegram_update",
+    "telegram_webhook_answer",
     "telegram_webhook_secret",
     "twilio_inbound",
     "twilio_status",
+    "twiml",
     "verify_telegram_secret",
 ]
 
@@ -111,8 +120,42 @@ class SmsReplyResult:
     acknowledged: bool = False
     #: Pupils for whom the answer was recorded.
     answered_pupils: tuple[int, ...] = ()
-    #: The text as the guardian wrote it (for free text: for the staff inbox; nothing is stored).
+    #: The text as the guardian wrote it.
     text: str = ""
+    #: The thread post free text became (None: not free text, or nothing to attach it to).
+    post_id: int | None = None
+    #: What to answer by SMS, in the guardian's language (empty: nothing to say).
+    response_text: str = ""
+
+
+@dataclass(frozen=True)
+class _FreeText:
+    #: The guardian who wrote (the notice's, when one was found).
+    guardian_id: int
+    notice_id: int | None = None
+    post_id: int | None = None
+    response_text: str = ""
+
+
+async def _free_text(
+    contact_ids: list[int], guardian_ids: tuple[int, ...], body: str, channel: Channel, now: dt.datetime
+) -> _FreeText:
+    """Store free text as a post on the notice last sent to these contacts on ``channel``. When there is no such
+    notice or the text is too long, nothing is stored and the answer says so in the guardian's language; an
+    empty text is dropped silently (an MMS with only a picture, a sticker)."""
+    notice = await notice_for_reply(contact_ids, channel, now)
+    if notice is None:
+        language = await guardian_language(guardian_ids[0])
+        return _FreeText(guardian_ids[0], response_text=unmatched_reply_text(language))
+    guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
+    try:
+        post = await record_guardian_reply(notice.id, guardian_id, body, channel, now)
+    except ReplyError as exc:
+        if exc.code == "too_long":
+            language = await guardian_language(guardian_id)
+            return _FreeText(guardian_id, notice.id, None, unmatched_reply_text(language, "too_long"))
+        return _FreeText(guardian_id, notice.id)
+    return _FreeText(guardian_id, notice.id, post.id)
 
 
 async def _first_question(message_id: int) -> tuple[ReplySlip, SlipQuestion] | None:
@@ -194,16 +237,28 @@ async def twilio_inbound(
 ) -> SmsReplyResult:
     """An SMS a guardian sent to our number. YES acknowledges their most recent open SMS notice (and answers
     yes to its slip's first question when that is a yes/no question), NO answers no, STOP withdraws the SMS
-    consent of the number's guardians, anything else is returned, not stored. Raises ``ForgedCallback``
-    (nothing recorded) when the signature does not match."""
+    consent of the number's guardians, anything else becomes a post in the thread of the notice last sent by
+    SMS to that number (within ``hub.replies.MATCH_WINDOW``), or, when there is none, an answer saying it could
+    not be matched. A number no guardian has gets no answer. Raises ``ForgedCallback`` (nothing recorded) when
+    the signature does not match."""
     reply = parse_inbound(url, params, signature, auth_token)
     contacts = await Contact.filter(kind=ContactKind.PHONE, value=reply.from_number.strip()).values_list(
         "id", "guardian_id"
     )
     guardian_ids = tuple(sorted({guardian_id for _c, guardian_id in contacts}))
     base = SmsReplyResult(reply.answer, guardian_ids, text=reply.body)
-    if not contacts or reply.answer is Reply.FREE_TEXT:
+    if not contacts:
         return base
+    if reply.answer is Reply.FREE_TEXT:
+        found = await _free_text([c for c, _g in contacts], guardian_ids, reply.body, Channel.SMS, now)
+        return SmsReplyResult(
+            reply.answer,
+            guardian_ids,
+            found.notice_id,
+            text=reply.body,
+            post_id=found.post_id,
+            response_text=found.response_text,
+        )
     if reply.answer is Reply.OPT_OUT:
         # ConsentSource has no "sms" value yet; withdrawn_source is free text, so the channel is recorded as is.
         source = cast(ConsentSource, str(Channel.SMS))
@@ -221,6 +276,15 @@ async def twilio_inbound(
             acknowledged = False
             pupils = await _answer_yes_no(notice, NO, channel=Channel.SMS, now=now)
     return SmsReplyResult(reply.answer, guardian_ids, notice.id, acknowledged, pupils, reply.body)
+
+
+def twiml(result: SmsReplyResult) -> str:
+    """The TwiML the inbound webhook answers with: an SMS back to the guardian when there is something to say,
+    else an empty ``<Response />``."""
+    response = MessagingResponse()
+    if result.response_text:
+        response.message(result.response_text)
+    return str(response)
 
 
 # --------------------------------------------------------------------------------------------------- Telegram
@@ -241,13 +305,27 @@ def verify_telegram_secret(header: str | None, settings: Settings) -> bool:
 
 @dataclass(frozen=True)
 class TelegramResult:
-    kind: str  #: "linked", "acknowledged", "answered", "text" or "ignored"
+    #: "linked", "acknowledged", "answered", "posted" (free text stored in a thread), "unmatched" (free text
+    #: from a linked chat, not stored: no recent notice to attach it to, or too long), "text" (from a chat no
+    #: guardian linked, or a bot command) or "ignored".
+    kind: str
     chat_id: int | None = None
     guardian_id: int | None = None
     notice_id: int | None = None
     contact_id: int | None = None
     text: str = ""
     callback_query_id: str = ""
+    post_id: int | None = None
+    #: What to answer in the chat, in the guardian's language (empty: nothing to say).
+    response_text: str = ""
+
+
+def telegram_webhook_answer(result: TelegramResult) -> dict[str, Any]:
+    """The body of the webhook's response: Telegram runs a Bot API method given there (``sendMessage`` with the
+    answer to the guardian) without another request; otherwise a small report."""
+    if result.response_text and result.chat_id is not None:
+        return {"method": "sendMessage", "chat_id": result.chat_id, "text": result.response_text}
+    return {"ok": True, "result": result.kind}
 
 
 async def _claim_link_code(code_id: str, guardian_id: int, chat_id: int, now: dt.datetime) -> bool:
@@ -314,11 +392,32 @@ async def _press(press: ButtonPress, now: dt.datetime) -> TelegramResult:
     return result("answered")
 
 
+async def _text(reply: TextReply, now: dt.datetime) -> TelegramResult:
+    """A message typed in a chat: a linked guardian's text becomes a post (:func:`_free_text`); bot commands and
+    chats nobody linked are only returned."""
+    contacts = await Contact.filter(
+        kind=ContactKind.TELEGRAM, value=str(reply.chat_id), dead_at__isnull=True
+    ).values_list("id", "guardian_id")
+    if not contacts or reply.text.lstrip().startswith("/"):
+        return TelegramResult("text", reply.chat_id, text=reply.text)
+    guardian_ids = tuple(sorted({guardian_id for _c, guardian_id in contacts}))
+    found = await _free_text([c for c, _g in contacts], guardian_ids, reply.text, Channel.TELEGRAM, now)
+    return TelegramResult(
+        "posted" if found.post_id else "unmatched",
+        reply.chat_id,
+        found.guardian_id,
+        found.notice_id,
+        text=reply.text,
+        post_id=found.post_id,
+        response_text=found.response_text,
+    )
+
+
 async def telegram_update(update_json: dict[str, Any], settings: Settings, now: dt.datetime) -> TelegramResult:
     """A Telegram webhook update: ``/start <code>`` links the chat to the code's guardian (a verified TELEGRAM
     contact; each code once), a signed button press acknowledges or answers the notice, if that chat belongs to
     the notice's guardian. Raises ``InvalidLinkCode``, ``ForgedButton`` or :class:`Refused`, recording nothing.
-    A text message is returned, not stored."""
+    A linked guardian's text message becomes a post in the thread of the notice last sent to that chat."""
     if not settings.telegram_link_secret:
         raise Refused("telegram is not configured (CARNET_TELEGRAM_LINK_SECRET)")
     event = parse_update(update_json, settings.telegram_link_secret, now)
@@ -327,5 +426,5 @@ async def telegram_update(update_json: dict[str, Any], settings: Settings, now: 
     if isinstance(event, ButtonPress):
         return await _press(event, now)
     if isinstance(event, TextReply):
-        return TelegramResult("text", event.chat_id, text=event.text)
+        return await _text(event, now)
     return TelegramResult("ignored")

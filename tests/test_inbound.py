@@ -17,6 +17,7 @@ from channels.telegram import ForgedButton, InvalidLinkCode, make_link_code, sig
 from hub import inbound
 from hub.config import Settings
 from hub.enums import (
+    ActorKind,
     AudienceKind,
     Channel,
     ConsentPurpose,
@@ -24,12 +25,14 @@ from hub.enums import (
     ContactKind,
     DeliveryState,
     GroupKind,
+    Language,
     QuestionKind,
     Relation,
     StaffRole,
 )
 from hub.models import (
     Acknowledgement,
+    AuditEntry,
     Consent,
     Contact,
     Delivery,
@@ -47,6 +50,7 @@ from hub.models import (
     SlipResponse,
     Staff,
     StaffRoleGrant,
+    ThreadPost,
 )
 from hub.planning import publish, record_outcome
 from hub.web import create_app
@@ -205,16 +209,51 @@ async def test_stop_withdraws_the_sms_consent_and_nothing_else(db: str) -> None:
     assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
 
 
-async def test_free_text_is_returned_not_stored_and_forged_replies_raise(db: str) -> None:
+async def test_free_text_becomes_a_post_on_the_notice_sent_to_that_number(db: str) -> None:
     s = await build()
-    params = sms_params("Lina sera absente vendredi")
+    params = sms_params("Lina sera absente vendredi\r\nMerci")
     result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
-    assert result.reply is Reply.FREE_TEXT and result.text == "Lina sera absente vendredi"
-    assert result.guardian_ids == (s.guardian.id,)
-    params = sms_params("OUI")
-    with pytest.raises(ForgedCallback):
-        await inbound.twilio_inbound(INBOUND_URL, params, "bm90IGEgc2lnbmF0dXJl", TOKEN, LATER)
+    assert result.reply is Reply.FREE_TEXT and result.guardian_ids == (s.guardian.id,)
+    assert result.notice_id == s.notice.id and result.post_id is not None and not result.response_text
+    post = await ThreadPost.get(id=result.post_id)
+    assert (post.notice_id, post.guardian_id, post.author_kind) == (s.notice.id, s.guardian.id, ActorKind.GUARDIAN)  # type: ignore[attr-defined]
+    assert post.body == "Lina sera absente vendredi\nMerci" and post.channel == Channel.SMS and post.at == LATER
+    assert post.read_at is None and post.staff_notified_at is None
+    entry = await AuditEntry.get(action="thread.guardian_post", subject_id=str(post.id))
+    assert entry.actor_id == s.guardian.id and "Lina" not in str(entry.details)  # ids, not the text
+    assert inbound.twiml(result).endswith("<Response />")  # nothing to answer
+    # Keywords keep their meaning: the notice is not acknowledged by free text, "OUI" still acknowledges it.
     assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
+    params = sms_params("OUI")
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.acknowledged and result.post_id is None
+    assert await ThreadPost.all().count() == 1
+
+
+async def test_free_text_with_no_recent_notice_is_not_stored_and_answered_in_the_guardians_language(db: str) -> None:
+    s = await build()
+    await Guardian.filter(id=s.guardian.id).update(language=Language.NL)
+    params = sms_params("Is er morgen school?")
+    month_later = MONDAY_10 + timedelta(days=31)
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, month_later)
+    assert result.notice_id is None and result.post_id is None
+    assert result.response_text.startswith("Bedankt voor uw bericht")
+    assert "<Message>Bedankt voor uw bericht" in inbound.twiml(result)
+    assert not await ThreadPost.exists()
+    # A number no guardian has: nothing stored, nothing answered (a stranger's SMS costs the school nothing).
+    params = {**sms_params("Hello"), "From": "+32499999999"}
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
+    assert result.guardian_ids == () and not result.response_text
+    assert not await ThreadPost.exists()
+
+
+async def test_a_forged_reply_raises_and_stores_nothing(db: str) -> None:
+    s = await build()
+    for body in ("OUI", "Lina sera absente"):
+        with pytest.raises(ForgedCallback):
+            await inbound.twilio_inbound(INBOUND_URL, sms_params(body), "bm90IGEgc2lnbmF0dXJl", TOKEN, LATER)
+    assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
+    assert not await ThreadPost.exists()
 
 
 # ----------------------------------------------------------------------------------------------------- Telegram
@@ -288,6 +327,61 @@ async def test_a_start_code_links_a_verified_telegram_contact_once(db: str) -> N
     with pytest.raises(InvalidLinkCode):  # one-time
         await inbound.telegram_update(start_update(888, f"/start {code}"), TELEGRAM, LATER)
     assert not await Contact.filter(value="888").exists()
+
+
+async def _telegram_delivery(s: School1, sent_at: datetime) -> Delivery:
+    """The notice also went to the guardian's Telegram chat (the SMS school of :func:`build` plans none)."""
+    contact = await Contact.get(guardian_id=s.guardian.id, kind=ContactKind.TELEGRAM)
+    return await Delivery.create(
+        notice_id=s.notice.id,
+        channel=Channel.TELEGRAM,
+        step=1,
+        state=DeliveryState.SENT,
+        contact=contact,
+        due_at=sent_at,
+        sent_at=sent_at,
+    )
+
+
+async def test_a_telegram_message_from_the_guardians_chat_becomes_a_post(db: str) -> None:
+    s = await build()
+    await _telegram_delivery(s, MONDAY_10)
+    result = await inbound.telegram_update(start_update(CHAT, "Lina prendra le bus \u202eà 8h"), TELEGRAM, LATER)
+    assert result.kind == "posted" and result.notice_id == s.notice.id and result.guardian_id == s.guardian.id
+    post = await ThreadPost.get(id=result.post_id)
+    assert post.body == "Lina prendra le bus à 8h" and post.channel == Channel.TELEGRAM  # the override is dropped
+    assert inbound.telegram_webhook_answer(result) == {"ok": True, "result": "posted"}
+    # A bot command is not a reply.
+    assert (await inbound.telegram_update(start_update(CHAT, "/help"), TELEGRAM, LATER)).kind == "text"
+    assert await ThreadPost.all().count() == 1
+
+
+async def test_a_telegram_message_with_nothing_to_match_is_answered_not_stored(db: str) -> None:
+    s = await build()
+    await Guardian.filter(id=s.other.id).update(language=Language.EN)
+    # The other guardian's chat is linked but no notice was sent there.
+    result = await inbound.telegram_update(start_update(OTHER_CHAT, "Hello?"), TELEGRAM, LATER)
+    assert result.kind == "unmatched" and result.guardian_id == s.other.id and result.post_id is None
+    answer = inbound.telegram_webhook_answer(result)
+    assert answer["method"] == "sendMessage" and answer["chat_id"] == OTHER_CHAT
+    assert answer["text"].startswith("Thank you for your message. We could not match it")
+    # The guardian's chat, but the only Telegram notice is older than the matching window: answered in French.
+    await _telegram_delivery(s, MONDAY_10 - timedelta(days=40))
+    result = await inbound.telegram_update(start_update(CHAT, "Bonjour"), TELEGRAM, LATER)
+    assert result.kind == "unmatched" and result.response_text.startswith("Merci pour votre message")
+    # A chat nobody linked: nothing stored, nothing answered.
+    result = await inbound.telegram_update(start_update(999, "Bonjour"), TELEGRAM, LATER)
+    assert result.kind == "text" and not result.response_text
+    assert not await ThreadPost.exists()
+
+
+async def test_a_too_long_telegram_message_is_refused_with_an_answer(db: str) -> None:
+    s = await build()
+    await _telegram_delivery(s, MONDAY_10)
+    result = await inbound.telegram_update(start_update(CHAT, "a" * 4001), TELEGRAM, LATER)
+    assert result.kind == "unmatched" and result.notice_id == s.notice.id
+    assert "4000" in result.response_text and result.response_text.startswith("Votre message est trop long")
+    assert not await ThreadPost.exists()
 
 
 # ---------------------------------------------------------------------------------------------------- web routes
