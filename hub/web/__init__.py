@@ -29,11 +29,11 @@ from hub.config import ROOT, Settings
 from hub.demo_peers import DemoPeers
 from hub.notice_page import acknowledge, open_notice
 from hub.overview import school_overview
-from hub.web import api, auth, compose, office, portal, reports, threads
+from hub.web import account, api, auth, compose, office, portal, reports, threads
 from hub.web.kit import Web
 
 #: The page modules, in the order their routes are tried.
-PAGE_MODULES = (auth, portal, compose, office, reports, threads, api)
+PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
