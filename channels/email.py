@@ -4,15 +4,23 @@ One connection is reused for a whole batch (opening a TLS session per message is
 and gets them throttled). The message is a proper MIME alternative (plain text first, then HTML) with
 Message-ID, Date and Reply-To, and carries the guardian's personal link. A recipient refused with a 5xx code is a
 dead contact; 4xx codes and lost connections are transient.
+
+A server may also accept a message and only later find it cannot deliver it: it then mails a delivery status
+notification (DSN, RFC 3464) to the envelope sender. With ``return_path_key`` set, each message's envelope sender
+is a VERP address naming its delivery, ``bounces+<delivery id>-<hmac8>@<domain>``, so ``hub.bounces`` knows which
+delivery a DSN is about and that the address was made here (:func:`verp_address`, :func:`parse_verp`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
 from aiosmtplib import errors as smtp_errors
@@ -34,12 +42,73 @@ class EmailSettings:
     timeout: float = 30.0
     #: The domain of Message-IDs: the school's, so threads group in mail clients.
     message_id_domain: str = "carnet.example.be"
+    #: Signs the VERP return paths (see :func:`return_path_key`); empty: the envelope sender is ``sender``.
+    return_path_key: bytes = field(default=b"", repr=False)
+    #: The domain of the return paths, whose mail reaches ``carnet bounces`` (default: the sender's domain).
+    return_path_domain: str = ""
 
     def __post_init__(self) -> None:
         if not self.host:
             raise ValueError("email: the SMTP host is required")
         if self.starttls and self.use_tls:
             raise ValueError("email: choose STARTTLS or implicit TLS, not both")
+        if self.return_path_key and not self.bounce_domain:
+            raise ValueError("email: the return path needs a domain (a sender address or the bounce domain)")
+
+    @property
+    def bounce_domain(self) -> str:
+        return self.return_path_domain or parseaddr(self.sender)[1].rpartition("@")[2]
+
+    def return_path(self, message: Rendered) -> str | None:
+        """The envelope sender of ``message``: its delivery's VERP address, or None (the From address) when
+        VERP is off or the message names no delivery."""
+        delivery_id = delivery_id_of(message.idempotency_key)
+        if not self.return_path_key or delivery_id is None:
+            return None
+        return verp_address(self.return_path_key, delivery_id, self.bounce_domain)
+
+
+# ------------------------------------------------------------------------------------------- VERP return paths
+
+VERP_LOCAL = "bounces"
+_VERP = re.compile(rf"^{VERP_LOCAL}\+(\d{{1,18}})-([0-9a-f]{{8}})@([^@\s]+)$", re.IGNORECASE)
+_DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
+
+
+class ForgedReturnPath(ValueError):
+    """A VERP address whose signature is not ours: somebody made it up."""
+
+
+def return_path_key(secret: str) -> bytes:
+    """The key that signs return paths, derived from ``CARNET_BOUNCE_SECRET`` (so the secret itself never
+    signs anything that leaves the hub)."""
+    return hmac.new(secret.encode(), b"carnet-verp-return-path", hashlib.sha256).digest()
+
+
+def delivery_id_of(idempotency_key: str) -> int | None:
+    """The delivery a rendering is for: ``hub.dispatch`` keys each one ``delivery-<id>``."""
+    found = _DELIVERY_KEY.match(idempotency_key)
+    return int(found.group(1)) if found else None
+
+
+def _verp_mac(key: bytes, delivery_id: int) -> str:
+    return hmac.new(key, f"delivery:{delivery_id}".encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def verp_address(key: bytes, delivery_id: int, domain: str) -> str:
+    return f"{VERP_LOCAL}+{delivery_id}-{_verp_mac(key, delivery_id)}@{domain}"
+
+
+def parse_verp(address: str, key: bytes) -> int | None:
+    """The delivery id in a return path made by :func:`verp_address`; None when ``address`` is not shaped like
+    one. Raises :class:`ForgedReturnPath` when it is, but its signature does not match."""
+    found = _VERP.match(address.strip().strip("<>"))
+    if found is None:
+        return None
+    delivery_id = int(found.group(1))
+    if not hmac.compare_digest(found.group(2).lower(), _verp_mac(key, delivery_id)):
+        raise ForgedReturnPath(f"return path {address!r} is not signed by this hub")
+    return delivery_id
 
 
 def build_mime(settings: EmailSettings, to: str, message: Rendered, *, now: dt.datetime | None = None) -> EmailMessage:
@@ -106,7 +175,7 @@ class EmailAdapter(ChannelAdapter):
             for item in items:
                 mime = build_mime(self.settings, item.contact, item.message)
                 try:
-                    await smtp.send_message(mime)
+                    await smtp.send_message(mime, sender=self.settings.return_path(item.message))
                 except smtp_errors.SMTPServerDisconnected as exc:
                     # The rest of the batch never left: each is retried later.
                     outcomes.append(_classify(exc))

@@ -163,6 +163,22 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return worker_main(settings, args.worker_args)
 
 
+def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
+    from hub import db
+    from hub.bounces import serve
+
+    if not settings.bounce_secret:
+        print("carnet bounces needs CARNET_BOUNCE_SECRET (the key that signs the return paths)", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with db.open_db(settings):
+            await serve(settings, host=args.host or settings.bounce_host, port=args.port or settings.bounce_port)
+
+    asyncio.run(run())
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -213,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     # The worker parses its own options (``carnet worker --help`` shows them).
     p = sub.add_parser("worker", help="send what is due through the configured channels", add_help=False)
     p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("bounces", help="receive the email bounces (DSNs) and mark dead addresses")
+    p.add_argument("--host", help="default: CARNET_BOUNCE_HOST (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default: CARNET_BOUNCE_PORT (2525)")
+    p.set_defaults(func=_cmd_bounces)
 
     p = sub.add_parser("serve", help="run the web application")
     p.add_argument("--host")

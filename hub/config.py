@@ -60,6 +60,13 @@ class Settings:
     telegram_bot_username: str = ""
     telegram_api_base: str = ""
     telegram_link_secret: str = field(default="", repr=False)
+    #: Email bounces (``carnet bounces``): ``CARNET_BOUNCE_SECRET`` signs the VERP return path of each email
+    #: (unset: no VERP, bounces go to the sender), ``_DOMAIN`` is the return paths' domain (default: the
+    #: sender's), ``_HOST`` and ``_PORT`` where the bounce receiver listens for the DSNs.
+    bounce_secret: str = field(default="", repr=False)
+    bounce_domain: str = ""
+    bounce_host: str = "127.0.0.1"
+    bounce_port: int = 2525
 
     @property
     def db_url(self) -> str:
@@ -104,6 +111,10 @@ class Settings:
             telegram_bot_username=env.get("CARNET_TELEGRAM_BOT_USERNAME", "").strip(),
             telegram_api_base=env.get("CARNET_TELEGRAM_API_BASE", "").strip(),
             telegram_link_secret=env.get("CARNET_TELEGRAM_LINK_SECRET", ""),
+            bounce_secret=env.get("CARNET_BOUNCE_SECRET", ""),
+            bounce_domain=env.get("CARNET_BOUNCE_DOMAIN", "").strip(),
+            bounce_host=env.get("CARNET_BOUNCE_HOST", "127.0.0.1").strip(),
+            bounce_port=_int_or_none(env, "CARNET_BOUNCE_PORT") or 2525,
         )
 
 
