@@ -26,7 +26,10 @@ from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf
 from hub import db, dispatch, inbound
 from hub.config import ROOT, Settings
+from hub.demo_guide import demo_guide, is_demo_school
 from hub.demo_peers import DemoPeers
+from hub.enums import ActorKind
+from hub.models import Guardian
 from hub.notice_page import acknowledge, open_notice
 from hub.overview import school_overview
 from hub.web import account, api, auth, compose, office, portal, reports, threads
@@ -42,8 +45,25 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     web = Web(settings, charter)
 
     async def home(request: Request) -> Response:
+        if web.demo and await is_demo_school():
+            return await demo_page(request)
         overview = await school_overview()
         return await web.render(request, "home.html", overview=overview, charter=charter)
+
+    async def demo_page(request: Request) -> Response:
+        return await web.render(request, "demo.html", guide=await demo_guide())
+
+    async def demo_signin(request: Request) -> Response:
+        """The demo only: open a demo guardian's portal in one click (never offered outside ``scripts/demo``)."""
+        if not (web.demo and await is_demo_school()):
+            raise HTTPException(404, "not found")
+        await web.form(request)
+        guardian_id = request.path_params["guardian_id"]
+        if not await Guardian.filter(id=guardian_id, erased_at__isnull=True).exists():
+            raise HTTPException(404, "not found")
+        response = RedirectResponse("/portal", status_code=303)
+        await web.sign_in(request, response, ActorKind.GUARDIAN, guardian_id)
+        return response
 
     async def charter_html(request: Request) -> Response:
         return HTMLResponse(render_html(charter))
@@ -175,6 +195,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/health", health),
             Route("/n/{token}", notice_page),
             Route("/n/{token}/ack", notice_ack, methods=["POST"]),
+            Route("/demo", demo_page),
+            Route("/demo/signin/{guardian_id:int}", demo_signin, methods=["POST"]),
             Route("/demo/outbox", outbox),
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),

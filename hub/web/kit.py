@@ -6,7 +6,7 @@ handler reads the signed-in person with ``await web.actor(request)`` or is wrapp
 :func:`guardian_only`, parses a POSTed form with ``await web.form(request)`` (which checks the CSRF token and
 raises 403 otherwise) and answers with ``await web.render(request, "dir/page.html", **values)``.
 
-Translations: templates call ``_("English text")`` and ``ngettext``; the words come from every catalogue
+Translations: templates call ``_`` with the English text and ``ngettext``; the words come from every catalogue
 ``hub/locale/<lang>/LC_MESSAGES/*.po`` merged (one ``.po`` per page module, e.g. ``portal.po``, so modules do not
 edit one file), compiled in memory. English needs no catalogue (msgids are English). The language is, in order:
 ``?lang=`` (then kept in a cookie), that cookie, the signed-in person's language, the browser's

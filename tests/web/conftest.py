@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from starlette.testclient import TestClient
 
+from channels.peers.smtp import Mailbox, SmtpPeer
 from hub import security
 from hub.config import Settings
 from hub.demo import generate_demo
@@ -61,11 +63,45 @@ class Site:
         self.client.cookies.clear()
 
 
-@pytest.fixture
-def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
-    settings = Settings(data_dir=tmp_path, database_url=db_url, base_url="http://testserver")
-    app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as client:
+def _serve(settings: Settings) -> Iterator[Site]:
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
         site = Site(client, settings)
         site.run(generate_demo, 2026)
         yield site
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
+    yield from _serve(Settings(data_dir=tmp_path, database_url=db_url, base_url="http://testserver"))
+
+
+@pytest.fixture
+def smtp_peer() -> Iterator[SmtpPeer]:
+    peer = SmtpPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def site_with_smtp(db_url: str, tmp_path: Path, smtp_peer: SmtpPeer) -> Iterator[tuple[Site, Mailbox]]:
+    """The app with email configured towards a real local SMTP server, and that server's mailbox."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        base_url="http://testserver",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_peer.port,
+        smtp_starttls=False,
+        smtp_sender="École <ecole@example.be>",
+    )
+    for site in _serve(settings):
+        yield site, smtp_peer.mailbox
+
+
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text body of a received mail (its HTML part when it has no text part)."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    return str(part.get_content()) if part else ""
