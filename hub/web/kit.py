@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -129,6 +130,7 @@ class Web:
             env.install_gettext_translations(page_translations(lang), newstyle=True)  # type: ignore[attr-defined]
             env.globals["LANGUAGES"] = LANGUAGE_NAMES
             env.filters["long_date"] = functools.partial(_long_date, lang=lang, tz=self.settings.timezone)
+            env.filters["date_time"] = functools.partial(_date_time, lang=lang, tz=self.settings.timezone)
             self._envs[lang] = env
         return self._envs[lang]
 
@@ -275,8 +277,28 @@ async def _actor_of(session: WebSession) -> Actor | None:
     )
 
 
+def _local(value: dt.datetime | dt.date, tz: str) -> dt.datetime | dt.date:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(ZoneInfo(tz)) if value.tzinfo else value
+    return value
+
+
 def _long_date(value: dt.datetime | dt.date | None, *, lang: str, tz: str) -> str:
-    return long_date(value, lang, tz) if value else ""
+    """``lundi 30 novembre 2026`` of a date, or of a datetime in the school's time zone."""
+    if not value:
+        return ""
+    local = _local(value, tz)
+    day = local.date() if isinstance(local, dt.datetime) else local
+    return long_date(day, lang, weekday=True)
+
+
+def _date_time(value: dt.datetime | None, *, lang: str, tz: str) -> str:
+    """``lundi 30 novembre 2026, 14:05`` in the school's time zone."""
+    if not value:
+        return ""
+    local = _local(value, tz)
+    assert isinstance(local, dt.datetime)
+    return f"{long_date(local.date(), lang, weekday=True)}, {local:%H:%M}"
 
 
 Handler = Callable[..., Awaitable[Response]]
