@@ -1,22 +1,36 @@
-"""The demo's local providers: an SMTP server, a Twilio-speaking SMS service and a Telegram Bot API server on
-127.0.0.1, with the settings that point Carnet's real clients at them.
+"""The demo's local providers: an SMTP server, a Twilio-speaking SMS service, a web push service, an FCM
+endpoint and a Telegram Bot API server on 127.0.0.1, with the settings that point Carnet's real clients at them,
+and Carnet's own bounce receiver, to which the SMTP server mails a DSN for any address at ``bounce.invalid``.
 
 Going live is the same code with other settings: ``settings_for`` only fills in the variables a school would set
-(``CARNET_SMTP_HOST``, ``CARNET_TWILIO_*``, ``CARNET_TELEGRAM_*``), and the adapters come from the same
+(``CARNET_SMTP_HOST``, ``CARNET_TWILIO_*``, ``CARNET_VAPID_*``, ``CARNET_FIREBASE_CREDENTIALS``,
+``CARNET_TELEGRAM_*``, ``CARNET_BOUNCE_SECRET``), and the adapters come from the same
 ``channels.registry.build_adapters``. The outbox gathers what each peer received, per guardian, so a person can
 follow a message from the composer to the family.
+
+A browser's push subscription lives as long as the push service that issued it: each start, the demo's web push
+contacts subscribe again to this run's service (as a service worker does on ``pushsubscriptionchange``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from channels.email import return_path_key
+from channels.peers.fcm import FcmPeer
+from channels.peers.pushservice import PushServicePeer
 from channels.peers.smtp import SmtpPeer
 from channels.peers.telegram import TelegramPeer
 from channels.peers.twilio import TwilioPeer
+from hub.bounces import BounceServer
 from hub.config import Settings
 from hub.enums import ContactKind
 from hub.models import Contact
@@ -40,26 +54,54 @@ class OutboxItem:
 class DemoPeers:
     def __init__(self) -> None:
         self.twilio_token = secrets.token_hex(16)
-        self.smtp = SmtpPeer()
+        self.bounce_secret = secrets.token_hex(32)
         self.twilio = TwilioPeer(auth_token=self.twilio_token, account_sid=DEMO_TWILIO_SID, callback_delay=0.5)
+        self.push = PushServicePeer()
+        self.fcm = FcmPeer(project_id="carnet-demo")
+        #: Started by :meth:`start`: the SMTP peer mails its DSNs to the bounce receiver, whose port comes first.
+        self.bounces: BounceServer | None = None
+        self.smtp: SmtpPeer | None = None
         self.telegram: TelegramPeer | None = None
+        #: The run's throw-away files: the VAPID key and the FCM service account.
+        self._files = tempfile.TemporaryDirectory(prefix="carnet-demo-")
+
+    @property
+    def files(self) -> Path:
+        return Path(self._files.name)
 
     async def start(self) -> DemoPeers:
-        self.smtp.start()
+        """Start every peer; runs on the web app's loop, whose database the bounce receiver writes to."""
+        self.bounces = await BounceServer(return_path_key(self.bounce_secret)).start()
+        self.smtp = SmtpPeer(dsn_relay=("127.0.0.1", self.bounces.port)).start()
         await self.twilio.start()
+        await self.push.start()
+        await asyncio.to_thread(self.fcm.start_in_thread)
+        (self.files / "fcm-service-account.json").write_text(json.dumps(self.fcm.service_account()))
+        await self._resubscribe_browsers()
         chats = {int(v) for v in await Contact.filter(kind=ContactKind.TELEGRAM).values_list("value", flat=True)}
         self.telegram = TelegramPeer(token=DEMO_TELEGRAM_TOKEN, username="carnet_demo_bot", chats=chats)
         await self.telegram.start()
         return self
 
+    async def _resubscribe_browsers(self) -> None:
+        """Each web push contact gets a subscription of this run's push service (the last run's is gone)."""
+        for contact in await Contact.filter(kind=ContactKind.WEBPUSH):
+            await Contact.filter(id=contact.id).update(value=json.dumps(self.push.subscribe()))
+
     async def stop(self) -> None:
-        self.smtp.stop()
+        if self.smtp is not None:
+            await asyncio.to_thread(self.smtp.stop)  # its DSNs under way need this loop's bounce receiver
+        if self.bounces is not None:
+            await self.bounces.stop()
         await self.twilio.stop()
+        await self.push.stop()
+        await asyncio.to_thread(self.fcm.stop_thread)
         if self.telegram is not None:
             await self.telegram.stop()
+        self._files.cleanup()
 
     def settings_for(self, settings: Settings) -> Settings:
-        assert self.telegram is not None, "start() first"
+        assert self.telegram is not None and self.bounces is not None and self.smtp is not None, "start() first"
         return dataclasses.replace(
             settings,
             smtp_host="127.0.0.1",
@@ -74,22 +116,41 @@ class DemoPeers:
             telegram_bot_username="carnet_demo_bot",
             telegram_api_base=self.telegram.base_url,
             telegram_link_secret=settings.telegram_link_secret or secrets.token_hex(32),
+            vapid_key_file=str(self.files / "vapid.pem"),
+            vapid_contact="mailto:ecole@athenee-demo.example.be",
+            firebase_credentials=str(self.files / "fcm-service-account.json"),
+            fcm_url=self.fcm.base_url,
+            bounce_secret=self.bounce_secret,
+            bounce_host="127.0.0.1",
+            bounce_port=self.bounces.port,
         )
 
     async def outbox(self, guardian_id: int | None = None, limit: int = 200) -> list[OutboxItem]:
         """What the providers received, newest first, with the guardian each address belongs to."""
         owners: dict[str, tuple[int, str]] = {}
-        for value, gid, first, last in await Contact.all().values_list(
-            "value", "guardian_id", "guardian__first_name", "guardian__last_name"
+        for kind, value, gid, first, last in await Contact.all().values_list(
+            "kind", "value", "guardian_id", "guardian__first_name", "guardian__last_name"
         ):
-            owners[str(value)] = (gid, f"{first} {last}")
+            # A push subscription is shown (and found) by its endpoint.
+            owners[_endpoint(value) if kind == ContactKind.WEBPUSH else str(value)] = (gid, f"{first} {last}")
         items: list[OutboxItem] = []
-        for mail in self.smtp.mailbox.messages:
+        mailbox = self.smtp.mailbox if self.smtp else None
+        for mail in mailbox.messages if mailbox else []:
             to = str(mail["To"])
             body = mail.get_body(("plain",))
             items.append(
                 self._item("email", to, owners, str(mail["Subject"]), body.get_content() if body else "", None)
             )
+        for dsn in mailbox.dsns if mailbox else []:
+            text = f"Delivery status notification {dsn.status}, mailed to {dsn.return_path}"
+            items.append(self._item("email", dsn.recipient, owners, "Undelivered mail (bounce)", text, None))
+        for push in self.push.received:
+            payload = _json_object(push.plaintext)
+            endpoint = f"{self.push.base_url}/push/{push.subscription_id}"
+            items.append(self._item("webpush", endpoint, owners, *_title_and_body(payload), None))
+        for sent in list(self.fcm.messages):
+            title, body = _title_and_body(sent.message.get("notification"))
+            items.append(self._item("fcm", sent.token, owners, title, body, None))
         for sms in self.twilio.messages:
             items.append(self._item("sms", sms.to, owners, "", sms.body, None))
         for tg in self.telegram.messages if self.telegram else []:
@@ -105,3 +166,21 @@ class DemoPeers:
     ) -> OutboxItem:
         gid, name = owners.get(to, (None, ""))
         return OutboxItem(channel, to, gid, name, subject, text, at or datetime.now(UTC))
+
+
+def _endpoint(subscription: str) -> str:
+    return str(_json_object(subscription.encode()).get("endpoint", subscription))
+
+
+def _title_and_body(notification: Any) -> tuple[str, str]:
+    if not isinstance(notification, dict):
+        return "", ""
+    return str(notification.get("title", "")), str(notification.get("body", ""))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

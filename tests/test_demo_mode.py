@@ -12,15 +12,62 @@ from starlette.testclient import TestClient
 from hub import db
 from hub.config import Settings
 from hub.demo import generate_demo
-from hub.enums import AudienceKind, GroupKind, StaffRole, Urgency
-from hub.models import Group, Message, MessageAudience, School, Staff
+from hub.enums import (
+    AudienceKind,
+    Channel,
+    ConsentPurpose,
+    ConsentSource,
+    ContactKind,
+    GroupKind,
+    StaffRole,
+    Urgency,
+)
+from hub.models import (
+    ChannelPreference,
+    Consent,
+    Contact,
+    Group,
+    Guardian,
+    Message,
+    MessageAudience,
+    School,
+    Staff,
+)
 from hub.planning import publish
 from hub.web import create_app
 
+#: What a browser subscribed to a push service that is gone (the last run's) looks like.
+OLD_SUBSCRIPTION = '{"endpoint": "http://127.0.0.1:9/push/old", "keys": {"p256dh": "x", "auth": "y"}}'
+FCM_TOKEN = "demo-phone-token-1"
 
-async def _school_with_an_emergency(settings: Settings) -> None:
+
+async def _give_devices(class_code: str) -> tuple[int, int]:
+    """Two guardians of the class who read on devices only: one web push subscription (made on an earlier
+    run), one phone app; no phone number, so the emergency cannot take SMS first."""
+    guardians = await Guardian.filter(guardianships__pupil__memberships__group__code=class_code).distinct().limit(2)
+    for guardian, (kind, value, channel, purpose) in zip(
+        guardians,
+        [
+            (ContactKind.WEBPUSH, OLD_SUBSCRIPTION, Channel.WEBPUSH, ConsentPurpose.WEBPUSH),
+            (ContactKind.FCM, FCM_TOKEN, Channel.FCM, ConsentPurpose.FCM),
+        ],
+        strict=True,
+    ):
+        await Contact.filter(guardian_id=guardian.id, kind=ContactKind.PHONE).delete()
+        await Contact.create(guardian=guardian, kind=kind, value=value, verified=True)
+        await Consent.create(
+            guardian=guardian, purpose=purpose, version="1", given_at=datetime.now(UTC), source=ConsentSource.PORTAL
+        )
+        await ChannelPreference.filter(guardian_id=guardian.id).delete()
+        for rank, preferred in enumerate((channel, Channel.PORTAL, Channel.LETTER), start=1):
+            await ChannelPreference.create(guardian=guardian, channel=preferred, rank=rank)
+    return guardians[0].id, guardians[1].id
+
+
+async def _school_with_an_emergency(settings: Settings, *, devices: bool = False) -> tuple[int, int] | None:
     async with db.open_db(settings):
         await generate_demo(seed=2026)
+        device_guardians = await _give_devices("1A") if devices else None
         school = await School.get()
         principal = await Staff.get(roles__role=StaffRole.PRINCIPAL)
         message = await Message.create(
@@ -35,6 +82,7 @@ async def _school_with_an_emergency(settings: Settings) -> None:
         await MessageAudience.create(message=message, kind=AudienceKind.GROUP, group=class_1a)
         # An emergency goes at once, whatever the hour at which the test runs.
         await publish(message.id, now=datetime.now(UTC), actor_staff_id=principal.id)
+    return device_guardians
 
 
 def test_the_demo_worker_sends_to_the_local_providers_and_the_outbox_shows_it(tmp_path: Path) -> None:
@@ -52,3 +100,30 @@ def test_the_demo_worker_sends_to_the_local_providers_and_the_outbox_shows_it(tm
         assert "<td>sms</td>" in page  # an emergency goes by SMS first where consented
     with TestClient(create_app(Settings(data_dir=tmp_path))) as plain:
         assert plain.get("/demo/outbox").status_code == 404  # only in the demo
+
+
+def test_the_demo_sends_web_push_and_mobile_push_to_their_local_services(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, demo_peers=True)
+    found = asyncio.run(_school_with_an_emergency(settings, devices=True))
+    assert found is not None
+    browser, phone = found
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 30
+        by_browser = by_phone = ""
+        while time.monotonic() < deadline:
+            by_browser = client.get(f"/demo/outbox?guardian={browser}").text
+            by_phone = client.get(f"/demo/outbox?guardian={phone}").text
+            if "<td>webpush</td>" in by_browser and "<td>fcm</td>" in by_phone:
+                break
+            time.sleep(0.5)
+        # The push service decrypted the payload (RFC 8291) and checked the VAPID signature before keeping it.
+        assert "<td>webpush</td>" in by_browser and "Fermeture de l&#39;école" in by_browser
+        assert "<td>fcm</td>" in by_phone and FCM_TOKEN in by_phone and "Fermeture de l&#39;école" in by_phone
+
+    async def subscription() -> str:
+        async with db.open_db(settings):
+            return (await Contact.get(guardian_id=browser, kind=ContactKind.WEBPUSH)).value
+
+    # The browser subscribed again to that run's push service, as a service worker does.
+    renewed = asyncio.run(subscription())
+    assert renewed != OLD_SUBSCRIPTION and '"auth"' in renewed
