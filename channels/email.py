@@ -81,7 +81,9 @@ class ForgedReturnPath(ValueError):
 
 def return_path_key(secret: str) -> bytes:
     """The key that signs return paths, derived from ``CARNET_BOUNCE_SECRET`` (so the secret itself never
-    signs anything that leaves the hub)."""
+    signs anything that leaves the hub). Raises ValueError for a secret shorter than 32 characters."""
+    if len(secret) < 32:
+        raise ValueError("email: the bounce secret must be at least 32 characters")
     return hmac.new(secret.encode(), b"carnet-verp-return-path", hashlib.sha256).digest()
 
 

@@ -232,17 +232,21 @@ class BounceServer:
 
 
 async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event | None = None) -> None:
-    """``carnet bounces``: receive DSNs until SIGINT or SIGTERM (or ``stop``). The database must be open."""
-    if not settings.bounce_secret:
-        raise ValueError("CARNET_BOUNCE_SECRET is not set: the return paths are not signed, nothing to receive")
+    """``carnet bounces``: receive DSNs until SIGINT or SIGTERM (or ``stop``). The database must be open.
+    Raises ValueError when ``CARNET_BOUNCE_SECRET`` is missing or short (:func:`channels.email.return_path_key`)."""
+    key = return_path_key(settings.bounce_secret)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    server = await BounceServer(return_path_key(settings.bounce_secret), host=host, port=port).start()
+    server = await BounceServer(key, host=host, port=port).start()
     log.info("receiving bounces on %s:%s", host, server.port)
     try:
         await stop.wait()
     finally:
         await server.stop()
+        for signum in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)

@@ -167,13 +167,18 @@ def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
     from hub import db
     from hub.bounces import serve
 
-    if not settings.bounce_secret:
-        print("carnet bounces needs CARNET_BOUNCE_SECRET (the key that signs the return paths)", file=sys.stderr)
+    if len(settings.bounce_secret) < 32:
+        print(
+            "carnet bounces needs CARNET_BOUNCE_SECRET (32+ characters, the key that signs the return paths)",
+            file=sys.stderr,
+        )
         return 2
 
     async def run() -> None:
         async with db.open_db(settings):
-            await serve(settings, host=args.host or settings.bounce_host, port=args.port or settings.bounce_port)
+            host, port = args.host or settings.bounce_host, args.port or settings.bounce_port
+            print(f"receiving bounces on {host}:{port}", flush=True)
+            await serve(settings, host=host, port=port)
 
     asyncio.run(run())
     return 0

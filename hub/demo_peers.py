@@ -30,7 +30,7 @@ from channels.peers.pushservice import PushServicePeer
 from channels.peers.smtp import SmtpPeer
 from channels.peers.telegram import TelegramPeer
 from channels.peers.twilio import TwilioPeer
-from hub.bounces import BounceServer
+from hub.bounces import BounceResult, BounceServer
 from hub.config import Settings
 from hub.enums import ContactKind
 from hub.models import Contact
@@ -62,6 +62,9 @@ class DemoPeers:
         self.bounces: BounceServer | None = None
         self.smtp: SmtpPeer | None = None
         self.telegram: TelegramPeer | None = None
+        #: What the bounce receiver made of each DSN, and a signal set at each one (the demo is small).
+        self.bounce_results: list[BounceResult] = []
+        self.bounce_received = asyncio.Event()
         #: The run's throw-away files: the VAPID key and the FCM service account.
         self._files = tempfile.TemporaryDirectory(prefix="carnet-demo-")
 
@@ -71,7 +74,7 @@ class DemoPeers:
 
     async def start(self) -> DemoPeers:
         """Start every peer; runs on the web app's loop, whose database the bounce receiver writes to."""
-        self.bounces = await BounceServer(return_path_key(self.bounce_secret)).start()
+        self.bounces = await BounceServer(return_path_key(self.bounce_secret), on_result=self._bounced).start()
         self.smtp = SmtpPeer(dsn_relay=("127.0.0.1", self.bounces.port)).start()
         await self.twilio.start()
         await self.push.start()
@@ -82,6 +85,10 @@ class DemoPeers:
         self.telegram = TelegramPeer(token=DEMO_TELEGRAM_TOKEN, username="carnet_demo_bot", chats=chats)
         await self.telegram.start()
         return self
+
+    async def _bounced(self, result: BounceResult) -> None:
+        self.bounce_results.append(result)
+        self.bounce_received.set()
 
     async def _resubscribe_browsers(self) -> None:
         """Each web push contact gets a subscription of this run's push service (the last run's is gone)."""
@@ -144,6 +151,10 @@ class DemoPeers:
         for dsn in mailbox.dsns if mailbox else []:
             text = f"Delivery status notification {dsn.status}, mailed to {dsn.return_path}"
             items.append(self._item("email", dsn.recipient, owners, "Undelivered mail (bounce)", text, None))
+        for bounce in self.bounce_results:
+            to = bounce.status.recipient if bounce.status else ""
+            text = f"Carnet read the bounce of delivery {bounce.delivery_id}: {bounce.outcome}"
+            items.append(self._item("email", to, owners, "Bounce received", text, None))
         for push in self.push.received:
             payload = _json_object(push.plaintext)
             endpoint = f"{self.push.base_url}/push/{push.subscription_id}"

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosmtplib
 import pytest
@@ -19,6 +26,7 @@ from channels.email import EmailAdapter, EmailSettings, return_path_key, verp_ad
 from channels.peers.smtp import SmtpPeer, delivery_status_notification, send_from_null_sender
 from hub.bounces import BounceResult, BounceServer, MalformedDsn, parse_dsn
 from hub.cli import main as carnet
+from hub.config import ROOT
 from hub.dispatch import dispatch_due
 from hub.enums import Channel, ContactKind, DeliveryPurpose, DeliveryState, ErrorKind
 from hub.models import Contact, Delivery, Notice
@@ -192,7 +200,42 @@ async def test_malformed_bytes_are_logged_and_the_receiver_keeps_working(
     assert (await Delivery.get(id=delivery.id)).state == DeliveryState.FAILED
 
 
-def test_carnet_bounces_needs_the_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("CARNET_BOUNCE_SECRET", raising=False)
+@pytest.mark.parametrize("secret", ["", "too short"])
+def test_carnet_bounces_needs_a_long_secret(
+    secret: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CARNET_BOUNCE_SECRET", secret)
     assert carnet(["bounces", "--port", "2525"]) == 2
     assert "CARNET_BOUNCE_SECRET" in capsys.readouterr().err
+
+
+def test_the_carnet_bounces_command_serves_until_sigterm(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free loopback port, released for the command to take
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = {**os.environ, "CARNET_DATA_DIR": str(tmp_path), "CARNET_BOUNCE_SECRET": "s" * 40}
+    env.pop("CARNET_DATABASE_URL", None)
+    command = [sys.executable, "-m", "hub", "bounces", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == f"receiving bounces on 127.0.0.1:{port}"
+        greeting = _smtp_greeting(port)
+        assert greeting.startswith("220 ")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=PATIENCE) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _smtp_greeting(port: int) -> str:
+    """The server's first line, once it listens (the command prints its address just before it does)."""
+    for _attempt in range(PATIENCE * 10):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as conn:
+                return conn.makefile().readline()
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")

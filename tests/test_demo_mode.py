@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from channels.email import EmailAdapter, return_path_key
+from channels.registry import channel_settings
 from hub import db
 from hub.config import Settings
 from hub.demo import generate_demo
+from hub.demo_peers import DemoPeers
+from hub.dispatch import dispatch_due
 from hub.enums import (
     AudienceKind,
     Channel,
     ConsentPurpose,
     ConsentSource,
     ContactKind,
+    DeliveryState,
     GroupKind,
     StaffRole,
     Urgency,
@@ -26,6 +32,7 @@ from hub.models import (
     ChannelPreference,
     Consent,
     Contact,
+    Delivery,
     Group,
     Guardian,
     Message,
@@ -35,6 +42,7 @@ from hub.models import (
 )
 from hub.planning import publish
 from hub.web import create_app
+from tests.test_faults import BASE, MONDAY_10, PHONE, one_guardian_notice
 
 #: What a browser subscribed to a push service that is gone (the last run's) looks like.
 OLD_SUBSCRIPTION = '{"endpoint": "http://127.0.0.1:9/push/old", "keys": {"p256dh": "x", "auth": "y"}}'
@@ -127,3 +135,32 @@ def test_the_demo_sends_web_push_and_mobile_push_to_their_local_services(tmp_pat
     # The browser subscribed again to that run's push service, as a service worker does.
     renewed = asyncio.run(subscription())
     assert renewed != OLD_SUBSCRIPTION and '"auth"' in renewed
+
+
+async def test_the_demo_relay_bounces_to_the_demos_own_bounce_receiver(db: str, tmp_path: Path) -> None:
+    notice = await one_guardian_notice(
+        {ContactKind.EMAIL: "anne@bounce.invalid", ContactKind.PHONE: PHONE},
+        (Channel.EMAIL, Channel.SMS),
+        frozenset({Channel.EMAIL, Channel.SMS, Channel.PORTAL, Channel.LETTER}),
+    )
+    peers = await DemoPeers().start()
+    try:
+        settings = peers.settings_for(Settings(data_dir=tmp_path))
+        assert settings.bounce_secret and settings.bounce_port == peers.bounces.port  # type: ignore[union-attr]
+        # What channels.registry builds from these settings, with the return path key it derives from them.
+        email = dataclasses.replace(
+            channel_settings(settings)[Channel.EMAIL], return_path_key=return_path_key(settings.bounce_secret)
+        )
+        report = await dispatch_due({Channel.EMAIL: EmailAdapter(email)}, now=MONDAY_10, base_url=BASE)
+        assert report.sent == 1
+        delivery = await Delivery.get(notice_id=notice.id, channel=Channel.EMAIL)
+        await asyncio.wait_for(peers.bounce_received.wait(), 60)  # the DSN comes after the conversation
+        assert [(r.delivery_id, r.outcome) for r in peers.bounce_results] == [(delivery.id, "dead")]
+        assert (await Delivery.get(id=delivery.id)).state == DeliveryState.FAILED
+        assert (await Contact.get(id=delivery.contact_id)).dead_at is not None  # type: ignore[attr-defined]
+        assert await Delivery.filter(notice_id=notice.id, channel=Channel.SMS).exists()  # the fallback
+        outbox = await peers.outbox()
+        subjects = {item.subject for item in outbox if item.to == "anne@bounce.invalid"}
+        assert {"Undelivered mail (bounce)", "Bounce received"} <= subjects
+    finally:
+        await peers.stop()
