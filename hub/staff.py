@@ -12,7 +12,8 @@ from tortoise.transactions import in_transaction
 
 from hub.audit import audit
 from hub.enums import ActorKind, StaffRole
-from hub.models import Staff, StaffRoleGrant
+from hub.models import School, Staff, StaffRoleGrant
+from hub.security import end_all_sessions
 
 #: Two, so that one absence never locks the school out (the brief: "more than one administrator").
 MIN_ADMINS = 2
@@ -39,6 +40,9 @@ async def _audit(action: str, staff: Staff, by: Staff | None, at: dt.datetime, *
 
 
 async def _refuse_losing_an_admin(staff: Staff, what: str) -> None:
+    """Inside the caller's transaction: lock the school's row first, so two administrators removed at the same
+    moment (two workers on PostgreSQL) are counted one after the other and the second is refused."""
+    await School.filter(id=staff.school_id).select_for_update().first()  # type: ignore[attr-defined]
     if staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
         raise StaffRuleError(f"a school keeps at least {MIN_ADMINS} administrators: name another one before {what}")
 
@@ -64,4 +68,5 @@ async def deactivate(staff: Staff, *, by: Staff | None, at: dt.datetime) -> None
             await _refuse_losing_an_admin(staff, "this one leaves")
         staff.active = False
         await staff.save(update_fields=["active"])
+    await end_all_sessions(ActorKind.STAFF, staff.id, at)  # a member who left is signed out everywhere
     await _audit("staff.deactivated", staff, by, at)
