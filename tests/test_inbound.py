@@ -394,6 +394,8 @@ def test_forged_twilio_and_telegram_posts_get_403(tmp_path: Path) -> None:
         twilio_account_sid="AC" + "0" * 32,
         twilio_auth_token=TOKEN,
         twilio_from="+32470000000",
+        telegram_token="123456:" + "T" * 35,
+        telegram_bot_username="carnet_test_bot",
         telegram_link_secret=LINK_SECRET,
     )
     with TestClient(create_app(settings)) as client:
