@@ -59,6 +59,13 @@ def _email(s: Settings) -> Any:
         kwargs.update(username=s.smtp_user, password=s.smtp_password)
     if s.smtp_starttls is not None:
         kwargs["starttls"] = s.smtp_starttls
+    if s.bounce_secret:  # VERP return paths, read back by ``carnet bounces``
+        from channels.email import return_path_key
+
+        kwargs["return_path_key"] = _checked(
+            "email", {"": "CARNET_BOUNCE_SECRET"}, lambda: return_path_key(s.bounce_secret)
+        )
+        kwargs["return_path_domain"] = s.bounce_domain
     hints = {"host": "CARNET_SMTP_HOST", "tls": "CARNET_SMTP_STARTTLS"}
     return _checked("email", hints, lambda: EmailSettings(**kwargs))
 

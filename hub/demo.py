@@ -63,6 +63,7 @@ from hub.models import (
 DEMO_SCHOOL_NAME = "Athénée royal de Namur-Bomel"
 SCHOOL_YEAR = "2026-2027"
 STAFF_DOMAIN = "athenee-demo.example.be"
+WEBPUSH_PLACEHOLDER = '{"endpoint": "http://127.0.0.1:9/push/demo", "keys": {}}'
 DEMO_PASSWORD = "demo"
 CONSENT_VERSION = "2026-1"
 TERM = "T1"
@@ -482,6 +483,9 @@ class _Person:
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     telegram: str = ""
+    #: A browser subscribed to web push (the demo peers subscribe it afresh at each start), a phone with the app.
+    webpush: bool = False
+    fcm_token: str = ""
     verified_at: dt.datetime | None = None
     onboarded_at: dt.datetime | None = None
     consents: list[dict[str, Any]] = field(default_factory=list)
@@ -570,6 +574,8 @@ class _Planner:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
+        #: Devices (web push, the mobile app) are drawn apart, so adding them did not move the rest of the school.
+        self.devices = random.Random(seed + 1)
         self.families: list[_Family] = []
         self.emails: set[str] = set()
         self.phones: set[str] = set()
@@ -858,6 +864,12 @@ class _Planner:
             channels.append(Channel.SMS)
         if person.telegram:
             consent(ConsentPurpose.TELEGRAM)
+        if person.emails and not person.older and self.devices.random() < 0.12:
+            person.webpush = True
+            consent(ConsentPurpose.WEBPUSH)
+        if person.phones and not person.older and self.devices.random() < 0.10:
+            person.fcm_token = f"demo-{self.devices.getrandbits(64):016x}"
+            consent(ConsentPurpose.FCM)
         if rng.random() < 0.75:
             consent(ConsentPurpose.PHOTOS)
         rng.shuffle(channels)
@@ -865,6 +877,10 @@ class _Planner:
             channels.reverse()
         if person.telegram:
             channels.insert(0, Channel.TELEGRAM)
+        if person.fcm_token:
+            channels.insert(0, Channel.FCM)
+        if person.webpush:
+            channels.insert(0, Channel.WEBPUSH)
         person.preferences = [*channels, Channel.PORTAL, Channel.LETTER]
 
     def _withdraw_some_sms(self) -> None:
@@ -1142,6 +1158,9 @@ class _Writer:
             gid = self.guardian_id[p.key]
             values = [(ContactKind.EMAIL, v) for v in p.emails] + [(ContactKind.PHONE, v) for v in p.phones]
             values += [(ContactKind.TELEGRAM, p.telegram)] if p.telegram else []
+            # A placeholder subscription: DemoPeers.start() replaces it with one of that run's push service.
+            values += [(ContactKind.WEBPUSH, WEBPUSH_PLACEHOLDER)] if p.webpush else []
+            values += [(ContactKind.FCM, p.fcm_token)] if p.fcm_token else []
             contacts += [
                 Contact(guardian_id=gid, kind=kind, value=value, verified=True, verified_at=p.verified_at)
                 for kind, value in values

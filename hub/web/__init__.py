@@ -129,10 +129,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             return Response(status_code=404)
         url, params, signature = got
         try:
-            await inbound.twilio_inbound(url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC))
+            result = await inbound.twilio_inbound(
+                url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC)
+            )
         except ForgedCallback:
             return Response("forged", status_code=403)
-        return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="application/xml")
+        return Response(inbound.twiml(result), media_type="application/xml")
 
     async def telegram_hook(request: Request) -> Response:
         if not inbound.verify_telegram_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token"), settings):
@@ -146,7 +148,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         except (ForgedButton, InvalidLinkCode, inbound.Refused) as exc:
             # Answered 200 all the same: Telegram would otherwise repeat the update.
             return JSONResponse({"ok": False, "error": str(exc)})
-        return JSONResponse({"ok": True, "result": result.kind})
+        return JSONResponse(inbound.telegram_webhook_answer(result))
 
     peers: DemoPeers | None = None
 
