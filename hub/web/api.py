@@ -1,11 +1,1194 @@
-"""Placeholder: filled by its page module's work."""
+"""The JSON API (``/api/v1``): what the pages do, for apps and scripts, described at ``/api/openapi.json``.
+
+One table, :data:`OPERATIONS`, names every operation with who may call it, its body and its answer; the routes
+and the OpenAPI document (:mod:`hub.api_schema`) are both built from it. Each route goes through one dispatcher
+that applies the rules in the same order for every operation: signed in (401), the right kind of person (403),
+the session's CSRF token in ``X-CSRF-Token`` for POST and DELETE (403), a JSON body its model accepts (415, 422),
+then the handler, which reads only through :mod:`hub.access`: an id that is not the caller's to see answers 404,
+exactly like an id that does not exist, so changing an id tells nothing.
+
+Authentication is the pages' session: ``POST /api/v1/session`` with an email and a password sets the same
+cookie and returns the CSRF token. Sign-in is throttled with the pages' counters (a script cannot try passwords
+faster than a browser), and accepts only ``application/json`` from this site: a cross-site form can send neither.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import datetime as dt
+import functools
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from hub.web.kit import Web
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from tortoise.transactions import in_transaction
+
+from channels.registry import available_channels
+from charter import may_send
+from hub import access, dispatch, security
+from hub.api_schema import (
+    API_PREFIX,
+    CSRF_HEADER,
+    DOCUMENT_PATH,
+    AbsenceList,
+    AbsenceOut,
+    AcknowledgementOut,
+    AnswerIn,
+    AnswerOut,
+    ApiError,
+    AudienceIn,
+    AudienceOut,
+    Counts,
+    GradeList,
+    GradeOut,
+    GroupList,
+    GroupOut,
+    GroupRef,
+    JournalList,
+    JournalOut,
+    Me,
+    MessageDetail,
+    MessageIn,
+    MessagePage,
+    MessageSummary,
+    NoticeDetail,
+    NoticePage,
+    NoticeSummary,
+    OpenApiDocument,
+    Operation,
+    Pagination,
+    Progress,
+    Published,
+    PupilDetail,
+    PupilList,
+    PupilOut,
+    PupilRef,
+    QuestionOut,
+    ReportCardList,
+    ReportCardOut,
+    ResponsePage,
+    ResponseRow,
+    SessionIn,
+    SessionOut,
+    SlipOut,
+    Who,
+    build_document,
+    starlette_path,
+)
+from hub.audit import audit
+from hub.enums import (
+    ActorKind,
+    AudienceKind,
+    Channel,
+    DeliveryState,
+    GroupKind,
+    MessageState,
+    QuestionKind,
+    Urgency,
+)
+from hub.models import (
+    Absence,
+    Acknowledgement,
+    Delivery,
+    Grade,
+    Group,
+    Guardian,
+    JournalEntry,
+    Membership,
+    Message,
+    MessageAudience,
+    Notice,
+    NoticePupil,
+    Pupil,
+    ReplySlip,
+    ReportCard,
+    SlipQuestion,
+    SlipResponse,
+)
+from hub.planning import PlanningError, publish, record_acknowledgement, record_answer
+from hub.web.auth import SIGN_IN_LIMIT
+from hub.web.kit import SESSION_COOKIE, Actor, Web, _actor_of, now
+
+#: The longest free-text answer a reply slip takes.
+MAX_FREE_TEXT = 2000
+#: The largest count an amount question with a unit price takes (tickets), and the largest sum in euro otherwise.
+MAX_COUNT = 1000
+MAX_AMOUNT = 100_000
+
+
+class Refused(Exception):
+    """Answer with this status and a JSON error instead of the operation's result."""
+
+    def __init__(self, status: int, error: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.fields = status, error, fields
+
+    def response(self) -> JSONResponse:
+        body = ApiError(error=self.error, fields=self.fields).model_dump(mode="json", exclude_none=True)
+        return JSONResponse(body, status_code=self.status)
+
+
+def _not_found() -> Refused:
+    return Refused(404, "not found")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: the request, who makes it (checked), the path's ids, the parsed body and query."""
+
+    web: Web
+    request: Request
+    actor: Actor | None
+    ids: dict[str, int]
+    body: Any
+    query: Any
+
+    @property
+    def me(self) -> Actor:
+        assert self.actor is not None  # the dispatcher let only signed-in people through
+        return self.actor
+
+
+# ------------------------------------------------------------------------------------------- dispatching
+
+
+async def _authorised(web: Web, request: Request, op: Operation) -> Actor | None:
+    actor = await web.actor(request)
+    if op.who is Who.PUBLIC:
+        return actor
+    if actor is None:
+        raise Refused(401, f"sign in first: POST {API_PREFIX}/session")
+    if (op.who is Who.STAFF and not actor.is_staff) or (op.who is Who.GUARDIAN and not actor.is_guardian):
+        raise Refused(403, f"for {op.who} only")
+    if op.needs_csrf:
+        try:
+            await web.check_csrf(request, request.headers.get(CSRF_HEADER, ""))
+        except HTTPException as exc:
+            raise Refused(exc.status_code, f"missing or wrong {CSRF_HEADER} header ({exc.detail})") from exc
+    return actor
+
+
+def _field_errors(error: ValidationError) -> dict[str, str]:
+    return {".".join(str(part) for part in item["loc"]) or "body": item["msg"] for item in error.errors()}
+
+
+async def _body(request: Request, op: Operation) -> BaseModel | None:
+    if op.body is None:
+        return None
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise Refused(415, "send the body as application/json")
+    try:
+        return op.body.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Refused(422, "invalid request", _field_errors(exc)) from exc
+
+
+def _query(request: Request, op: Operation) -> BaseModel | None:
+    if op.query is None:
+        return None
+    known = op.query.model_fields
+    params = {key: value for key, value in request.query_params.items() if key in known}
+    try:
+        return op.query.model_validate(params, strict=False)  # a query string holds only strings
+    except ValidationError as exc:
+        raise Refused(422, "invalid query", _field_errors(exc)) from exc
+
+
+def _answer(op: Operation, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if op.response is None:
+        return Response(status_code=op.status)
+    if type(result) is not op.response:
+        raise TypeError(f"{op.method} {op.path} answered {type(result).__name__}, not {op.response.__name__}")
+    return JSONResponse(result.model_dump(mode="json"), status_code=op.status)
+
+
+def _endpoint(web: Web, op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            actor = await _authorised(web, request, op)
+            call = Call(web, request, actor, dict(request.path_params), await _body(request, op), _query(request, op))
+            return _answer(op, await op.handler(call))
+        except Refused as refused:
+            return refused.response()
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    return []
+    async def index(request: Request) -> Response:
+        return await web.render(request, "api/index.html", operations=OPERATIONS, document=DOCUMENT_PATH)
+
+    return [
+        Route("/api", index),
+        *(Route(starlette_path(op), _endpoint(web, op), methods=[op.method]) for op in OPERATIONS),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ conversions
+
+
+def _me(actor: Actor) -> Me:
+    return Me(
+        kind="staff" if actor.is_staff else "guardian",
+        id=actor.id,
+        name=actor.name,
+        language=actor.language,
+        roles=sorted(str(role) for role in actor.roles),
+    )
+
+
+def _group_ref(group: Group) -> GroupRef:
+    return GroupRef(id=group.id, kind=GroupKind(group.kind), code=group.code, name=group.name)
+
+
+def _grade(grade: Grade) -> GradeOut:
+    return GradeOut(
+        id=grade.id,
+        subject=grade.subject,
+        title=grade.title,
+        term=grade.term,
+        score=float(grade.score) if grade.score is not None else None,
+        max_score=float(grade.max_score),
+        comment=grade.comment,
+        assessed_on=grade.assessed_on,
+        published_at=grade.published_at,
+    )
+
+
+def _absence(absence: Absence) -> AbsenceOut:
+    return AbsenceOut(
+        id=absence.id,
+        starts_at=absence.starts_at,
+        ends_at=absence.ends_at,
+        reason=absence.reason,
+        justified=absence.justified,
+        note=absence.note,
+    )
+
+
+def _report_card(card: ReportCard) -> ReportCardOut:
+    return ReportCardOut(
+        id=card.id,
+        school_year=card.school_year,
+        term=card.term,
+        results=dict(card.results),
+        general_comment=card.general_comment,
+        published_at=card.published_at,
+    )
+
+
+async def _slip(message_id: int, at: dt.datetime) -> SlipOut | None:
+    slip = await ReplySlip.get_or_none(message_id=message_id)
+    if slip is None:
+        return None
+    questions = await SlipQuestion.filter(slip_id=slip.id).order_by("position")
+    return SlipOut(
+        deadline=slip.deadline,
+        open=at <= slip.deadline,
+        answer_mode=slip.answer_mode,
+        needs_signature=slip.needs_signature,
+        questions=[
+            QuestionOut(
+                position=q.position,
+                kind=q.kind,
+                text=q.text,
+                choices=list(q.choices),
+                required=q.required,
+                unit_price_cents=q.unit_price_cents,
+            )
+            for q in questions
+        ],
+    )
+
+
+async def _answers(**filters: Any) -> list[AnswerOut]:
+    rows = await SlipResponse.filter(**filters).order_by("at", "id").prefetch_related("guardian")
+    return [
+        AnswerOut(
+            pupil_id=row.pupil_id,  # type: ignore[attr-defined]
+            guardian_id=row.guardian.id,
+            guardian_name=f"{row.guardian.first_name} {row.guardian.last_name}",
+            answers=dict(row.answers),
+            signed_name=row.signed_name,
+            channel=row.channel,
+            at=row.at,
+        )
+        for row in rows
+    ]
+
+
+async def _pupil_refs(notice_ids: Iterable[int], pupil_ids: set[int]) -> dict[int, list[PupilRef]]:
+    """The pupils each notice names, among ``pupil_ids`` (those the caller may see)."""
+    rows = (
+        await NoticePupil.filter(notice_id__in=list(notice_ids), pupil_id__in=list(pupil_ids))
+        .order_by("pupil__first_name", "pupil_id")
+        .values("notice_id", "pupil_id", "pupil__first_name", "pupil__last_name")
+    )
+    found: dict[int, list[PupilRef]] = defaultdict(list)
+    for row in rows:
+        found[row["notice_id"]].append(
+            PupilRef(id=row["pupil_id"], first_name=row["pupil__first_name"], last_name=row["pupil__last_name"])
+        )
+    return found
+
+
+async def _acknowledged(notice_ids: Iterable[int]) -> dict[int, dt.datetime]:
+    return dict(await Acknowledgement.filter(notice_id__in=list(notice_ids)).values_list("notice_id", "at"))
+
+
+async def _with_slip(message_ids: Iterable[int]) -> set[int]:
+    return set(await ReplySlip.filter(message_id__in=list(message_ids)).values_list("message_id", flat=True))
+
+
+def _page(query: Pagination) -> tuple[int, int]:
+    return (query.page - 1) * query.per_page, query.per_page
+
+
+# ------------------------------------------------------------------------------------------------ session
+
+
+def _same_site(web: Web, request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return True
+    own = {web.settings.base_url.rstrip("/"), f"{request.url.scheme}://{request.url.netloc}"}
+    return origin.rstrip("/") in own
+
+
+async def sign_in(call: Call) -> Response:
+    """Check the password, start a session (its cookie) and hand over its CSRF token."""
+    body: SessionIn = call.body
+    web, request = call.web, call.request
+    if not _same_site(web, request):
+        raise Refused(403, "cross-site request refused")
+    kind = ActorKind(body.kind)
+    email = body.email.lower()
+    if await web.throttled(request, f"{kind}-login", limit=SIGN_IN_LIMIT, minutes=15, key=email):
+        raise Refused(429, "too many attempts: wait a quarter of an hour")
+    if kind is ActorKind.STAFF:
+        person: Any = await security.staff_by_password(email, body.password)
+    else:
+        person = await security.guardians_by_password(email, body.password)
+    if person is None:
+        if kind is ActorKind.STAFF:
+            await audit("staff.login_failed", at=now())
+        raise Refused(401, "wrong email or password")
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:  # never keep a session id across a sign-in (session fixation)
+        await security.end_session(old, now())
+    new = await security.start_session(kind, person.id, now(), user_agent=request.headers.get("user-agent", ""))
+    actor = await _actor_of(new.session)
+    assert actor is not None  # just checked: active, not erased
+    response = JSONResponse(SessionOut(csrf_token=new.session.csrf_token, actor=_me(actor)).model_dump(mode="json"))
+    web.set_cookie(response, SESSION_COOKIE, new.token, max_age=int(security.SESSION_LIFETIME[kind].total_seconds()))
+    await audit(f"{kind}.login", at=now(), actor_kind=kind, actor_id=person.id, by="api")
+    return response
+
+
+async def session(call: Call) -> SessionOut:
+    """The current session's CSRF token, for an app that signed in through the pages (or restarted)."""
+    return SessionOut(csrf_token=call.me.csrf_token, actor=_me(call.me))
+
+
+async def sign_out(call: Call) -> Response:
+    response = Response(status_code=204)
+    await call.web.sign_out(call.request, response)
+    return response
+
+
+async def me(call: Call) -> Me:
+    return _me(call.me)
+
+
+async def document(call: Call) -> OpenApiDocument:
+    return OpenApiDocument.model_validate(openapi_document())
+
+
+# ---------------------------------------------------------------------------------------------- guardians
+
+
+async def _visible_notice_ids(guardian_id: int) -> set[int]:
+    """This guardian's published notices that name a pupil they may still see (a court order given after the
+    message was sent hides it)."""
+    pupils = await access.guardian_pupil_ids(guardian_id)
+    rows = await NoticePupil.filter(
+        notice__guardian_id=guardian_id, notice__message__state=MessageState.PUBLISHED, pupil_id__in=list(pupils)
+    ).values_list("notice_id", flat=True)
+    return set(rows)
+
+
+async def _my_notice(call: Call) -> tuple[Notice, set[int]]:
+    """The caller's notice of the path, and the pupils of it they may see; 404 for anyone else's."""
+    notice = await access.guardian_notice(call.me.id, call.ids["notice_id"])
+    if notice is None:
+        raise _not_found()
+    await notice.fetch_related("message__author")
+    pupils = await access.guardian_pupil_ids(call.me.id)
+    named = set(await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True)) & pupils
+    if notice.message.state != MessageState.PUBLISHED or not named:
+        raise _not_found()
+    return notice, named
+
+
+async def _summaries(notices: list[Notice], pupils: set[int]) -> list[NoticeSummary]:
+    ids = [n.id for n in notices]
+    refs, acks = await _pupil_refs(ids, pupils), await _acknowledged(ids)
+    slips = await _with_slip(n.message.id for n in notices)
+    return [
+        NoticeSummary(
+            id=n.id,
+            message_id=n.message.id,
+            subject=n.message.subject,
+            sender=f"{n.message.author.first_name} {n.message.author.last_name}",
+            category=n.message.category,
+            urgency=n.message.urgency,
+            published_at=n.message.published_at,
+            needs_acknowledgement=n.message.needs_acknowledgement,
+            acknowledged_at=acks.get(n.id),
+            first_read_at=n.first_read_at,
+            has_slip=n.message.id in slips,
+            pupils=refs[n.id],
+        )
+        for n in notices
+    ]
+
+
+async def my_notices(call: Call) -> NoticePage:
+    query: Pagination = call.query
+    ids = await _visible_notice_ids(call.me.id)
+    offset, limit = _page(query)
+    notices = (
+        await Notice.filter(id__in=list(ids))
+        .order_by("-message__published_at", "-id")
+        .offset(offset)
+        .limit(limit)
+        .prefetch_related("message__author")
+    )
+    pupils = await access.guardian_pupil_ids(call.me.id)
+    items = await _summaries(list(notices), pupils)
+    return NoticePage(items=items, page=query.page, per_page=query.per_page, total=len(ids))
+
+
+async def my_notice(call: Call) -> NoticeDetail:
+    """One of my notices, with its reply slip and the answers given in my household. Opening it is reading it."""
+    notice, pupils = await _my_notice(call)
+    if notice.first_read_at is None:
+        notice.first_read_at = now()
+        await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=notice.first_read_at)
+    (summary,) = await _summaries([notice], pupils)
+    slip = await _slip(notice.message.id, now())
+    answers: list[AnswerOut] = []
+    if slip is not None:
+        household = await _household_of(call.me.id)
+        answers = await _answers(
+            slip__message_id=notice.message.id, pupil_id__in=list(pupils), guardian_id__in=list(household)
+        )
+    answerable = await access.guardian_answerable_pupil_ids(call.me.id)
+    return NoticeDetail(
+        **summary.model_dump(),
+        body=notice.message.body,
+        may_answer_for=sorted(pupils & answerable),
+        slip=slip,
+        answers=answers,
+    )
+
+
+async def _household_of(guardian_id: int) -> set[int]:
+    """This guardian and those living with them (separated parents are two households: they do not see each
+    other's answers)."""
+    household = await Guardian.filter(id=guardian_id).first().values_list("household_id", flat=True)
+    if household is None:
+        return {guardian_id}
+    return {guardian_id, *await Guardian.filter(household_id=household).values_list("id", flat=True)}
+
+
+async def acknowledge(call: Call) -> AcknowledgementOut:
+    notice, _pupils = await _my_notice(call)
+    first = await record_acknowledgement(notice.id, channel=Channel.PORTAL, now=now())
+    if first:
+        await audit(
+            "notice.acknowledged",
+            at=now(),
+            actor_kind=ActorKind.GUARDIAN,
+            actor_id=call.me.id,
+            subject_type="notice",
+            subject_id=notice.id,
+            via="api",
+        )
+    ack = await Acknowledgement.get(notice_id=notice.id)
+    return AcknowledgementOut(notice_id=notice.id, acknowledged_at=ack.at)
+
+
+def _checked_answer(question: SlipQuestion, value: Any) -> Any:
+    """The answer as stored (yes/no as "yes"/"no", like the SMS and paper answers), or ValueError saying why not."""
+    kind = QuestionKind(question.kind)
+    if kind is QuestionKind.YES_NO:
+        if not isinstance(value, bool):
+            raise ValueError("answer true or false")
+        return "yes" if value else "no"
+    if kind is QuestionKind.ONE_CHOICE:
+        if value not in question.choices:
+            raise ValueError(f"answer one of {question.choices}")
+        return value
+    if kind is QuestionKind.MANY_CHOICES:
+        if not isinstance(value, list) or any(v not in question.choices for v in value) or len(set(value)) < len(value):
+            raise ValueError(f"answer a list of different choices among {question.choices}")
+        return value
+    if kind is QuestionKind.FREE_TEXT:
+        if not isinstance(value, str) or len(value.strip()) > MAX_FREE_TEXT:
+            raise ValueError(f"answer a text of at most {MAX_FREE_TEXT} characters")
+        return value.strip()
+    if question.unit_price_cents is not None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise ValueError(f"answer a whole number from 0 to {MAX_COUNT}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_AMOUNT:
+        raise ValueError(f"answer an amount in euro from 0 to {MAX_AMOUNT}")
+    return value
+
+
+def _checked_answers(questions: list[SlipQuestion], given: dict[str, Any]) -> dict[str, Any]:
+    by_position = {str(q.position): q for q in questions}
+    errors = {f"answers.{key}": "the slip has no such question" for key in given if key not in by_position}
+    checked: dict[str, Any] = {}
+    for key, question in by_position.items():
+        value = given.get(key)
+        if value is None or value == "" or value == []:
+            if question.required:
+                errors[f"answers.{key}"] = "this question needs an answer"
+            continue
+        try:
+            checked[key] = _checked_answer(question, value)
+        except ValueError as exc:
+            errors[f"answers.{key}"] = str(exc)
+    if errors:
+        raise Refused(422, "invalid answers", errors)
+    return checked
+
+
+async def answer(call: Call) -> AnswerOut:
+    """Answer the reply slip of my notice for one of its pupils (a second answer replaces the first)."""
+    body: AnswerIn = call.body
+    notice, pupils = await _my_notice(call)
+    slip = await ReplySlip.get_or_none(message_id=notice.message.id)
+    if slip is None:
+        raise Refused(409, "this message has no reply slip")
+    if body.pupil_id not in pupils:
+        raise Refused(422, "invalid request", {"pupil_id": "not a pupil of this notice"})
+    if body.pupil_id not in await access.guardian_answerable_pupil_ids(call.me.id):
+        raise Refused(403, "you may not answer for this pupil")
+    at = now()
+    if at > slip.deadline:
+        raise Refused(409, "the reply slip is closed: its deadline has passed")
+    checked = _checked_answers(list(await SlipQuestion.filter(slip_id=slip.id)), body.answers)
+    if slip.needs_signature and not body.signed_name:
+        raise Refused(422, "invalid request", {"signed_name": "this slip needs your name as a signature"})
+    try:
+        await record_answer(
+            notice.id, body.pupil_id, checked, channel=Channel.PORTAL, now=at, signed_name=body.signed_name
+        )
+    except PlanningError as exc:  # the rules changed between the checks and now (deadline, rights)
+        raise Refused(409, str(exc)) from exc
+    await audit(
+        "slip.answered",
+        at=at,
+        actor_kind=ActorKind.GUARDIAN,
+        actor_id=call.me.id,
+        subject_type="notice",
+        subject_id=notice.id,
+        pupil_id=body.pupil_id,
+        via="api",
+    )
+    (stored,) = await _answers(slip_id=slip.id, guardian_id=call.me.id, pupil_id=body.pupil_id)
+    return stored
+
+
+async def _pupil_groups(pupil_ids: Iterable[int]) -> dict[int, list[GroupRef]]:
+    rows = (
+        await Membership.filter(pupil_id__in=list(pupil_ids))
+        .order_by("group__kind", "group__code")
+        .prefetch_related("group")
+    )
+    found: dict[int, list[GroupRef]] = defaultdict(list)
+    for row in rows:
+        found[row.pupil_id].append(_group_ref(row.group))  # type: ignore[attr-defined]
+    return found
+
+
+async def _pupils_out(pupil_ids: Iterable[int]) -> list[PupilOut]:
+    ids = list(pupil_ids)
+    pupils = await Pupil.filter(id__in=ids).order_by("last_name", "first_name", "id")
+    groups = await _pupil_groups(ids)
+    return [PupilOut(id=p.id, first_name=p.first_name, last_name=p.last_name, groups=groups[p.id]) for p in pupils]
+
+
+async def my_children(call: Call) -> PupilList:
+    return PupilList(items=await _pupils_out(await access.guardian_pupil_ids(call.me.id)))
+
+
+# --------------------------------------------------------------------------------- pupils (both kinds)
+
+
+async def _pupil(call: Call) -> tuple[Pupil, bool]:
+    """The pupil of the path if the caller may see them (404 otherwise), and whether only published records show
+    (a guardian's view)."""
+    pupil_id = call.ids["pupil_id"]
+    actor = call.me
+    if actor.is_guardian:
+        allowed = pupil_id in await access.guardian_pupil_ids(actor.id)
+    else:
+        allowed = await access.staff_may_see_pupil(actor.id, actor.roles, actor.school_id, pupil_id)
+    pupil = await Pupil.get_or_none(id=pupil_id) if allowed else None
+    if pupil is None:
+        raise _not_found()
+    return pupil, actor.is_guardian
+
+
+async def _grades(pupil_id: int, published_only: bool) -> list[GradeOut]:
+    query = Grade.filter(pupil_id=pupil_id)
+    if published_only:
+        query = query.filter(published_at__lte=now())
+    return [_grade(g) for g in await query.order_by("-assessed_on", "subject", "id")]
+
+
+async def _absences(pupil_id: int) -> list[AbsenceOut]:
+    return [_absence(a) for a in await Absence.filter(pupil_id=pupil_id).order_by("-starts_at", "id")]
+
+
+async def _report_cards(pupil_id: int, published_only: bool) -> list[ReportCardOut]:
+    query = ReportCard.filter(pupil_id=pupil_id)
+    if published_only:
+        query = query.filter(published_at__lte=now())
+    return [_report_card(c) for c in await query.order_by("-school_year", "-term", "id")]
+
+
+async def pupil_detail(call: Call) -> PupilDetail:
+    pupil, published_only = await _pupil(call)
+    groups = await _pupil_groups([pupil.id])
+    return PupilDetail(
+        id=pupil.id,
+        first_name=pupil.first_name,
+        last_name=pupil.last_name,
+        groups=groups[pupil.id],
+        birth_date=pupil.birth_date,
+        grades=await _grades(pupil.id, published_only),
+        absences=await _absences(pupil.id),
+        report_cards=await _report_cards(pupil.id, published_only),
+    )
+
+
+async def pupil_grades(call: Call) -> GradeList:
+    pupil, published_only = await _pupil(call)
+    return GradeList(items=await _grades(pupil.id, published_only))
+
+
+async def pupil_absences(call: Call) -> AbsenceList:
+    pupil, _published_only = await _pupil(call)
+    return AbsenceList(items=await _absences(pupil.id))
+
+
+async def pupil_report_cards(call: Call) -> ReportCardList:
+    pupil, published_only = await _pupil(call)
+    return ReportCardList(items=await _report_cards(pupil.id, published_only))
+
+
+async def pupil_journal(call: Call) -> JournalList:
+    """The diary of the pupil's classes and courses, latest first."""
+    pupil, _published_only = await _pupil(call)
+    groups = await Membership.filter(pupil_id=pupil.id).values_list("group_id", flat=True)
+    entries = await JournalEntry.filter(group_id__in=list(groups)).order_by("-on_date", "id").prefetch_related("group")
+    return JournalList(
+        items=[
+            JournalOut(
+                id=e.id,
+                group=_group_ref(e.group),
+                kind=e.kind,
+                subject=e.subject,
+                text=e.text,
+                on_date=e.on_date,
+                due_on=e.due_on,
+            )
+            for e in entries
+        ]
+    )
+
+
+# -------------------------------------------------------------------------------------------------- staff
+
+
+async def _members(school_id: int, group_ids: Iterable[int]) -> dict[int, set[int]]:
+    """The active pupils of each group, a level or the school holding those of its classes and courses."""
+    tree = await Group.filter(school_id=school_id).values_list("id", "parent_id")
+    children: dict[int, list[int]] = defaultdict(list)
+    for group, parent in tree:
+        if parent is not None:
+            children[parent].append(group)
+    direct: dict[int, set[int]] = defaultdict(set)
+    rows = await Membership.filter(group__school_id=school_id, pupil__active=True).values_list("group_id", "pupil_id")
+    for group, pupil in rows:
+        direct[group].add(pupil)
+
+    def under(group: int) -> set[int]:
+        found = set(direct[group])
+        for child in children[group]:
+            found |= under(child)
+        return found
+
+    return {group: under(group) for group in group_ids}
+
+
+async def my_groups(call: Call) -> GroupList:
+    actor = call.me
+    ids = await access.staff_group_ids(actor.id, actor.roles, actor.school_id)
+    taught = await access.taught_group_ids(actor.id)
+    groups = await Group.filter(id__in=list(ids)).order_by("kind", "code")
+    members = await _members(actor.school_id, ids)
+    return GroupList(
+        items=[
+            GroupOut(
+                **_group_ref(g).model_dump(),
+                parent_id=g.parent_id,  # type: ignore[attr-defined]
+                pupils=len(members[g.id]),
+                taught=g.id in taught,
+            )
+            for g in groups
+        ]
+    )
+
+
+async def group_pupils(call: Call) -> PupilList:
+    actor, group_id = call.me, call.ids["group_id"]
+    if not await access.staff_may_see_group(actor.id, actor.roles, actor.school_id, group_id):
+        raise _not_found()
+    members = await _members(actor.school_id, [group_id])
+    return PupilList(items=await _pupils_out(members[group_id]))
+
+
+async def _visible_message_ids(actor: Actor) -> set[int]:
+    """The messages this member of staff may read: the same rule as :func:`hub.access.staff_message`, as a set."""
+    school = Message.filter(school_id=actor.school_id)
+    if access.sees_whole_school(actor.roles):
+        return set(await school.values_list("id", flat=True))
+    groups = list(await access.taught_group_ids(actor.id))
+    pupils = await Membership.filter(group_id__in=groups).values_list("pupil_id", flat=True)
+    mine = await school.filter(author_id=actor.id).values_list("id", flat=True)
+    to_groups = await MessageAudience.filter(
+        kind=AudienceKind.GROUP, group_id__in=groups, message__school_id=actor.school_id
+    ).values_list("message_id", flat=True)
+    to_pupils = await MessageAudience.filter(
+        kind=AudienceKind.PUPIL, pupil_id__in=list(pupils), message__school_id=actor.school_id
+    ).values_list("message_id", flat=True)
+    return {*mine, *to_groups, *to_pupils}
+
+
+async def _message(call: Call) -> Message:
+    actor = call.me
+    message = await access.staff_message(actor.id, actor.roles, actor.school_id, call.ids["message_id"])
+    if message is None:
+        raise _not_found()
+    await message.fetch_related("author")
+    return message
+
+
+def _message_summary(message: Message, slips: set[int]) -> MessageSummary:
+    return MessageSummary(
+        id=message.id,
+        subject=message.subject,
+        author_id=message.author.id,
+        author=f"{message.author.first_name} {message.author.last_name}",
+        urgency=message.urgency,
+        category=message.category,
+        state=message.state,
+        needs_acknowledgement=message.needs_acknowledgement,
+        has_slip=message.id in slips,
+        created_at=message.created_at,
+        scheduled_at=message.scheduled_at,
+        published_at=message.published_at,
+    )
+
+
+async def my_messages(call: Call) -> MessagePage:
+    query: Pagination = call.query
+    ids = await _visible_message_ids(call.me)
+    offset, limit = _page(query)
+    messages = (
+        await Message.filter(id__in=list(ids))
+        .order_by("-created_at", "-id")
+        .offset(offset)
+        .limit(limit)
+        .prefetch_related("author")
+    )
+    slips = await _with_slip(m.id for m in messages)
+    return MessagePage(
+        items=[_message_summary(m, slips) for m in messages], page=query.page, per_page=query.per_page, total=len(ids)
+    )
+
+
+async def _counts(message_id: int) -> Counts:
+    notices = Notice.filter(message_id=message_id)
+    delivered = (
+        await Delivery.filter(notice__message_id=message_id, state=DeliveryState.DELIVERED)
+        .exclude(channel=Channel.PORTAL)
+        .values_list("notice_id", flat=True)
+    )
+    answered = await SlipResponse.filter(notice__message_id=message_id).values_list("notice_id", flat=True)
+    return Counts(
+        notices=await notices.count(),
+        delivered=len(set(delivered)),
+        read=await notices.filter(first_read_at__isnull=False).count(),
+        acknowledged=await Acknowledgement.filter(notice__message_id=message_id).count(),
+        answered=len(set(answered)),
+    )
+
+
+async def _restricted_pupils(actor: Actor, message: Message) -> set[int] | None:
+    """The pupils whose families' answers this member of staff sees: None for all (the author, whole-school
+    roles), else the pupils they teach (the other teachers of a class follow their own pupils' families)."""
+    if access.sees_whole_school(actor.roles) or message.author.id == actor.id:
+        return None
+    return await access.staff_pupil_ids(actor.id, actor.roles, actor.school_id)
+
+
+async def message_detail(call: Call) -> MessageDetail:
+    message = await _message(call)
+    visible = await _restricted_pupils(call.me, message)
+    terms = await MessageAudience.filter(message_id=message.id).order_by("id").prefetch_related("group", "pupil")
+    audience = []
+    for term in terms:
+        kind = AudienceKind(term.kind)
+        if kind is AudienceKind.GROUP:
+            audience.append(AudienceOut(kind=kind, id=term.group.id, name=term.group.name))
+        elif kind is AudienceKind.PUPIL:
+            shown = visible is None or term.pupil.id in visible
+            name = f"{term.pupil.first_name} {term.pupil.last_name}" if shown else ""
+            audience.append(AudienceOut(kind=kind, id=term.pupil.id if shown else None, name=name))
+        else:
+            audience.append(AudienceOut(kind=kind, id=None, name=""))
+    summary = _message_summary(message, await _with_slip([message.id]))
+    return MessageDetail(
+        **summary.model_dump(),
+        body=message.body,
+        audience=audience,
+        slip=await _slip(message.id, now()),
+        counts=await _counts(message.id),
+    )
+
+
+async def message_responses(call: Call) -> ResponsePage:
+    """Who read, acknowledged and answered, notice by notice."""
+    query: Pagination = call.query
+    message = await _message(call)
+    visible = await _restricted_pupils(call.me, message)
+    notices = Notice.filter(message_id=message.id)
+    if visible is not None:
+        named = await NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)).values_list(
+            "notice_id", flat=True
+        )
+        notices = notices.filter(id__in=list(set(named)))
+    total = await notices.count()
+    offset, limit = _page(query)
+    page = await notices.order_by("id").offset(offset).limit(limit).prefetch_related("guardian")
+    ids = [n.id for n in page]
+    pupils_of = await NoticePupil.filter(notice_id__in=ids).values_list("pupil_id", flat=True)
+    shown = set(pupils_of) if visible is None else set(pupils_of) & visible
+    refs, acks = await _pupil_refs(ids, shown), await _acknowledged(ids)
+    answers = await _answers(notice_id__in=ids, pupil_id__in=list(shown))
+    by_notice: dict[int, list[AnswerOut]] = defaultdict(list)
+    notice_of = {n.guardian.id: n.id for n in page}  # one notice per guardian and message
+    for a in answers:
+        by_notice[notice_of[a.guardian_id]].append(a)
+    items = [
+        ResponseRow(
+            notice_id=n.id,
+            guardian_id=n.guardian.id,
+            guardian_name=f"{n.guardian.first_name} {n.guardian.last_name}",
+            pupils=refs[n.id],
+            first_read_at=n.first_read_at,
+            acknowledged_at=acks.get(n.id),
+            answers=by_notice[n.id],
+        )
+        for n in page
+    ]
+    return ResponsePage(items=items, page=query.page, per_page=query.per_page, total=total)
+
+
+async def message_progress(call: Call) -> Progress:
+    message = await _message(call)
+    states = await dispatch.progress(message.id)
+    return Progress(message_id=message.id, states=states, total=sum(states.values()))
+
+
+async def _check_audience(actor: Actor, terms: list[AudienceIn]) -> None:
+    """403 if a teacher names a group or pupil they do not teach (or the school); 422 for ids the school lacks."""
+    whole = access.sees_whole_school(actor.roles)
+    groups = await access.staff_group_ids(actor.id, actor.roles, actor.school_id)
+    pupils = await access.staff_pupil_ids(actor.id, actor.roles, actor.school_id)
+    outside = False
+    errors: dict[str, str] = {}
+    for index, term in enumerate(terms):
+        allowed = {AudienceKind.GROUP: groups, AudienceKind.PUPIL: pupils}.get(term.kind)
+        if allowed is None:
+            outside = outside or not whole
+        elif term.id not in allowed:
+            outside = outside or not whole
+            errors[f"audience.{index}.id"] = f"no such {term.kind} in the school"
+    if outside:
+        raise Refused(403, "you may address only the classes, courses and pupils you teach")
+    if errors:
+        raise Refused(422, "invalid request", errors)
+
+
+def _check_times(body: MessageIn, at: dt.datetime) -> None:
+    errors: dict[str, str] = {}
+    if body.scheduled_at is not None and body.scheduled_at <= at:
+        errors["scheduled_at"] = "a time to come, or none for as soon as allowed"
+    if body.slip is not None:
+        opens = max(at, body.scheduled_at or at)
+        if body.slip.deadline <= opens:
+            errors["slip.deadline"] = "the deadline must come after the message goes out"
+    if errors:
+        raise Refused(422, "invalid request", errors)
+
+
+async def compose(call: Call) -> Published:
+    """Write a message and publish it (planning.publish): all or nothing, the audience checked first."""
+    body: MessageIn = call.body
+    actor, web = call.me, call.web
+    if not may_send(web.charter, [str(role) for role in actor.roles], body.urgency):
+        raise Refused(403, f"your role may not send {body.urgency} messages")
+    await _check_audience(actor, body.audience)
+    at = now()
+    _check_times(body, at)
+    async with in_transaction():
+        message = await Message.create(
+            school_id=actor.school_id,
+            author_id=actor.id,
+            subject=body.subject,
+            body=body.body,
+            urgency=body.urgency,
+            urgency_reason=body.urgency_reason if body.urgency is Urgency.EMERGENCY else "",
+            category=body.category,
+            needs_acknowledgement=body.needs_acknowledgement,
+            scheduled_at=body.scheduled_at,
+        )
+        await MessageAudience.bulk_create(
+            [
+                MessageAudience(
+                    message_id=message.id,
+                    kind=term.kind,
+                    group_id=term.id if term.kind is AudienceKind.GROUP else None,
+                    pupil_id=term.id if term.kind is AudienceKind.PUPIL else None,
+                )
+                for term in body.audience
+            ]
+        )
+        if body.slip is not None:
+            slip = await ReplySlip.create(
+                message_id=message.id,
+                deadline=body.slip.deadline,
+                answer_mode=body.slip.answer_mode,
+                needs_signature=body.slip.needs_signature,
+                reminder_hours=list(body.slip.reminder_hours),
+            )
+            await SlipQuestion.bulk_create(
+                [
+                    SlipQuestion(
+                        slip_id=slip.id,
+                        position=position,
+                        kind=q.kind,
+                        text=q.text,
+                        choices=list(q.choices),
+                        required=q.required,
+                        unit_price_cents=q.unit_price_cents,
+                    )
+                    for position, q in enumerate(body.slip.questions, start=1)
+                ]
+            )
+        try:
+            result = await publish(
+                message.id,
+                now=at,
+                charter=web.charter,
+                available_channels=available_channels(web.settings),
+                actor_staff_id=actor.id,
+            )
+        except PlanningError as exc:  # leaving the transaction by this exception stores nothing
+            raise Refused(403, str(exc)) from exc
+        await audit(
+            "message.published",
+            at=at,
+            actor_kind=ActorKind.STAFF,
+            actor_id=actor.id,
+            subject_type="message",
+            subject_id=message.id,
+            notices=result.notices,
+            via="api",
+        )
+    state = await Message.filter(id=message.id).first().values_list("state", flat=True)
+    return Published(
+        id=message.id,
+        state=state,
+        notices=result.notices,
+        deliveries=result.deliveries,
+        due=result.due,
+        held=result.held,
+        held_until=result.held_until,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the table
+
+_V = API_PREFIX
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", DOCUMENT_PATH, "This OpenAPI document", Who.PUBLIC, document, OpenApiDocument),
+    Operation(
+        "POST",
+        f"{_V}/session",
+        "Sign in with an email and a password",
+        Who.PUBLIC,
+        sign_in,
+        SessionOut,
+        body=SessionIn,
+        errors=(401, 403, 429),
+        description="Sets the session cookie and returns the CSRF token. Throttled per client and per email.",
+    ),
+    Operation(
+        "GET",
+        f"{_V}/session",
+        "The current session and its CSRF token",
+        Who.SIGNED_IN,
+        session,
+        SessionOut,
+        description="Same-origin only (no CORS): another site cannot read the token.",
+    ),
+    Operation("DELETE", f"{_V}/session", "Sign out", Who.SIGNED_IN, sign_out, None, status=204),
+    Operation("GET", f"{_V}/me", "Who is signed in", Who.SIGNED_IN, me, Me),
+    # guardians
+    Operation(
+        "GET", f"{_V}/notices", "My messages, latest first", Who.GUARDIAN, my_notices, NoticePage, query=Pagination
+    ),
+    Operation(
+        "GET",
+        f"{_V}/notices/{{notice_id}}",
+        "One of my messages, its reply slip and my household's answers",
+        Who.GUARDIAN,
+        my_notice,
+        NoticeDetail,
+        description="Opening a message records its first reading.",
+    ),
+    Operation(
+        "POST",
+        f"{_V}/notices/{{notice_id}}/acknowledge",
+        "I have read this message",
+        Who.GUARDIAN,
+        acknowledge,
+        AcknowledgementOut,
+    ),
+    Operation(
+        "POST",
+        f"{_V}/notices/{{notice_id}}/answers",
+        "Answer the reply slip for one pupil",
+        Who.GUARDIAN,
+        answer,
+        AnswerOut,
+        body=AnswerIn,
+        status=201,
+        errors=(409,),
+        description="A second answer for the same pupil replaces the first. Answering also acknowledges.",
+    ),
+    Operation("GET", f"{_V}/pupils", "My children", Who.GUARDIAN, my_children, PupilList),
+    # pupils, for both
+    Operation(
+        "GET",
+        f"{_V}/pupils/{{pupil_id}}",
+        "A pupil and their records",
+        Who.SIGNED_IN,
+        pupil_detail,
+        PupilDetail,
+        description="A guardian: their own children, published records only. Staff: the pupils they teach.",
+    ),
+    Operation("GET", f"{_V}/pupils/{{pupil_id}}/grades", "A pupil's grades", Who.SIGNED_IN, pupil_grades, GradeList),
+    Operation(
+        "GET", f"{_V}/pupils/{{pupil_id}}/absences", "A pupil's absences", Who.SIGNED_IN, pupil_absences, AbsenceList
+    ),
+    Operation(
+        "GET",
+        f"{_V}/pupils/{{pupil_id}}/journal",
+        "The diary of a pupil's classes and courses",
+        Who.SIGNED_IN,
+        pupil_journal,
+        JournalList,
+    ),
+    Operation(
+        "GET",
+        f"{_V}/pupils/{{pupil_id}}/report-cards",
+        "A pupil's report cards",
+        Who.SIGNED_IN,
+        pupil_report_cards,
+        ReportCardList,
+    ),
+    # staff
+    Operation("GET", f"{_V}/groups", "The groups I may address", Who.STAFF, my_groups, GroupList),
+    Operation("GET", f"{_V}/groups/{{group_id}}/pupils", "The pupils of a group", Who.STAFF, group_pupils, PupilList),
+    Operation(
+        "GET",
+        f"{_V}/messages",
+        "The messages I may follow, latest first",
+        Who.STAFF,
+        my_messages,
+        MessagePage,
+        query=Pagination,
+    ),
+    Operation(
+        "POST",
+        f"{_V}/messages",
+        "Write a message and publish it",
+        Who.STAFF,
+        compose,
+        Published,
+        body=MessageIn,
+        status=201,
+        description="A teacher may address only the classes, courses and pupils they teach (403 otherwise, "
+        "nothing stored). The charter decides who may send urgent and emergency messages.",
+    ),
+    Operation(
+        "GET",
+        f"{_V}/messages/{{message_id}}",
+        "A message, its audience, reply slip and counts",
+        Who.STAFF,
+        message_detail,
+        MessageDetail,
+    ),
+    Operation(
+        "GET",
+        f"{_V}/messages/{{message_id}}/responses",
+        "Who read, acknowledged and answered",
+        Who.STAFF,
+        message_responses,
+        ResponsePage,
+        query=Pagination,
+    ),
+    Operation(
+        "GET",
+        f"{_V}/messages/{{message_id}}/progress",
+        "The message's deliveries by state",
+        Who.STAFF,
+        message_progress,
+        Progress,
+    ),
+)
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of :data:`OPERATIONS` (built once)."""
+    return build_document(OPERATIONS)
