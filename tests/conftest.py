@@ -75,6 +75,49 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     asyncio.run(postgres.drop_database(server, name))
 
 
+async def _load_demo(url: str) -> None:
+    from hub.demo import generate_demo
+
+    await hubdb.init(url)
+    try:
+        await generate_demo(seed=2026)
+    finally:
+        await hubdb.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo-template") / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    asyncio.run(_load_demo(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server: postgres.PostgresServer, pg_template: str) -> str:
+    url = asyncio.run(postgres.create_database(pg_server, "carnet_demo_template", template=pg_template))
+    asyncio.run(_load_demo(url))
+    return "carnet_demo_template"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def demo_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh database holding the demo school (``hub.demo.generate_demo(2026)``), copied from a
+    template built once per session: the web tests start from the whole school in milliseconds."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_demo_template")
+        path = tmp_path / "carnet.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite://{path}"
+        return
+    server: postgres.PostgresServer = request.getfixturevalue("pg_server")
+    template_name: str = request.getfixturevalue("pg_demo_template")
+    name = f"carnet_test_{os.getpid()}_{next(_counter)}"
+    url = asyncio.run(postgres.create_database(server, name, template=template_name))
+    yield url
+    asyncio.run(postgres.drop_database(server, name))
+
+
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[str]:
     """Tortoise connected to a fresh database for the duration of the test."""

@@ -20,7 +20,6 @@ from starlette.testclient import TestClient
 from channels.peers.smtp import Mailbox, SmtpPeer
 from hub import security
 from hub.config import Settings
-from hub.demo import generate_demo
 from hub.web import create_app
 from hub.web.kit import now
 
@@ -65,14 +64,13 @@ class Site:
 
 def _serve(settings: Settings) -> Iterator[Site]:
     with TestClient(create_app(settings), base_url="http://testserver") as client:
-        site = Site(client, settings)
-        site.run(generate_demo, 2026)
-        yield site
+        yield Site(client, settings)
 
 
 @pytest.fixture
-def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
-    yield from _serve(Settings(data_dir=tmp_path, database_url=db_url, base_url="http://testserver"))
+def site(demo_db_url: str, tmp_path: Path) -> Iterator[Site]:
+    """The app over a fresh copy of the demo school (``generate_demo(2026)``)."""
+    yield from _serve(Settings(data_dir=tmp_path, database_url=demo_db_url, base_url="http://testserver"))
 
 
 @pytest.fixture
@@ -86,11 +84,11 @@ def smtp_peer() -> Iterator[SmtpPeer]:
 
 
 @pytest.fixture
-def site_with_smtp(db_url: str, tmp_path: Path, smtp_peer: SmtpPeer) -> Iterator[tuple[Site, Mailbox]]:
+def site_with_smtp(demo_db_url: str, tmp_path: Path, smtp_peer: SmtpPeer) -> Iterator[tuple[Site, Mailbox]]:
     """The app with email configured towards a real local SMTP server, and that server's mailbox."""
     settings = Settings(
         data_dir=tmp_path,
-        database_url=db_url,
+        database_url=demo_db_url,
         base_url="http://testserver",
         smtp_host="127.0.0.1",
         smtp_port=smtp_peer.port,
