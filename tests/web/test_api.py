@@ -6,6 +6,7 @@ The authorization rules (another family's ids, a barred parent, a teacher of ano
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +15,22 @@ from httpx import Response
 
 from hub import security
 from hub.demo import STAFF_DOMAIN, publish_demo_messages
+from hub.enums import GroupKind
 from hub.models import (
+    Acknowledgement,
     AuditEntry,
+    Grade,
+    Group,
     Guardian,
+    Guardianship,
+    Message,
     Notice,
+    NoticePupil,
+    Pupil,
+    ReplySlip,
+    SlipResponse,
+    Staff,
+    Teaching,
 )
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import now
@@ -162,3 +175,273 @@ def test_sign_in_takes_only_json_from_this_site(api: Api, site: Site) -> None:
     bad = api.post("/session", {"kind": "pupil", "email": TEACHER, "password": "demo", "extra": 1}, csrf=False)
     assert bad.status_code == 422
     assert set(bad.json()["fields"]) == {"kind", "extra"}
+
+
+# ------------------------------------------------------------------------------------------------ guardians
+
+
+async def _separated_family_of(class_code: str) -> tuple[int, int, int]:
+    """A pupil of ``class_code`` whose two guardians live in two households and may both answer: (pupil, a, b)."""
+    group = await Group.get(kind=GroupKind.CLASS, code=class_code)
+    for pupil_id in await group.memberships.all().order_by("pupil_id").values_list("pupil_id", flat=True):
+        links = await Guardianship.filter(pupil_id=pupil_id, barred=False, may_answer=True).values(
+            "guardian_id", "household_id"
+        )
+        households = {link["household_id"] for link in links}
+        if len(links) == 2 and len(households) == 2:
+            return pupil_id, links[0]["guardian_id"], links[1]["guardian_id"]
+    raise AssertionError(f"no separated family in {class_code}")
+
+
+async def _notice_of(message_id: int, guardian_id: int) -> int:
+    return await Notice.get(message_id=message_id, guardian_id=guardian_id).values_list("id", flat=True)
+
+
+def test_a_guardian_reads_answers_and_acknowledges(api: Api, site: Site) -> None:
+    trip, _news = publish_demo(site)
+    pupil, parent_a, parent_b = site.run(_separated_family_of, "3A")
+    notice_a, notice_b = site.run(_notice_of, trip, parent_a), site.run(_notice_of, trip, parent_b)
+    api.sign_in_guardian(parent_a)
+
+    inbox = api.get("/notices").json()
+    mine = {item["id"]: item for item in inbox["items"]}
+    assert notice_a in mine and notice_b not in mine
+    assert mine[notice_a]["has_slip"] and pupil in [p["id"] for p in mine[notice_a]["pupils"]]
+    assert inbox["total"] == len(inbox["items"]) >= 2  # the trip and the school's news
+
+    detail = api.get(f"/notices/{notice_a}").json()
+    assert [q["kind"] for q in detail["slip"]["questions"]] == ["yes_no", "amount"]
+    assert detail["slip"]["open"] and detail["may_answer_for"] == [pupil] and detail["answers"] == []
+    assert count(site, Notice, id=notice_a, first_read_at__isnull=False) == 1
+
+    wrong = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": "maybe", "2": -1, "9": 1}})
+    assert wrong.status_code == 422
+    assert set(wrong.json()["fields"]) == {"answers.1", "answers.2", "answers.9"}
+    unsigned = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": True, "2": 1}})
+    assert unsigned.status_code == 422 and set(unsigned.json()["fields"]) == {"signed_name"}
+    assert count(site, SlipResponse) == 0 and count(site, Acknowledgement, notice_id=notice_a) == 0
+
+    body = {"pupil_id": pupil, "answers": {"1": True, "2": 2}, "signed_name": "Parent A"}
+    answered = api.post(f"/notices/{notice_a}/answers", body)
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["answers"] == {"1": "yes", "2": 2} and answered.json()["guardian_id"] == parent_a
+    assert count(site, Acknowledgement, notice_id=notice_a) == 1  # answering proves reading
+    assert api.get(f"/notices/{notice_a}").json()["answers"][0]["signed_name"] == "Parent A"
+
+    # The other parent lives elsewhere: their own copy, without the first parent's answer.
+    api.sign_in_guardian(parent_b)
+    other = api.get(f"/notices/{notice_b}").json()
+    assert other["answers"] == [] and other["acknowledged_at"] is None
+    first = api.post(f"/notices/{notice_b}/acknowledge")
+    again = api.post(f"/notices/{notice_b}/acknowledge")
+    assert first.status_code == again.status_code == 200
+    assert first.json()["acknowledged_at"] == again.json()["acknowledged_at"]
+    assert count(site, AuditEntry, action="notice.acknowledged", subject_id=str(notice_b)) == 1
+
+
+def test_a_closed_slip_takes_no_answer(api: Api, site: Site) -> None:
+    trip, _news = publish_demo(site)
+    pupil, parent, _other = site.run(_separated_family_of, "3A")
+    site.run(_close_slip, trip)
+    api.sign_in_guardian(parent)
+    notice = site.run(_notice_of, trip, parent)
+    assert api.get(f"/notices/{notice}").json()["slip"]["open"] is False
+    body = {"pupil_id": pupil, "answers": {"1": False, "2": 0}, "signed_name": "P"}
+    response = api.post(f"/notices/{notice}/answers", body)
+    assert response.status_code == 409 and "closed" in response.json()["error"]
+    assert count(site, SlipResponse) == 0
+
+
+async def _close_slip(message_id: int) -> None:
+    await ReplySlip.filter(message_id=message_id).update(deadline=now() - dt.timedelta(minutes=1))
+
+
+def test_a_guardian_sees_published_records_of_their_children(api: Api, site: Site) -> None:
+    pupil, parent, _other = site.run(_separated_family_of, "3A")
+    api.sign_in_guardian(parent)
+    children = api.get("/pupils").json()["items"]
+    child = next(c for c in children if c["id"] == pupil)
+    assert "3A" in [g["code"] for g in child["groups"]]
+
+    grades = api.get(f"/pupils/{pupil}/grades").json()["items"]
+    published = count(site, Grade, pupil_id=pupil, published_at__lte=now())
+    assert len(grades) == published > 0
+    assert all(g["published_at"] for g in grades)
+    assert count(site, Grade, pupil_id=pupil) >= published
+    journal = api.get(f"/pupils/{pupil}/journal").json()["items"]
+    assert journal and {e["group"]["id"] for e in journal} <= {g["id"] for g in child["groups"]}
+    assert api.get(f"/pupils/{pupil}/absences").status_code == 200
+    assert api.get(f"/pupils/{pupil}/report-cards").json() == {"items": []}
+    detail = api.get(f"/pupils/{pupil}").json()
+    assert [g["id"] for g in detail["grades"]] == [g["id"] for g in grades]
+
+
+def test_pages_of_notices(api: Api, site: Site) -> None:
+    publish_demo(site)
+    parent = site.run(_separated_family_of, "3A")[1]
+    api.sign_in_guardian(parent)
+    whole = api.get("/notices").json()
+    one = api.get("/notices", params={"per_page": 1, "page": 2}).json()
+    assert one["total"] == whole["total"] and one["items"] == whole["items"][1:2]
+    bad = api.get("/notices", params={"per_page": 1000, "page": "x"})
+    assert bad.status_code == 422 and set(bad.json()["fields"]) == {"page", "per_page"}
+
+
+# ---------------------------------------------------------------------------------------------------- staff
+
+
+async def _taught(email: str) -> set[int]:
+    staff = await Staff.get(email=email)
+    return set(await Teaching.filter(staff_id=staff.id).values_list("group_id", flat=True))
+
+
+def _trip(audience: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "subject": "Sortie au théâtre",
+        "body": "Nous irons voir une pièce le 10 décembre.",
+        "audience": audience,
+        "needs_acknowledgement": True,
+        "slip": {
+            "deadline": (now() + dt.timedelta(days=5)).isoformat(),
+            "needs_signature": False,
+            "reminder_hours": [24],
+            "questions": [
+                {"kind": "yes_no", "text": "Mon enfant participe."},
+                {"kind": "one_choice", "text": "Repas", "choices": ["tartines", "repas chaud"], "required": False},
+            ],
+        },
+        **extra,
+    }
+
+
+def test_a_teacher_composes_for_their_class_and_follows_it(api: Api, site: Site) -> None:
+    taught = site.run(_taught, TEACHER)
+    api.sign_in_staff(TEACHER)
+    groups = api.get("/groups").json()["items"]
+    assert {g["id"] for g in groups} == taught and all(g["taught"] and g["pupils"] > 0 for g in groups)
+    klass = next(g for g in groups if g["kind"] == "class")
+    pupils = api.get(f"/groups/{klass['id']}/pupils").json()["items"]
+    assert len(pupils) == klass["pupils"]
+
+    created = api.post("/messages", _trip([{"kind": "group", "id": klass["id"]}]))
+    assert created.status_code == 201, created.text
+    sent = created.json()
+    assert sent["notices"] > 0 and sent["state"] == "published"
+    assert count(site, AuditEntry, action="message.published", subject_id=str(sent["id"])) == 1
+    assert sent["id"] in [m["id"] for m in api.get("/messages").json()["items"]]
+
+    detail = api.get(f"/messages/{sent['id']}").json()
+    assert detail["audience"] == [{"kind": "group", "id": klass["id"], "name": klass["name"]}]
+    assert detail["counts"] == {"notices": sent["notices"], "delivered": 0, "read": 0, "acknowledged": 0, "answered": 0}
+    assert [q["choices"] for q in detail["slip"]["questions"]] == [[], ["tartines", "repas chaud"]]
+    progress = api.get(f"/messages/{sent['id']}/progress").json()
+    assert progress["total"] == sum(progress["states"].values()) >= sent["notices"]
+
+    # A parent of the class answers through the API; the teacher sees it.
+    notice = site.run(_any_notice, sent["id"])
+    guardian = Api(site).sign_in_guardian(notice["guardian_id"])
+    answer = guardian.post(
+        f"/notices/{notice['id']}/answers", {"pupil_id": notice["pupil_id"], "answers": {"1": False}}
+    )
+    assert answer.status_code == 201, answer.text
+    api.sign_in_staff(TEACHER)
+    counts = api.get(f"/messages/{sent['id']}").json()["counts"]
+    assert counts["answered"] == counts["acknowledged"] == counts["read"] == 1
+    responses = api.get(f"/messages/{sent['id']}/responses", params={"per_page": 100}).json()
+    assert responses["total"] == sent["notices"]
+    row = next(r for r in responses["items"] if r["notice_id"] == notice["id"])
+    assert row["answers"][0]["answers"] == {"1": "no"} and row["acknowledged_at"]
+
+
+async def _any_notice(message_id: int) -> dict[str, Any]:
+    """A notice of the message whose guardian may answer for its pupil."""
+    for row in (
+        await NoticePupil.filter(notice__message_id=message_id)
+        .order_by("id")
+        .values("notice_id", "pupil_id", "notice__guardian_id")
+    ):
+        if await Guardianship.filter(
+            pupil_id=row["pupil_id"], guardian_id=row["notice__guardian_id"], may_answer=True, barred=False
+        ).exists():
+            return {"id": row["notice_id"], "pupil_id": row["pupil_id"], "guardian_id": row["notice__guardian_id"]}
+    raise AssertionError("nobody may answer")
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"subject": "  "}, {"subject"}),
+        ({"audience": []}, {"audience"}),
+        ({"audience": [{"kind": "group"}]}, {"audience.0"}),
+        ({"audience": [{"kind": "school", "id": 3}]}, {"audience.0"}),
+        ({"colour": "red"}, {"colour"}),
+        ({"urgency": "whenever"}, {"urgency"}),
+        ({"scheduled_at": "2026-12-01T10:00:00"}, {"scheduled_at"}),  # no time zone
+        ({"slip": {"deadline": "2030-01-01T10:00:00Z", "questions": []}}, {"slip.questions"}),
+        (
+            {"slip": {"deadline": "2030-01-01T10:00:00Z", "questions": [{"kind": "one_choice", "text": "?"}]}},
+            {"slip.questions.0"},
+        ),
+        ({"needs_acknowledgement": "yes"}, {"needs_acknowledgement"}),
+    ],
+)
+def test_an_invalid_message_is_refused_field_by_field(
+    api: Api, site: Site, change: dict[str, Any], fields: set[str]
+) -> None:
+    klass = min(site.run(_taught, TEACHER))
+    api.sign_in_staff(TEACHER)
+    response = api.post("/messages", {**_trip([{"kind": "group", "id": klass}]), **change})
+    assert response.status_code == 422, response.text
+    assert set(response.json()["fields"]) == fields
+    assert count(site, Message) == 0
+
+
+def test_times_and_unknown_ids_are_checked(api: Api, site: Site) -> None:
+    api.sign_in_staff(PRINCIPAL)
+    past = _trip([{"kind": "school"}], scheduled_at=(now() - dt.timedelta(hours=1)).isoformat())
+    past["slip"]["deadline"] = (now() - dt.timedelta(hours=2)).isoformat()
+    response = api.post("/messages", past)
+    assert response.status_code == 422 and set(response.json()["fields"]) == {"scheduled_at", "slip.deadline"}
+    unknown = api.post("/messages", _trip([{"kind": "group", "id": 999_999}, {"kind": "pupil", "id": 999_999}]))
+    assert unknown.status_code == 422 and set(unknown.json()["fields"]) == {"audience.0.id", "audience.1.id"}
+    assert count(site, Message) == 0
+
+
+def test_the_charter_decides_who_sends_an_emergency(api: Api, site: Site) -> None:
+    klass = min(site.run(_taught, TEACHER))
+    emergency = {**_trip([{"kind": "group", "id": klass}]), "urgency": "emergency", "urgency_reason": "Fuite de gaz"}
+    api.sign_in_staff(TEACHER)
+    refused = api.post("/messages", emergency)
+    assert refused.status_code == 403 and "emergency" in refused.json()["error"]
+    assert count(site, Message) == 0
+    api.sign_in_staff(PRINCIPAL)
+    sent = api.post("/messages", emergency)
+    assert sent.status_code == 201, sent.text
+    assert count(site, AuditEntry, action="message.emergency", subject_id=str(sent.json()["id"])) == 1
+
+
+def test_the_principal_reads_every_message(api: Api, site: Site) -> None:
+    trip, news = publish_demo(site)
+    api.sign_in_staff(PRINCIPAL)
+    assert {trip, news} <= {m["id"] for m in api.get("/messages").json()["items"]}
+    groups = api.get("/groups").json()["items"]
+    school = next(g for g in groups if g["kind"] == "school")
+    assert school["pupils"] == count(site, Pupil, active=True) and not school["taught"]
+
+
+# ------------------------------------------------------------------------------------------ the human page
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "summary"),
+    [
+        ("en", "The Carnet API", "My children"),
+        ("fr", "L’API de Carnet", "Mes enfants"),
+        ("nl", "De API van Carnet", "Mijn kinderen"),
+    ],
+)
+def test_the_api_page_lists_the_endpoints_in_three_languages(site: Site, lang: str, heading: str, summary: str) -> None:
+    page = site.client.get(f"/api?lang={lang}")
+    assert page.status_code == 200
+    assert heading in page.text and summary in page.text
+    assert "/api/v1/notices/{notice_id}/answers" in page.text and 'href="/api/openapi.json"' in page.text
