@@ -20,7 +20,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -167,11 +167,18 @@ async def _profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianPr
     ids = sorted(set(guardian_ids))
     contacts = await _contacts(ids)
     languages: dict[int, Language] = {}
+    quiet: dict[int, routing.QuietHours] = {}
     consents: dict[int, set[ConsentPurpose]] = defaultdict(set)
     preferences: dict[int, list[Channel]] = defaultdict(list)
     for chunk in _chunks(ids):
-        for row in await Guardian.filter(id__in=chunk, erased_at__isnull=True).values("id", "language"):
+        rows = await Guardian.filter(id__in=chunk, erased_at__isnull=True).values(
+            "id", "language", "quiet_from", "quiet_until"
+        )
+        for row in rows:
             languages[row["id"]] = Language(row["language"])
+            hours = _quiet_of(row["quiet_from"], row["quiet_until"])
+            if hours is not None:
+                quiet[row["id"]] = hours
         for row in await Consent.filter(guardian_id__in=chunk, withdrawn_at__isnull=True).values(
             "guardian_id", "purpose"
         ):
@@ -190,9 +197,32 @@ async def _profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianPr
             contacts=contacts.get(guardian, ()),
             consents=frozenset(consents[guardian]),
             preferences=tuple(preferences[guardian]),
+            quiet=quiet.get(guardian),
         )
         for guardian, language in languages.items()
     }
+
+
+def _quiet_of(start: time | None, end: time | None) -> routing.QuietHours | None:
+    """A guardian's stored quiet hours as the rules read them (wall-clock times: any tzinfo the driver adds is
+    dropped), None unless both ends are set and differ."""
+    if start is None or end is None or start.replace(tzinfo=None) == end.replace(tzinfo=None):
+        return None
+    return routing.QuietHours(start.replace(tzinfo=None), end.replace(tzinfo=None))
+
+
+async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, routing.QuietHours]:
+    """The quiet hours of those guardians who set some."""
+    found: dict[int, routing.QuietHours] = {}
+    for chunk in _chunks(set(guardian_ids)):
+        rows = await Guardian.filter(id__in=chunk, quiet_from__isnull=False, quiet_until__isnull=False).values_list(
+            "id", "quiet_from", "quiet_until"
+        )
+        for guardian_id, start, end in rows:
+            hours = _quiet_of(start, end)
+            if hours is not None:
+                found[guardian_id] = hours
+    return found
 
 
 async def _audience(message: Message) -> set[int]:
@@ -329,6 +359,10 @@ async def publish(
     window of the next day with room, with a ``digest_key`` (guardian, channel, that day): the worker sends
     the deliveries sharing a key as one message (:func:`digest_groups`).
 
+    A guardian's own quiet hours (``Guardian.quiet_from`` to ``quiet_until``) hold a NORMAL notice's first
+    active step until they end, as fallbacks and escalations (:func:`routing.after_quiet_hours`); urgent
+    messages and emergencies ignore them. The portal step is never held by them: it rings nobody.
+
     Raises PlanningError if the sender's roles may not send this urgency, if an emergency has no reason, or if
     the message is not a draft of the sender's school. Emergencies are written to the audit log.
     """
@@ -430,6 +464,9 @@ async def publish(
             else:
                 state = DeliveryState.HELD
                 due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
+            quiet_due = routing.after_quiet_hours(charter, due_at, profiles[g].quiet, urgency)
+            if quiet_due != due_at:  # the guardian's own quiet hours hold it a little longer
+                state, due_at = DeliveryState.HELD, quiet_due
             if state is DeliveryState.DUE:
                 due_count += 1
             else:
@@ -534,8 +571,12 @@ async def _is_acknowledged(notice_id: int) -> bool:
     return await Acknowledgement.filter(notice_id=notice_id).exists()
 
 
-def _due_state(charter: Charter, now: datetime, urgency: Urgency) -> tuple[DeliveryState, datetime]:
-    return _state_at(routing.initial_due(charter, now, urgency), now)
+def _due_state(
+    charter: Charter, now: datetime, urgency: Urgency, quiet: routing.QuietHours | None = None
+) -> tuple[DeliveryState, datetime]:
+    """A new step goes now, or when the charter and the guardian's own quiet hours allow it."""
+    due = routing.after_quiet_hours(charter, routing.initial_due(charter, now, urgency), quiet, urgency)
+    return _state_at(due, now)
 
 
 async def record_outcome(
@@ -638,7 +679,8 @@ async def _create_next_step(
     if reachable is None:
         return None
     step, contact_id = reachable
-    state, due_at = _due_state(charter, now, Urgency(notice.message.urgency))
+    quiet = (await _quiet_hours([notice.guardian_id])).get(notice.guardian_id)  # type: ignore[attr-defined]
+    state, due_at = _due_state(charter, now, Urgency(notice.message.urgency), quiet)
     return await Delivery.create(
         notice_id=notice_id,
         channel=Channel(plan[step]),
@@ -834,6 +876,7 @@ async def due_escalations(
         furthest[notice_id] = max(step, furthest.get(notice_id, step))
     notices = {row["id"]: row for row in await Notice.filter(id__in=ids).values("id", "plan", "guardian_id")}
     contacts = await _contacts({row["guardian_id"] for row in notices.values()})
+    quiet = await _quiet_hours(row["guardian_id"] for row in notices.values())
 
     created: list[Delivery] = []
     for notice_id, row in latest.items():
@@ -856,7 +899,7 @@ async def due_escalations(
         if reachable is None:
             continue
         step, contact_id = reachable
-        state, due_at = _due_state(charter, now, urgency)
+        state, due_at = _due_state(charter, now, urgency, quiet.get(guardian))
         created.append(
             Delivery(
                 notice_id=notice_id,

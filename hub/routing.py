@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from charter import Charter, next_allowed, release_time
 from hub.enums import (
@@ -40,6 +41,8 @@ __all__ = [
     "ContactInfo",
     "GuardianLink",
     "GuardianProfile",
+    "QuietHours",
+    "after_quiet_hours",
     "can_move",
     "channel_plan",
     "contact_for",
@@ -113,6 +116,34 @@ class GuardianProfile:
     consents: frozenset[ConsentPurpose] = field(default_factory=frozenset)
     #: The enabled channel preferences, rank 1 first; empty means "no preference".
     preferences: tuple[Channel, ...] = ()
+    #: The guardian's own quiet hours, None when they set none.
+    quiet: QuietHours | None = None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A guardian's own quiet hours on the school's wall clock, ``start`` included, ``end`` excluded. An end
+    before the start crosses midnight (22:00-07:00); equal times would mean always or never, and are refused."""
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("quiet hours need a start and an end that differ")
+
+    def end_after(self, at: datetime, tz: ZoneInfo) -> datetime | None:
+        """When the quiet period holding the instant ``at`` ends (aware), or None if ``at`` is not in one."""
+        local = at.astimezone(tz)
+        clock = local.time().replace(tzinfo=None)
+        day = local.date()
+        if self.start < self.end:
+            inside = self.start <= clock < self.end
+        else:
+            inside = clock >= self.start or clock < self.end
+            if clock >= self.start:
+                day += timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=tz) if inside else None
 
 
 # ---------------------------------------------------------------------------------------------- the audience
@@ -204,6 +235,24 @@ def initial_due(charter: Charter, now: datetime, urgency: Urgency, scheduled_at:
     if Urgency(urgency) is Urgency.EMERGENCY:
         return start
     return next_allowed(charter, start, urgency)
+
+
+def after_quiet_hours(charter: Charter, due: datetime, quiet: QuietHours | None, urgency: Urgency) -> datetime:
+    """``due`` moved past the guardian's own quiet hours, then into the charter's hours again, until both agree.
+
+    Only NORMAL messages wait: urgent ones follow the charter's urgent hours alone and emergencies go at once.
+    The two kinds of hours alternate at most a few times (a quiet evening ending on a Saturday morning sends the
+    message to Monday's window, which may open inside the guardian's quiet morning), so the loop is short; it is
+    bounded all the same, in case a guardian's hours cover every window the charter opens.
+    """
+    if quiet is None or Urgency(urgency) is not Urgency.NORMAL:
+        return due
+    for _ in range(16):
+        end = quiet.end_after(due, charter.tz)
+        if end is None:
+            return due
+        due = next_allowed(charter, end, urgency)
+    return due
 
 
 def spread_release(charter: Charter, due: datetime, index: int, total: int, urgency: Urgency) -> datetime:
