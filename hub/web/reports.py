@@ -1,11 +1,132 @@
-"""Placeholder: filled by its page module's work."""
+"""The principal's delivery report: ``/staff/report`` (the page) and ``/staff/report.json`` (the same figures).
+
+Principals and administrators only (a teacher or a secretary gets 403). The query string chooses the period
+(``from`` and ``to``, local dates, both included; by default 1 September of the school year to today), one
+message (``message``) and the page of families not reached yet (``offset``). The figures come from
+:func:`hub.reports.delivery_report`; this module parses, formats in the page's language and renders.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
 
-from hub.web.kit import Web
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from hub.enums import StaffRole
+from hub.models import Message, School
+from hub.reports import UNREACHED_PAGE, Period, Report, ReportError, delivery_report, period_of, published_messages
+from hub.web.kit import Actor, Web, now, staff_only
+
+#: Babel's locale of each page language (numbers, money and month names as a Belgian reader writes them).
+_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Numbers, money, shares and months in the page's language, for the templates."""
+
+    locale: str
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def money(self, value: Decimal) -> str:
+        return format_currency(value, "EUR", locale=self.locale)
+
+    def percent(self, count: int, base: int) -> str:
+        return format_percent(count / base if base else 0, locale=self.locale)
+
+    def month(self, value: date) -> str:
+        return format_date(value, "LLLL yyyy", locale=self.locale)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the visitor asked for, read from the query string."""
+
+    period: Period
+    message_id: int | None
+    offset: int
+
+    def link(self, **changes: Any) -> str:
+        """This report's address with some parameters changed (pagination, the JSON twin)."""
+        values = {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
+        if self.message_id:
+            values["message"] = str(self.message_id)
+        values.update({k: str(v) for k, v in changes.items()})
+        return urlencode(values)
+
+
+async def _query(request: Request, actor: Actor) -> Query:
+    """The period, message and page asked for; ReportError for a bad date, 404 for another school's message."""
+    school = await School.get(id=actor.school_id)
+    params = request.query_params
+    period = period_of(params.get("from", ""), params.get("to", ""), now=now(), tz=school.timezone)
+    message = params.get("message", "").strip()
+    message_id = None
+    if message:
+        if not message.isdigit() or not await Message.filter(id=int(message), school_id=actor.school_id).exists():
+            raise HTTPException(404, "no such message")
+        message_id = int(message)
+    offset = params.get("offset", "0")
+    return Query(period, message_id, int(offset) if offset.isdigit() else 0)
+
+
+async def _report(actor: Actor, query: Query) -> Report:
+    return await delivery_report(
+        actor.school_id, query.period, now=now(), message_id=query.message_id, offset=query.offset
+    )
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    return []
+    managers = staff_only(web, StaffRole.PRINCIPAL, StaffRole.ADMIN)
+
+    @managers
+    async def page(request: Request, actor: Actor) -> Response:
+        lang = web.language(request, actor)
+        values: dict[str, Any] = {"fmt": Formats(_LOCALES[lang]), "page_size": UNREACHED_PAGE}
+        try:
+            query = await _query(request, actor)
+        except ReportError as exc:
+            params = request.query_params
+            return await web.render(
+                request,
+                "reports/report.html",
+                status=400,
+                error=str(exc),
+                typed_from=params.get("from", ""),
+                typed_to=params.get("to", ""),
+                **values,
+            )
+        report = await _report(actor, query)
+        return await web.render(
+            request,
+            "reports/report.html",
+            report=report,
+            query=query,
+            messages=await published_messages(actor.school_id, query.period),
+            **values,
+        )
+
+    @managers
+    async def as_json(request: Request, actor: Actor) -> Response:
+        try:
+            query = await _query(request, actor)
+        except ReportError as exc:
+            return JSONResponse({"error": f"invalid period: {exc}"}, status_code=400)
+        report = await _report(actor, query)
+        return JSONResponse(report.as_json(), headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/staff/report", page),
+        Route("/staff/report.json", as_json),
+    ]

@@ -1,0 +1,598 @@
+"""The delivery report: how the school's published messages reached families, in a fixed number of queries.
+
+One notice is one guardian's copy of a message. Along the way a notice passes these stages (each a subset of the
+one before, so the funnel never widens):
+
+* **planned**: the notice exists.
+* **sent**: a channel that alerts the guardian (email, SMS, push, Telegram, the letter) handed it over: a
+  delivery SENT or DELIVERED, a printed letter included. A guardian who already read it on the portal counts.
+* **delivered**: a provider confirmed the delivery (DELIVERED: a letter is delivered once printed), or the
+  guardian read it.
+* **read**: the guardian opened it (``Notice.first_read_at``: the personal link, the portal, an acknowledgement).
+
+and, each out of the notices it applies to:
+
+* **acknowledged**: out of the notices whose message asks for an acknowledgement.
+* **answered**: out of the notices whose message has a reply slip. A slip answered once per pupil
+  (``one_per_pupil``) is answered when every pupil the notice names has an answer, from either guardian: a
+  child answered for by the other parent is answered on both parents' notices. A slip every guardian answers
+  (``every_guardian``) is answered by this guardian's own answer.
+
+The queries are plain SQL over the tables (the same text on SQLite and PostgreSQL): per-notice facts are
+``EXISTS`` sub-queries folded into sums, so the database returns a handful of rows (one per stage, channel,
+class, month), never one per notice. Only the page of "not reached yet" families returns notices, capped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise import Tortoise
+
+from hub.enums import Channel, DeliveryState, ErrorKind
+from hub.models import Delivery, Message, NoticePupil
+
+#: Families listed per page of "not reached yet" (the total is always given).
+UNREACHED_PAGE = 50
+#: Failure reasons shown (the most frequent first) and how much of an error text makes its group.
+TOP_FAILURES = 5
+ERROR_PREFIX = 160
+#: The channels that alert a guardian, in the order the report lists them (the portal only waits).
+ALERTING = (Channel.EMAIL, Channel.SMS, Channel.WEBPUSH, Channel.FCM, Channel.TELEGRAM, Channel.LETTER)
+_CENT = Decimal("0.0001")
+
+
+class ReportError(ValueError):
+    """A period or a message the report cannot show: the message says what to correct."""
+
+
+# --------------------------------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local dates, both included, and the UTC instants they span in the school's time zone."""
+
+    first: date
+    last: date
+    tz: str
+
+    @property
+    def start(self) -> datetime:
+        return _midnight(self.first, self.tz)
+
+    @property
+    def end(self) -> datetime:
+        return _midnight(self.last + timedelta(days=1), self.tz)
+
+    def months(self) -> list[date]:
+        """The first day of each local month the period touches."""
+        months, day = [], self.first.replace(day=1)
+        while day <= self.last:
+            months.append(day)
+            day = (day + timedelta(days=32)).replace(day=1)
+        return months
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  #: planned, sent, delivered, read, acknowledged, answered
+    count: int
+    base: int  #: what the count is out of (planned, or the notices the stage applies to)
+
+    @property
+    def share(self) -> float:
+        return self.count / self.base if self.base else 0.0
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    channel: str
+    sent: int = 0  #: handed to the provider, not confirmed (SENT)
+    delivered: int = 0  #: confirmed by the provider, or printed (DELIVERED)
+    failed_transient: int = 0
+    failed_permanent: int = 0
+    pending: int = 0  #: planned, held, due or being sent
+    cancelled: int = 0  #: no longer needed (acknowledged first)
+    first_reached: int = 0  #: notices this channel reached first
+    cost: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.delivered + self.failed_transient + self.failed_permanent + self.pending
+
+
+@dataclass(frozen=True)
+class Failure:
+    channel: str
+    error: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ClassLine:
+    group_id: int
+    code: str
+    guardians: int  #: notices naming a pupil of the class (one per guardian)
+    reached: int
+    read: int
+    acknowledged: int
+    ack_base: int
+    answered: int
+    answer_base: int
+
+
+@dataclass(frozen=True)
+class MonthSpend:
+    month: date  #: the first day of the local month
+    messages: int
+    segments: int
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Unreached:
+    notice_id: int
+    message_id: int
+    subject: str
+    guardian_name: str
+    pupils: tuple[str, ...]
+    #: letter_waiting, held, sending, failed_everywhere, not_planned
+    reason: str
+    held_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    message_id: int | None
+    messages: int  #: messages published in the period (and matching the filter)
+    funnel: list[Stage]
+    channels: list[ChannelLine]
+    #: Notices first reached on the portal only: read there with no other channel having sent them yet.
+    portal_first: int
+    failures: list[Failure]
+    classes: list[ClassLine]
+    sms: list[MonthSpend]
+    unreached: list[Unreached]
+    unreached_total: int
+    unreached_offset: int
+    queries: int = field(default=0, compare=False)
+
+    @property
+    def sms_cost(self) -> Decimal:
+        return sum((m.cost for m in self.sms), Decimal(0))
+
+    def as_json(self) -> dict[str, Any]:
+        """The same figures for ``/staff/report.json``: plain numbers and strings (money as a decimal string)."""
+        return {
+            "period": {"from": self.period.first.isoformat(), "to": self.period.last.isoformat(), "tz": self.period.tz},
+            "message_id": self.message_id,
+            "messages": self.messages,
+            "funnel": [{"stage": s.key, "count": s.count, "of": s.base} for s in self.funnel],
+            "channels": [
+                {
+                    "channel": c.channel,
+                    "sent": c.sent,
+                    "delivered": c.delivered,
+                    "failed_transient": c.failed_transient,
+                    "failed_permanent": c.failed_permanent,
+                    "pending": c.pending,
+                    "cancelled": c.cancelled,
+                    "first_reached": c.first_reached,
+                    "cost": str(c.cost),
+                }
+                for c in self.channels
+            ],
+            "portal_first": self.portal_first,
+            "failures": [{"channel": f.channel, "error": f.error, "count": f.count} for f in self.failures],
+            "classes": [
+                {
+                    "class": c.code,
+                    "guardians": c.guardians,
+                    "reached": c.reached,
+                    "read": c.read,
+                    "acknowledged": c.acknowledged,
+                    "acknowledgement_asked": c.ack_base,
+                    "answered": c.answered,
+                    "slip_asked": c.answer_base,
+                }
+                for c in self.classes
+            ],
+            "sms": [
+                {"month": f"{m.month:%Y-%m}", "messages": m.messages, "segments": m.segments, "cost": str(m.cost)}
+                for m in self.sms
+            ],
+            "not_reached": self.unreached_total,
+        }
+
+
+# --------------------------------------------------------------------------------------------------- period
+
+
+def _midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def school_year_start(today: date) -> date:
+    """1 September of the school year ``today`` is in (January to August belong to last September's year)."""
+    return date(today.year if today.month >= 9 else today.year - 1, 9, 1)
+
+
+def period_of(first: str, last: str, *, now: datetime, tz: str) -> Period:
+    """The period a form asks for (ISO dates, both included), by default from 1 September to today (local).
+
+    Raises ReportError for a date that is not one, or a period that ends before it starts."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    try:
+        start = date.fromisoformat(first) if first.strip() else school_year_start(today)
+    except ValueError:
+        raise ReportError("from") from None
+    try:
+        end = date.fromisoformat(last) if last.strip() else today
+    except ValueError:
+        raise ReportError("to") from None
+    if end < start:
+        raise ReportError("order")
+    return Period(start, end, tz)
+
+
+# ---------------------------------------------------------------------------------------------- the queries
+
+
+class _Sql:
+    """Named parameters (``:name``) for SQL written once for both databases: ``?`` on SQLite, ``$n`` on
+    PostgreSQL, and times as SQLite stores them (ISO text in UTC, which sorts like time)."""
+
+    _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+    def __init__(self) -> None:
+        self.connection = Tortoise.get_connection("default")
+        self.postgres = self.connection.capabilities.dialect == "postgres"
+        self.count = 0
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, datetime) and not self.postgres:
+            return value.astimezone(UTC).isoformat(sep=" ")
+        return value
+
+    def compile(self, sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        values: list[Any] = []
+        positions: dict[str, int] = {}
+
+        def place(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if not self.postgres:
+                values.append(self._value(params[name]))
+                return "?"
+            if name not in positions:
+                values.append(self._value(params[name]))
+                positions[name] = len(values)
+            return f"${positions[name]}"
+
+        return self._NAME.sub(place, sql), values
+
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        text, values = self.compile(sql, params)
+        self.count += 1
+        return list(await self.connection.execute_query_dict(text, values))
+
+
+_OK = "('sent', 'delivered')"
+
+#: The notices of the report: the school's messages published in the period, maybe one message.
+_SCOPE = """
+scope AS (
+    SELECT n.id, n.first_read_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode
+    FROM notice n
+    JOIN message m ON m.id = n.message_id
+    LEFT JOIN reply_slip s ON s.message_id = m.id
+    WHERE m.school_id = :school AND m.published_at >= :start AND m.published_at < :end
+      AND (:message = 0 OR m.id = :message)
+)"""
+
+#: One row of 0/1 facts per notice of the scope (computed by the database, never sent back as is).
+_FLAGS = f"""
+WITH {_SCOPE},
+facts AS (
+    SELECT sc.id,
+        CASE WHEN sc.first_read_at IS NULL THEN 0 ELSE 1 END AS is_read,
+        CASE WHEN EXISTS (SELECT 1 FROM delivery d WHERE d.notice_id = sc.id AND d.channel <> 'portal'
+                          AND d.state IN {_OK}) THEN 1 ELSE 0 END AS alerted,
+        CASE WHEN EXISTS (SELECT 1 FROM delivery d WHERE d.notice_id = sc.id AND d.channel <> 'portal'
+                          AND d.state = 'delivered') THEN 1 ELSE 0 END AS confirmed,
+        CASE WHEN sc.needs_ack THEN 1 ELSE 0 END AS ack_asked,
+        CASE WHEN EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = sc.id) THEN 1 ELSE 0 END AS acked,
+        CASE WHEN sc.slip_id IS NULL THEN 0 ELSE 1 END AS slip_asked,
+        CASE
+            WHEN sc.slip_id IS NULL THEN 0
+            WHEN sc.answer_mode = 'every_guardian' THEN
+                CASE WHEN EXISTS (SELECT 1 FROM slip_response r WHERE r.slip_id = sc.slip_id AND r.notice_id = sc.id)
+                THEN 1 ELSE 0 END
+            WHEN NOT EXISTS (
+                SELECT 1 FROM notice_pupil np WHERE np.notice_id = sc.id AND NOT EXISTS (
+                    SELECT 1 FROM slip_response r WHERE r.slip_id = sc.slip_id AND r.pupil_id = np.pupil_id))
+            THEN 1 ELSE 0
+        END AS answered
+    FROM scope sc
+),
+flags AS (
+    SELECT f.*,
+        CASE WHEN f.alerted = 1 OR f.is_read = 1 THEN 1 ELSE 0 END AS is_sent,
+        CASE WHEN f.confirmed = 1 OR f.is_read = 1 THEN 1 ELSE 0 END AS is_delivered
+    FROM facts f
+)"""
+
+_FUNNEL = f"""{_FLAGS}
+SELECT COUNT(*) AS planned, SUM(is_sent) AS sent, SUM(is_delivered) AS delivered, SUM(is_read) AS is_read,
+    SUM(ack_asked) AS ack_asked, SUM(ack_asked * acked) AS acked,
+    SUM(slip_asked) AS slip_asked, SUM(slip_asked * answered) AS answered,
+    SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END) AS portal_first
+FROM flags"""
+
+_CLASSES = f"""{_FLAGS},
+in_class AS (
+    SELECT DISTINCT np.notice_id, ms.group_id
+    FROM notice_pupil np
+    JOIN membership ms ON ms.pupil_id = np.pupil_id
+    JOIN pupil_group g ON g.id = ms.group_id AND g.kind = 'class'
+    WHERE np.notice_id IN (SELECT id FROM scope)
+)
+SELECT g.id AS group_id, g.code, COUNT(*) AS guardians, SUM(f.is_sent) AS reached, SUM(f.is_read) AS is_read,
+    SUM(f.ack_asked) AS ack_asked, SUM(f.ack_asked * f.acked) AS acked,
+    SUM(f.slip_asked) AS slip_asked, SUM(f.slip_asked * f.answered) AS answered
+FROM in_class ic
+JOIN flags f ON f.id = ic.notice_id
+JOIN pupil_group g ON g.id = ic.group_id
+GROUP BY g.id, g.code
+ORDER BY g.code"""
+
+_UNREACHED = f"""{_FLAGS}
+SELECT n.id AS notice_id, n.message_id, m.subject, gd.first_name, gd.last_name
+FROM flags f
+JOIN notice n ON n.id = f.id
+JOIN message m ON m.id = n.message_id
+JOIN guardian gd ON gd.id = n.guardian_id
+WHERE f.is_sent = 0
+ORDER BY m.published_at, n.id
+LIMIT :limit OFFSET :offset"""
+
+_CHANNELS = f"""WITH {_SCOPE}
+SELECT d.channel, d.state, d.error_kind, COUNT(*) AS n, SUM(d.cost) AS cost
+FROM delivery d
+WHERE d.notice_id IN (SELECT id FROM scope) AND d.channel <> 'portal'
+GROUP BY d.channel, d.state, d.error_kind"""
+
+#: The channel of each notice's earliest successful delivery (ties: the first created).
+_FIRST_REACHED = f"""WITH {_SCOPE}
+SELECT d.channel, COUNT(*) AS n
+FROM delivery d
+WHERE d.notice_id IN (SELECT id FROM scope) AND d.channel <> 'portal' AND d.state IN {_OK}
+  AND NOT EXISTS (
+    SELECT 1 FROM delivery e
+    WHERE e.notice_id = d.notice_id AND e.channel <> 'portal' AND e.state IN {_OK}
+      AND (e.sent_at < d.sent_at OR (e.sent_at = d.sent_at AND e.id < d.id)))
+GROUP BY d.channel"""
+
+_FAILURES = f"""WITH {_SCOPE}
+SELECT d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX}) AS reason, COUNT(*) AS n
+FROM delivery d
+WHERE d.notice_id IN (SELECT id FROM scope) AND d.state = 'failed'
+GROUP BY d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX})
+ORDER BY n DESC, d.channel, reason
+LIMIT {TOP_FAILURES}"""
+
+_MESSAGES = """
+SELECT COUNT(*) AS n FROM message m
+WHERE m.school_id = :school AND m.published_at >= :start AND m.published_at < :end
+  AND (:message = 0 OR m.id = :message)"""
+
+
+def _sms_query(months: Sequence[date]) -> str:
+    """SMS handed over in the period, per local month: the month of each ``sent_at`` is found by comparing it
+    with the months' starts in UTC (so 23:30 UTC on 31 October is November in Brussels)."""
+    cases = " ".join(f"WHEN d.sent_at < :month_{i + 1} THEN {i}" for i in range(len(months) - 1))
+    month = f"CASE {cases} ELSE {len(months) - 1} END" if cases else "0"
+    return f"""
+SELECT {month} AS month_index, COUNT(*) AS n, SUM(d.segments) AS segments, SUM(d.cost) AS cost
+FROM delivery d
+JOIN notice n ON n.id = d.notice_id
+JOIN message m ON m.id = n.message_id
+WHERE m.school_id = :school AND (:message = 0 OR m.id = :message)
+  AND d.channel = 'sms' AND d.sent_at IS NOT NULL AND d.sent_at >= :start AND d.sent_at < :end
+GROUP BY month_index
+ORDER BY month_index"""
+
+
+def _money(value: Any) -> Decimal:
+    """A SUM of costs: exact on PostgreSQL, a float over the stored text on SQLite (rounded back to 1/100 cent)."""
+    return Decimal(str(value or 0)).quantize(_CENT)
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+
+async def delivery_report(
+    school_id: int,
+    period: Period,
+    *,
+    now: datetime,
+    message_id: int | None = None,
+    offset: int = 0,
+    limit: int = UNREACHED_PAGE,
+) -> Report:
+    """Every figure of the report for one school over ``period`` (optionally one message), in ten queries."""
+    sql = _Sql()
+    params: dict[str, Any] = {
+        "school": school_id,
+        "start": period.start,
+        "end": period.end,
+        "message": message_id or 0,
+        "limit": limit,
+        "offset": max(0, offset),
+    }
+    (messages,) = await sql.rows(_MESSAGES, params)
+    (totals,) = await sql.rows(_FUNNEL, params)
+    funnel = _funnel(totals)
+    channels = await _channels(sql, params)
+    failures = [
+        Failure(str(r["channel"]), str(r["reason"] or ""), _int(r["n"])) for r in await sql.rows(_FAILURES, params)
+    ]
+    classes = [
+        ClassLine(
+            group_id=r["group_id"],
+            code=r["code"],
+            guardians=_int(r["guardians"]),
+            reached=_int(r["reached"]),
+            read=_int(r["is_read"]),
+            acknowledged=_int(r["acked"]),
+            ack_base=_int(r["ack_asked"]),
+            answered=_int(r["answered"]),
+            answer_base=_int(r["slip_asked"]),
+        )
+        for r in await sql.rows(_CLASSES, params)
+    ]
+    sms = await _sms(sql, params, period)
+    unreached_total = funnel[0].count - funnel[1].count
+    unreached = await _unreached(sql, params, now) if unreached_total else []
+    return Report(
+        period=period,
+        message_id=message_id,
+        messages=_int(messages["n"]),
+        funnel=funnel,
+        channels=channels,
+        portal_first=_int(totals["portal_first"]),
+        failures=failures,
+        classes=classes,
+        sms=sms,
+        unreached=unreached,
+        unreached_total=unreached_total,
+        unreached_offset=params["offset"],
+        queries=sql.count,
+    )
+
+
+def _funnel(row: Mapping[str, Any]) -> list[Stage]:
+    planned = _int(row["planned"])
+    return [
+        Stage("planned", planned, planned),
+        Stage("sent", _int(row["sent"]), planned),
+        Stage("delivered", _int(row["delivered"]), planned),
+        Stage("read", _int(row["is_read"]), planned),
+        Stage("acknowledged", _int(row["acked"]), _int(row["ack_asked"])),
+        Stage("answered", _int(row["answered"]), _int(row["slip_asked"])),
+    ]
+
+
+_PENDING_STATES = {DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.DUE, DeliveryState.CLAIMED}
+#: A letter due, held until school hours or being printed: the print queue (``hub.paper.WAITING``) lists it.
+_LETTER_WAITING = {DeliveryState.DUE.value, DeliveryState.HELD.value, DeliveryState.CLAIMED.value}
+
+
+async def _channels(sql: _Sql, params: Mapping[str, Any]) -> list[ChannelLine]:
+    counts: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    for r in await sql.rows(_CHANNELS, params):
+        line, state, n = counts[str(r["channel"])], DeliveryState(r["state"]), _int(r["n"])
+        line["cost"] = line["cost"] + _money(r["cost"])
+        if state is DeliveryState.FAILED:
+            permanent = r["error_kind"] == ErrorKind.PERMANENT
+            line["failed_permanent" if permanent else "failed_transient"] += n
+        elif state in _PENDING_STATES:
+            line["pending"] += n
+        else:  # sent, delivered, cancelled
+            line[state.value] += n
+    for r in await sql.rows(_FIRST_REACHED, params):
+        counts[str(r["channel"])]["first_reached"] += _int(r["n"])
+    return [ChannelLine(channel=c.value, **counts[c.value]) for c in ALERTING if c.value in counts]
+
+
+async def _sms(sql: _Sql, params: Mapping[str, Any], period: Period) -> list[MonthSpend]:
+    months = period.months()
+    bounds = {f"month_{i}": _midnight(m, period.tz) for i, m in enumerate(months) if i}
+    spend = {_int(r["month_index"]): r for r in await sql.rows(_sms_query(months), {**params, **bounds})}
+    return [
+        MonthSpend(
+            month=month,
+            messages=_int(spend[i]["n"]) if i in spend else 0,
+            segments=_int(spend[i]["segments"]) if i in spend else 0,
+            cost=_money(spend[i]["cost"]) if i in spend else Decimal(0).quantize(_CENT),
+        )
+        for i, month in enumerate(months)
+    ]
+
+
+async def _unreached(sql: _Sql, params: Mapping[str, Any], now: datetime) -> list[Unreached]:
+    """One page of the notices no channel reached yet, each with why: what their deliveries are doing."""
+    rows = await sql.rows(_UNREACHED, params)
+    ids = [r["notice_id"] for r in rows]
+    steps: dict[int, list[tuple[str, str, datetime]]] = defaultdict(list)
+    for notice_id, channel, state, due_at in (
+        await Delivery.filter(notice_id__in=ids)
+        .exclude(channel=Channel.PORTAL)
+        .values_list("notice_id", "channel", "state", "due_at")
+    ):
+        steps[notice_id].append((str(channel), str(state), due_at))
+    pupils: dict[int, list[str]] = defaultdict(list)
+    for notice_id, first, last in (
+        await NoticePupil.filter(notice_id__in=ids)
+        .order_by("pupil__first_name", "pupil__last_name")
+        .values_list("notice_id", "pupil__first_name", "pupil__last_name")
+    ):
+        pupils[notice_id].append(f"{first} {last}")
+    sql.count += 2
+    found = []
+    for r in rows:
+        reason, until = why_not_reached(steps[r["notice_id"]], now)
+        found.append(
+            Unreached(
+                notice_id=r["notice_id"],
+                message_id=r["message_id"],
+                subject=r["subject"],
+                guardian_name=f"{r['first_name']} {r['last_name']}",
+                pupils=tuple(pupils[r["notice_id"]]),
+                reason=reason,
+                held_until=until,
+            )
+        )
+    return found
+
+
+def why_not_reached(steps: Sequence[tuple[str, str, datetime]], now: datetime) -> tuple[str, datetime | None]:
+    """Why a notice reached nobody yet, from its deliveries ``(channel, state, due_at)`` (portal left out):
+
+    ``letter_waiting`` (a letter is due or held: print it), ``held`` until a time (the charter's quiet hours,
+    the daily limit, a guardian's own quiet hours, a retry's wait), ``sending`` (due now, a worker will take
+    it), ``failed_everywhere`` (every channel tried failed), ``not_planned`` (nothing was ever planned)."""
+    if any(channel == Channel.LETTER and state in _LETTER_WAITING for channel, state, _due in steps):
+        return "letter_waiting", None
+    later = [due for _c, state, due in steps if state in {DeliveryState.HELD.value, DeliveryState.PLANNED.value}]
+    now_due = [due for _c, state, due in steps if state in {DeliveryState.DUE.value, DeliveryState.CLAIMED.value}]
+    if now_due:
+        return "sending", None
+    if later:
+        return "held", min(later)
+    if steps:
+        return "failed_everywhere", None
+    return "not_planned", None
+
+
+async def published_messages(school_id: int, period: Period, limit: int = 200) -> list[tuple[int, str]]:
+    """The messages a report may be narrowed to: ``(id, subject)``, latest first."""
+    rows = (
+        await Message.filter(school_id=school_id, published_at__gte=period.start, published_at__lt=period.end)
+        .order_by("-published_at", "-id")
+        .limit(limit)
+        .values_list("id", "subject")
+    )
+    return [(int(i), str(s)) for i, s in rows]
