@@ -1,0 +1,318 @@
+"""The school office's paper work, for the web pages and the JSON API: the print queue grouped by message, print
+batches kept as a record, and the reply slips that come back on paper.
+
+A print batch is recorded in the audit log (``paper.batch_printed``, with the ids of the deliveries it printed),
+not as a file: the batch's PDF is rendered again from those deliveries when it is downloaded, dated the day it
+was printed. So no letter (a family's name and address) lies on the server's disk, a GDPR erasure needs nothing
+more, and every web process of the school can serve any batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.queryset import QuerySet
+
+from channels.letter import LetterRecipient, LetterSchool, render_letters
+from hub import paper
+from hub.audit import audit
+from hub.dispatch import notice_views
+from hub.enums import ActorKind, AnswerMode, QuestionKind
+from hub.models import (
+    AuditEntry,
+    Delivery,
+    Guardianship,
+    Notice,
+    NoticePupil,
+    ReplySlip,
+    School,
+    SlipQuestion,
+    SlipResponse,
+)
+from hub.rendering import render_letter
+
+BATCH_ACTION = "paper.batch_printed"
+#: How many past batches the print queue lists.
+PAST_BATCHES = 20
+
+
+# ------------------------------------------------------------------------------------------------ the queue
+
+
+@dataclass
+class QueueGroup:
+    """The letters waiting for one message."""
+
+    message_id: int
+    subject: str
+    count: int = 0
+    #: How many wait because the family has only paper, and how many as the last step of a plan.
+    paper_only: int = 0
+    fallback: int = 0
+    oldest: dt.datetime | None = None
+    guardians: list[str] = field(default_factory=list)
+
+
+async def print_queue(school_id: int) -> list[QueueGroup]:
+    """The letters waiting to be printed, one group per message, the oldest message first."""
+    groups: dict[int, QueueGroup] = {}
+    for item in await paper.paper_list(school_id=school_id):
+        group = groups.setdefault(item.message_id, QueueGroup(item.message_id, item.subject))
+        group.count += 1
+        if item.reason == "only channel":
+            group.paper_only += 1
+        else:
+            group.fallback += 1
+        group.oldest = min(group.oldest or item.due_at, item.due_at)
+        group.guardians.append(item.guardian_name)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: int
+    at: dt.datetime
+    count: int
+    message_id: int | None
+    staff_id: int | None
+
+
+async def print_letters(
+    *, school_id: int, staff_id: int, now: dt.datetime, base_url: str, message_id: int | None = None
+) -> BatchRecord | None:
+    """Print what is due now (one message's letters, or all) with :func:`hub.paper.print_batch`, which marks
+    them handed over, and record the batch. None when nothing was due (letters held until school hours wait)."""
+    batch = await paper.print_batch(now=now, base_url=base_url, school_id=school_id, message_id=message_id)
+    if not batch.count:
+        return None
+    entry = await audit(
+        BATCH_ACTION,
+        at=now,
+        actor_kind=ActorKind.STAFF,
+        actor_id=staff_id,
+        subject_type="school",
+        subject_id=school_id,
+        message_id=message_id,
+        count=batch.count,
+        delivery_ids=batch.delivery_ids,
+    )
+    return _record(entry)
+
+
+def _record(entry: AuditEntry) -> BatchRecord:
+    return BatchRecord(
+        id=entry.id,
+        at=entry.at,
+        count=int(entry.details.get("count", 0)),
+        message_id=entry.details.get("message_id"),
+        staff_id=entry.actor_id,
+    )
+
+
+async def past_batches(school_id: int, limit: int = PAST_BATCHES) -> list[BatchRecord]:
+    """The school's last print batches, newest first."""
+    entries = await _batches(school_id).order_by("-at", "-id").limit(limit)
+    return [_record(e) for e in entries]
+
+
+def _batches(school_id: int) -> QuerySet[AuditEntry]:
+    return AuditEntry.filter(action=BATCH_ACTION, subject_type="school", subject_id=str(school_id))
+
+
+async def batch_pdf(batch_id: int, school_id: int, base_url: str) -> bytes | None:
+    """The PDF of a past batch of this school (None if there is none), rendered again from its deliveries."""
+    entry = await _batches(school_id).filter(id=batch_id).first()
+    if entry is None:
+        return None
+    school = await School.get(id=school_id)
+    ids = [int(i) for i in entry.details.get("delivery_ids", [])]
+    deliveries = Delivery.filter(id__in=ids, notice__message__school_id=school_id)
+    items = await paper._items(deliveries)
+    if not items:
+        return None
+    views = await notice_views(await deliveries, base_url)
+    head = LetterSchool(name=school.name, address_lines=paper._school_lines(school.address), timezone=school.timezone)
+    day = entry.at.astimezone(ZoneInfo(school.timezone)).date()
+    letters = [
+        render_letter(
+            views[item.notice_id],
+            school=head,
+            recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
+            day=day,
+        )
+        for item in items
+    ]
+    return render_letters(letters)
+
+
+# --------------------------------------------------------------------------------------- slips back on paper
+
+
+@dataclass(frozen=True)
+class Question:
+    position: int
+    kind: QuestionKind
+    text: str
+    choices: tuple[str, ...]
+    required: bool
+
+
+@dataclass(frozen=True)
+class PupilSlip:
+    """One pupil of the letter: the answer already recorded (by any channel), if any."""
+
+    pupil_id: int
+    name: str
+    may_answer: bool
+    answer: SlipResponse | None
+
+
+@dataclass(frozen=True)
+class PaperLetter:
+    notice: Notice
+    code: str
+    subject: str
+    guardian_name: str
+    deadline: dt.datetime
+    needs_signature: bool
+    questions: tuple[Question, ...]
+    pupils: tuple[PupilSlip, ...]
+
+
+class LetterProblem(paper.PaperError):
+    """Why a code gives no form: ``malformed`` (not 8 characters as printed), ``ambiguous`` (two letters share
+    it: use the long link), ``unknown`` (no letter of this school) or ``no_slip`` (nothing to answer)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+async def find_letter(code: str, school_id: int) -> PaperLetter:
+    """The letter with this short code, with its slip's questions and each pupil's answer so far; raises
+    ``LetterProblem``. Another school's letter is unknown here."""
+    try:
+        normalised = paper.normalise_code(code)
+    except paper.PaperError:
+        raise LetterProblem("malformed") from None
+    try:
+        notice = await paper.find_notice_by_code(normalised)
+    except paper.PaperError:
+        raise LetterProblem("ambiguous") from None
+    if notice is None:
+        raise LetterProblem("unknown")
+    await notice.fetch_related("message", "guardian")
+    if notice.message.school_id != school_id:  # type: ignore[attr-defined]
+        raise LetterProblem("unknown")
+    slip = await ReplySlip.get_or_none(message_id=notice.message.id)
+    if slip is None:
+        raise LetterProblem("no_slip")
+    questions = tuple(
+        Question(q.position, QuestionKind(q.kind), q.text, tuple(q.choices or ()), q.required)
+        for q in await SlipQuestion.filter(slip_id=slip.id).order_by("position")
+    )
+    answers = await _answers_so_far(slip, notice)
+    rights = dict(
+        await Guardianship.filter(guardian_id=notice.guardian.id, barred=False).values_list("pupil_id", "may_answer")
+    )
+    pupils = tuple(
+        PupilSlip(pupil_id, f"{first} {last}", bool(rights.get(pupil_id)), answers.get(pupil_id))
+        for pupil_id, first, last in await NoticePupil.filter(notice_id=notice.id)
+        .order_by("pupil__first_name")
+        .values_list("pupil_id", "pupil__first_name", "pupil__last_name")
+    )
+    return PaperLetter(
+        notice=notice,
+        code=normalised,
+        subject=notice.message.subject,
+        guardian_name=f"{notice.guardian.first_name} {notice.guardian.last_name}",
+        deadline=slip.deadline,
+        needs_signature=slip.needs_signature,
+        questions=questions,
+        pupils=pupils,
+    )
+
+
+async def _answers_so_far(slip: ReplySlip, notice: Notice) -> dict[int, SlipResponse]:
+    """Per pupil, the answer that closes the slip for this letter: anyone's when one answer per pupil is
+    enough, else this guardian's own."""
+    responses = SlipResponse.filter(slip_id=slip.id).order_by("at")
+    if AnswerMode(slip.answer_mode) is not AnswerMode.ONE_PER_PUPIL:
+        responses = responses.filter(guardian_id=notice.guardian.id)
+    return {r.pupil_id: r for r in await responses}  # type: ignore[attr-defined]
+
+
+class AnswerError(ValueError):
+    """A typed-in answer the slip does not allow; ``position`` says which question (0: the slip as a whole)."""
+
+    def __init__(self, position: int, problem: str) -> None:
+        super().__init__(f"question {position}: {problem}")
+        self.position = position
+        self.problem = problem
+
+
+def read_answers(letter: PaperLetter, form: dict[str, list[str]]) -> dict[str, Any]:
+    """The answers of the form (``q<position>`` fields), checked against the slip's questions.
+
+    Stored as the other channels store them: yes/no as "yes"/"no", a choice as its text, several choices as a
+    list of texts, an amount in euros as "12.50", free text as typed. Raises ``AnswerError`` with the problem
+    (``required``, ``choice``, ``amount``)."""
+    answers: dict[str, Any] = {}
+    for q in letter.questions:
+        values = [v.strip() for v in form.get(f"q{q.position}", []) if v.strip()]
+        if not values:
+            if q.required:
+                raise AnswerError(q.position, "required")
+            continue
+        if q.kind is QuestionKind.YES_NO:
+            if values[0] not in (paper.YES, paper.NO):
+                raise AnswerError(q.position, "choice")
+            answers[str(q.position)] = values[0]
+        elif q.kind is QuestionKind.ONE_CHOICE:
+            if values[0] not in q.choices:
+                raise AnswerError(q.position, "choice")
+            answers[str(q.position)] = values[0]
+        elif q.kind is QuestionKind.MANY_CHOICES:
+            if any(v not in q.choices for v in values):
+                raise AnswerError(q.position, "choice")
+            answers[str(q.position)] = [c for c in q.choices if c in values]
+        elif q.kind is QuestionKind.AMOUNT:
+            answers[str(q.position)] = _euros(values[0], q.position)
+        else:
+            answers[str(q.position)] = values[0]
+    return answers
+
+
+def _euros(text: str, position: int) -> str:
+    try:
+        amount = Decimal(text.replace("€", "").replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        raise AnswerError(position, "amount") from None
+    if not amount.is_finite() or amount < 0 or amount > 100_000:
+        raise AnswerError(position, "amount")
+    return f"{amount.quantize(Decimal('0.01'))}"
+
+
+async def record_letter_answer(
+    letter: PaperLetter, *, pupil_id: int, answers: dict[str, Any], signed_name: str, staff_id: int, now: dt.datetime
+) -> SlipResponse:
+    """Record a slip that came back, once: a pupil already answered for (by any channel) is refused, the page
+    shows that answer instead. The audit entry is written by :func:`hub.paper.record_paper_answer`."""
+    pupil = next((p for p in letter.pupils if p.pupil_id == pupil_id), None)
+    if pupil is None:
+        raise paper.PaperError("pupil not on the letter")
+    if pupil.answer is not None:
+        raise AlreadyAnswered(pupil.answer)
+    return await paper.record_paper_answer(
+        letter.code, pupil_id=pupil_id, answers=answers, signed_name=signed_name, staff_id=staff_id, now=now
+    )
+
+
+class AlreadyAnswered(paper.PaperError):
+    def __init__(self, response: SlipResponse) -> None:
+        super().__init__("already answered")
+        self.response = response

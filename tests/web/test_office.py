@@ -1,0 +1,448 @@
+"""The school office's pages over the real app and the demo school: the print queue and its batches, paper reply
+slips typed in by their code, onboarding and its welcome letters (whose QR code signs the right guardian in),
+and the school's settings and staff with the two-administrator rule. Every page: 403 for a teacher, CSRF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+import zxingcpp
+from pypdf import PdfReader
+
+from hub.demo import STAFF_DOMAIN, publish_demo_messages
+from hub.enums import Channel, DeliveryState, StaffRole
+from hub.models import (
+    AuditEntry,
+    Delivery,
+    Guardian,
+    Guardianship,
+    Notice,
+    NoticePupil,
+    School,
+    SignInLink,
+    SlipResponse,
+    Staff,
+    StaffRoleGrant,
+)
+from hub.paper import paper_list
+from tests.web.conftest import Site
+
+TEACHER = f"prof.demo@{STAFF_DOMAIN}"
+SECRETARY = f"secretariat@{STAFF_DOMAIN}"
+PRINCIPAL = f"direction@{STAFF_DOMAIN}"
+ADMIN = f"admin@{STAFF_DOMAIN}"
+#: A Tuesday morning in school hours, before the tests run: the letters published then are due now.
+PUBLISHED = dt.datetime(2026, 11, 17, 9, 0, tzinfo=dt.UTC)
+
+PAGES = ["/staff/print", "/staff/paper", "/staff/onboarding", "/staff/settings"]
+POSTS = [
+    ("/staff/print", {}),
+    ("/staff/paper", {"code": "ABCD-EFGH", "pupil_id": "1"}),
+    ("/staff/onboarding/letters", {}),
+    ("/staff/settings/school", {"name": "X"}),
+    ("/staff/settings/staff", {"first_name": "X"}),
+    ("/staff/settings/staff/1/roles", {"role": "admin", "action": "revoke"}),
+    ("/staff/settings/staff/1/active", {"active": "0"}),
+]
+
+
+def _texts(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def _qr_links(pdf: bytes) -> list[str]:
+    found: list[str] = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for image in page.images:
+            found += [barcode.text for barcode in zxingcpp.read_barcodes(image.image)]
+    return found
+
+
+def _published(site: Site) -> None:
+    site.run(publish_demo_messages, PUBLISHED)
+
+
+async def _paper_only_names() -> set[str]:
+    return {item.guardian_name for item in await paper_list() if item.reason == "only channel"}
+
+
+async def _letter_states() -> dict[str, int]:
+    rows = await Delivery.filter(channel=Channel.LETTER).values_list("state", flat=True)
+    return {str(state): rows.count(state) for state in set(rows)}
+
+
+# ------------------------------------------------------------------------------------------ authorization
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_teacher_gets_403_on_every_office_page(site: Site, path: str) -> None:
+    site.login_staff(TEACHER)
+    assert site.client.get(path).status_code == 403
+
+
+@pytest.mark.parametrize(("path", "data"), POSTS)
+def test_a_teacher_cannot_post_either(site: Site, path: str, data: dict[str, str]) -> None:
+    site.login_staff(TEACHER)
+    assert site.post(path, data).status_code == 403
+
+
+def test_the_office_pages_need_a_signed_in_member(site: Site) -> None:
+    for path in PAGES:
+        response = site.client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize(("path", "data"), POSTS)
+def test_a_post_without_its_csrf_token_is_refused_and_stores_nothing(
+    site: Site, path: str, data: dict[str, str]
+) -> None:
+    _published(site)
+    site.login_staff(ADMIN)
+    before = site.run(AuditEntry.all().count), site.run(_letter_states), site.run(SignInLink.all().count)
+    response = site.client.post(path, data=data, follow_redirects=False)
+    assert response.status_code == 403
+    assert (site.run(AuditEntry.all().count), site.run(_letter_states), site.run(SignInLink.all().count)) == before
+
+
+# ------------------------------------------------------------------------------------------------ printing
+
+
+def test_a_paper_only_familys_letter_is_queued_printed_and_downloaded(site: Site) -> None:
+    _published(site)
+    names = site.run(_paper_only_names)
+    assert names, "the demo school has families reached by paper only"
+    site.login_staff(SECRETARY)
+    queue = site.client.get("/staff/print")
+    assert queue.status_code == 200
+    assert "Réunion des parents du premier trimestre" in queue.text
+    name = sorted(names)[0]
+    assert name in queue.text
+
+    printed = site.post("/staff/print", {}, form_page="/staff/print")
+    assert printed.status_code == 303
+    batch_url = re.search(r"/staff/print/batches/\d+\.pdf", site.client.get(printed.headers["location"]).text)
+    assert batch_url, "the page offers the batch's PDF"
+    pdf = site.client.get(batch_url.group(0))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert name in _texts(pdf.content)
+
+    # Printed: recorded as handed over, out of the queue, listed among the batches.
+    assert site.run(paper_list) == []
+    assert site.run(_letter_states).get(str(DeliveryState.DELIVERED), 0) >= len(names)
+    again = site.client.get("/staff/print")
+    assert name not in again.text and batch_url.group(0) in again.text
+    entry = site.run(AuditEntry.filter(action="paper.batch_printed").first)
+    assert entry is not None and entry.details["count"] >= len(names)
+
+
+def test_print_one_messages_letters_only(site: Site) -> None:
+    _published(site)
+    site.login_staff(PRINCIPAL)
+
+    async def by_message() -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for item in await paper_list():
+            counts[item.message_id] = counts.get(item.message_id, 0) + 1
+        return counts
+
+    counts = site.run(by_message)
+    assert len(counts) == 2
+    first, other = sorted(counts)
+    assert site.post("/staff/print", {"message_id": first}, form_page="/staff/print").status_code == 303
+    assert site.run(by_message) == {other: counts[other]}
+
+
+def test_nothing_due_says_so_and_another_schools_batch_is_not_found(site: Site) -> None:
+    site.login_staff(SECRETARY)
+    response = site.post("/staff/print", {}, form_page="/staff/print")
+    assert response.status_code == 200 and "Aucune lettre n’est à imprimer maintenant" in response.text
+    assert site.client.get("/staff/print/batches/999999.pdf").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------- paper slips
+
+
+async def _trip_letter() -> tuple[str, int, int]:
+    """The code, guardian and pupil of a notice of the trip (it has a reply slip) its guardian may answer."""
+    for notice in await Notice.filter(message__subject__startswith="Visite du musée").order_by("id"):
+        pupil_ids = await NoticePupil.filter(notice=notice).values_list("pupil_id", flat=True)
+        for pupil_id in pupil_ids:
+            if await Guardianship.filter(
+                guardian_id=notice.guardian_id,
+                pupil_id=pupil_id,
+                may_answer=True,
+                barred=False,  # type: ignore[attr-defined]
+            ).exists():
+                code = notice.token[:8].upper()
+                return f"{code[:4]}-{code[4:]}", notice.guardian_id, pupil_id  # type: ignore[attr-defined]
+    raise AssertionError("no answerable trip notice")
+
+
+def test_a_paper_slip_is_recorded_once_by_its_code(site: Site) -> None:
+    _published(site)
+    code, guardian_id, pupil_id = site.run(_trip_letter)
+    site.login_staff(SECRETARY)
+    form = site.client.get(f"/staff/paper?code={code.lower()}")
+    assert form.status_code == 200
+    assert "Visite du musée Félicien Rops" in form.text and "J&#39;autorise mon enfant" in form.text
+
+    # A bad answer: clear error, nothing stored.
+    bad = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "yes", "q2": "beaucoup", "signed_name": "A. Parent"},
+        form_page=f"/staff/paper?code={code}",
+    )
+    assert bad.status_code == 400 and "montant en euros" in bad.text
+    assert site.run(SlipResponse.filter(pupil_id=pupil_id, channel=Channel.LETTER).count) == 0
+
+    done = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "yes", "q2": "6,00", "signed_name": "A. Parent"},
+        form_page=f"/staff/paper?code={code}",
+    )
+    assert done.status_code == 303
+    response = site.run(SlipResponse.filter(pupil_id=pupil_id, guardian_id=guardian_id).first)
+    assert response is not None
+    assert response.answers == {"1": "yes", "2": "6.00"} and response.channel == Channel.LETTER
+    assert site.run(AuditEntry.filter(action="paper.answer_recorded").count) == 1
+    shown = site.client.get(done.headers["location"])
+    assert "La réponse est enregistrée" in shown.text and "6.00 €" in shown.text
+
+    twice = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "no", "q2": "0", "signed_name": "Someone else"},
+        form_page=f"/staff/paper?code={code}",
+    )
+    assert twice.status_code == 409 and "déjà reçu une réponse" in twice.text and "A. Parent" in twice.text
+    again = site.run(SlipResponse.filter(pupil_id=pupil_id, guardian_id=guardian_id).first)
+    assert again is not None and again.answers == {"1": "yes", "2": "6.00"}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [("ZZZZ-ZZZZ", 404, "Aucune lettre de l’école n’a le code"), ("12", 400, "n’est pas un code de lettre")],
+)
+def test_a_wrong_code_says_so(site: Site, code: str, status: int, words: str) -> None:
+    site.login_staff(SECRETARY)
+    response = site.client.get(f"/staff/paper?code={code}")
+    assert response.status_code == status
+    assert words in response.text.replace("&#39;", "'")
+
+
+def test_the_paper_page_in_dutch_and_english(site: Site) -> None:
+    site.login_staff(SECRETARY)
+    assert "Papieren antwoordstrookjes" in site.client.get("/staff/paper?lang=nl").text
+    assert "Paper reply slips" in site.client.get("/staff/paper?lang=en").text
+
+
+# ------------------------------------------------------------------------------------------------ onboarding
+
+
+async def _class_3a_waiting() -> tuple[int, list[int]]:
+    from hub import onboarding
+    from hub.models import Group
+
+    school = await School.first()
+    assert school is not None
+    group = await Group.get(code="3A", kind="class")
+    return group.id, await onboarding.waiting_guardian_ids(school.id, group.id)
+
+
+def test_onboarding_lists_who_has_not_onboarded_and_prints_their_letters(site: Site) -> None:
+    site.login_staff(SECRETARY)
+    page = site.client.get("/staff/onboarding")
+    assert page.status_code == 200 and "3A" in page.text
+    group_id, waiting = site.run(_class_3a_waiting)
+    assert waiting, "the demo school has guardians who have not onboarded"
+
+    response = site.post("/staff/onboarding/letters", {"group_id": group_id}, form_page="/staff/onboarding")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    assert len(reader.pages) == len(waiting)
+    links = _qr_links(response.content)
+    assert len(links) == len(waiting)
+    assert all(link.startswith("http://testserver/s/") for link in links)
+    first = site.run(Guardian.filter(id=waiting[0]).first)
+    assert first is not None and f"{first.first_name} {first.last_name}" in _texts(response.content)
+    assert site.run(AuditEntry.filter(action="onboarding.letters_printed").count) == 1
+
+    # The first page's QR code signs in that guardian, and lands on the onboarding page.
+    site.logout()
+    token = links[0].rsplit("/", 1)[1]
+    used = site.post(f"/s/{token}", form_page=f"/s/{token}")
+    assert used.status_code == 303 and used.headers["location"] == "/portal/onboarding"
+    link = site.run(SignInLink.filter(used_at__isnull=False).order_by("-id").first)
+    assert link is not None and link.guardian_id == waiting[0]  # type: ignore[attr-defined]
+
+
+def test_a_welcome_letter_speaks_the_guardians_language(site: Site) -> None:
+    async def dutch_waiting() -> int:
+        guardian = await Guardian.filter(language="nl", onboarded_at__isnull=True).first()
+        assert guardian is not None
+        await Guardian.filter(onboarded_at__isnull=True).exclude(id=guardian.id).update(onboarded_at=PUBLISHED)
+        return guardian.id
+
+    site.run(dutch_waiting)
+    site.login_staff(SECRETARY)
+    response = site.post("/staff/onboarding/letters", {}, form_page="/staff/onboarding")
+    assert response.status_code == 200
+    text = _texts(response.content)
+    assert "Welkom bij Carnet" in text and "communicatiecharter" in text
+    assert len(PdfReader(io.BytesIO(response.content)).pages) == 1
+
+
+def test_onboarding_of_another_schools_class_is_not_found(site: Site) -> None:
+    site.login_staff(SECRETARY)
+    assert (
+        site.post("/staff/onboarding/letters", {"group_id": 999999}, form_page="/staff/onboarding").status_code == 404
+    )
+
+
+# -------------------------------------------------------------------------------------------------- settings
+
+
+def test_the_principal_reads_the_settings_and_cannot_change_them(site: Site) -> None:
+    site.login_staff(PRINCIPAL)
+    page = site.client.get("/staff/settings")
+    assert page.status_code == 200
+    assert "Athénée royal de Namur-Bomel" in page.text and "/charter.pdf" in page.text
+    assert 'action="/staff/settings/school"' not in page.text
+    refused = site.post("/staff/settings/school", {"name": "Autre"}, form_page="/staff/settings")
+    assert refused.status_code == 403
+    assert site.run(School.filter(name="Autre").exists) is False
+
+
+def _school_form(**changes: str) -> dict[str, str]:
+    values = {
+        "name": "Athénée royal de Namur-Bomel",
+        "address": "Rue de Bomel 154\n5000 Namur",
+        "timezone": "Europe/Brussels",
+        "default_language": "fr",
+        "school_year": "2026-2027",
+    }
+    return {**values, **changes}
+
+
+def test_an_admin_edits_the_school_and_bad_input_changes_nothing(site: Site) -> None:
+    site.login_staff(ADMIN)
+    for field, value, words in [
+        ("timezone", "Mars/Olympus", "fuseau horaire"),
+        ("school_year", "2026-2028", "2026-2027"),
+        ("name", "  ", "obligatoire"),
+    ]:
+        bad = site.post("/staff/settings/school", _school_form(**{field: value}), form_page="/staff/settings")
+        assert bad.status_code == 400 and words in bad.text and "Rien n’a été modifié" in bad.text.replace("&#39;", "'")
+    assert site.run(AuditEntry.filter(action="school.updated").count) == 0
+
+    good = site.post("/staff/settings/school", _school_form(school_year="2027-2028"), form_page="/staff/settings")
+    assert good.status_code == 303
+    school = site.run(School.first)
+    assert school is not None and school.school_year == "2027-2028"
+    entry = site.run(AuditEntry.filter(action="school.updated").first)
+    assert entry is not None and "school_year" in entry.details["fields"]
+
+
+async def _staff_actions() -> list[str]:
+    return list(await AuditEntry.filter(subject_type="staff").values_list("action", flat=True))
+
+
+async def _roles_of(staff_id: int) -> list[str]:
+    return [str(role) for role in await StaffRoleGrant.filter(staff_id=staff_id).values_list("role", flat=True)]
+
+
+async def _admins() -> list[Staff]:
+    return await Staff.filter(roles__role=StaffRole.ADMIN, active=True).order_by("id")
+
+
+def test_the_two_admin_rule_refuses_revoking_the_second_to_last_admin(site: Site) -> None:
+    admins = site.run(_admins)
+    assert len(admins) == 2
+    me = next(a for a in admins if a.email == ADMIN)
+    other = next(a for a in admins if a.email != ADMIN)
+    site.login_staff(ADMIN)
+    refused = site.post(
+        f"/staff/settings/staff/{other.id}/roles", {"role": "admin", "action": "revoke"}, form_page="/staff/settings"
+    )
+    assert refused.status_code == 400 and "au moins deux administrateurs" in refused.text
+    gone = site.post(f"/staff/settings/staff/{other.id}/active", {"active": "0"}, form_page="/staff/settings")
+    assert gone.status_code == 400 and "au moins deux administrateurs" in gone.text
+    assert len(site.run(_admins)) == 2
+
+    # With a third administrator, one may go.
+    secretary = site.run(Staff.filter(email=SECRETARY).first)
+    assert secretary is not None
+    granted = site.post(
+        f"/staff/settings/staff/{secretary.id}/roles", {"role": "admin", "action": "grant"}, form_page="/staff/settings"
+    )
+    assert granted.status_code == 303
+    revoked = site.post(
+        f"/staff/settings/staff/{other.id}/roles", {"role": "admin", "action": "revoke"}, form_page="/staff/settings"
+    )
+    assert revoked.status_code == 303
+    assert {a.id for a in site.run(_admins)} == {me.id, secretary.id}
+    actions = site.run(_staff_actions)
+    assert actions.count("staff.role_granted") == 1 and actions.count("staff.role_revoked") == 1
+
+
+def test_an_admin_creates_a_member_who_signs_in(site: Site) -> None:
+    site.login_staff(ADMIN)
+    form = {
+        "first_name": "Nadia",
+        "last_name": "Lambert",
+        "email": f"nadia.lambert@{STAFF_DOMAIN}",
+        "language": "fr",
+        "roles": ["teacher", "secretary"],
+        "password": "short",
+    }
+    short = site.post("/staff/settings/staff", form, form_page="/staff/settings")
+    assert short.status_code == 400 and "au moins 10 caractères" in short.text
+    taken = site.post(
+        "/staff/settings/staff", {**form, "email": TEACHER, "password": "a-long-password"}, form_page="/staff/settings"
+    )
+    assert taken.status_code == 400 and "a déjà cette adresse" in taken.text
+    assert site.run(Staff.filter(last_name="Lambert", first_name="Nadia").exists) is False
+
+    created = site.post("/staff/settings/staff", {**form, "password": "a-long-password"}, form_page="/staff/settings")
+    assert created.status_code == 303
+    member = site.run(Staff.filter(email=f"nadia.lambert@{STAFF_DOMAIN}").first)
+    assert member is not None
+    roles = site.run(_roles_of, member.id)
+    assert set(roles) == {"teacher", "secretary"}
+    site.login_staff(f"nadia.lambert@{STAFF_DOMAIN}", "a-long-password")
+    assert site.client.get("/staff/print").status_code == 200
+
+
+def test_an_admin_deactivates_and_reactivates_a_member_but_not_themselves(site: Site) -> None:
+    site.login_staff(ADMIN)
+    me = site.run(Staff.filter(email=ADMIN).first)
+    teacher = site.run(Staff.filter(email=TEACHER).first)
+    assert me is not None and teacher is not None
+    assert (
+        site.post(f"/staff/settings/staff/{me.id}/active", {"active": "0"}, form_page="/staff/settings").status_code
+        == 400
+    )
+    assert (
+        site.post(
+            f"/staff/settings/staff/{teacher.id}/active", {"active": "0"}, form_page="/staff/settings"
+        ).status_code
+        == 303
+    )
+    assert site.run(Staff.filter(id=teacher.id, active=False).exists)
+    assert (
+        site.post(
+            f"/staff/settings/staff/{teacher.id}/active", {"active": "1"}, form_page="/staff/settings"
+        ).status_code
+        == 303
+    )
+    assert site.run(Staff.filter(id=teacher.id, active=True).exists)
+    assert site.run(AuditEntry.filter(action="staff.reactivated").count) == 1
+
+
+def test_the_settings_in_dutch_and_english(site: Site) -> None:
+    site.login_staff(ADMIN)
+    assert "Personeel en rollen" in site.client.get("/staff/settings?lang=nl").text
+    assert "Staff and roles" in site.client.get("/staff/settings?lang=en").text
