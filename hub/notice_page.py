@@ -1,67 +1,57 @@
-"""What a guardian's personal link opens: the message, the pupils it concerns, and "I have read".
+"""What a guardian's personal link opens: the same message page as the portal's, without signing in.
 
-The link's token is the notice's secret (24 random bytes): whoever holds it is the guardian it was sent to, and a
-form posted to a URL that contains it cannot be forged by another site, which does not know it. The page is the
-landing point of every channel's link (email, SMS, push, Telegram, the letter's QR code); the full portal with
-sign-in and reply slips builds on it.
+The link's token is the notice's secret (24 random bytes): whoever holds it is the guardian it was sent to, for
+that one notice only (its message, its attachments, its acknowledgement and reply slip; nothing else of the
+portal). A form posted to a URL that contains the token cannot be forged by another site, which does not know it;
+the pages also check the anonymous CSRF cookie. The page is the landing point of every channel's link (email,
+SMS, push, Telegram, the letter's QR code). The rules are those of :mod:`hub.portal`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from hub.enums import Channel
-from hub.models import Acknowledgement, Notice, NoticePupil
-from hub.planning import record_acknowledgement
+from hub import portal
+from hub.models import Attachment, Notice
+from hub.portal import MessagePage
+
+__all__ = ["MessagePage", "acknowledge", "answer", "attachment", "open_notice"]
 
 
-@dataclass(frozen=True)
-class NoticePage:
-    notice_id: int
-    token: str
-    school: str
-    guardian: str
-    subject: str
-    body: str
-    pupils: tuple[str, ...]
-    sender: str
-    needs_acknowledgement: bool
-    acknowledged_at: datetime | None
-
-
-async def open_notice(token: str, now: datetime) -> NoticePage | None:
-    """The page of the notice with this token, recording the first reading; None for an unknown link."""
-    notice = await Notice.filter(token=token).prefetch_related("guardian", "message__school", "message__author").first()
+async def open_notice(token: str, now: datetime) -> MessagePage | None:
+    """The page of the notice with this token, recording the first reading; None for an unknown link (or a
+    notice its guardian may no longer see, e.g. after a court order)."""
+    notice = await portal.notice_by_token(token)
     if notice is None:
         return None
-    if notice.first_read_at is None:
-        await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=now)
-    pupils = (
-        await NoticePupil.filter(notice_id=notice.id)
-        .order_by("pupil__first_name")
-        .values_list("pupil__first_name", "pupil__last_name")
-    )
-    ack = await Acknowledgement.filter(notice_id=notice.id).first()
-    message, guardian = notice.message, notice.guardian
-    return NoticePage(
-        notice_id=notice.id,
-        token=token,
-        school=message.school.name,
-        guardian=f"{guardian.first_name} {guardian.last_name}",
-        subject=message.subject,
-        body=message.body,
-        pupils=tuple(f"{first} {last}" for first, last in pupils),
-        sender=f"{message.author.first_name} {message.author.last_name}",
-        needs_acknowledgement=message.needs_acknowledgement,
-        acknowledged_at=ack.at if ack else None,
-    )
+    await portal.mark_read(notice, now)
+    return await portal.message_page(notice, now)
 
 
 async def acknowledge(token: str, now: datetime) -> bool:
-    """ "I have read", from the portal; False for an unknown link. Idempotent."""
-    notice = await Notice.filter(token=token).only("id").first()
+    """ "I have read", from the personal link; False for an unknown link. Idempotent."""
+    notice = await portal.notice_by_token(token)
     if notice is None:
         return False
-    await record_acknowledgement(notice.id, channel=Channel.PORTAL, now=now)
+    await portal.acknowledge(notice, guardian_id=_guardian_of(notice), now=now, via="link")
     return True
+
+
+async def answer(token: str, target: str, form: Mapping[str, Sequence[str]], now: datetime) -> list[int] | None:
+    """Answer the reply slip from the personal link (see :func:`hub.portal.answer_slip`); None for an unknown
+    link."""
+    notice = await portal.notice_by_token(token)
+    if notice is None:
+        return None
+    return await portal.answer_slip(notice, target, form, guardian_id=_guardian_of(notice), now=now, via="link")
+
+
+async def attachment(token: str, attachment_id: int) -> Attachment | None:
+    """An attachment of the link's message, else None."""
+    notice = await portal.notice_by_token(token)
+    return await portal.notice_attachment(notice, attachment_id) if notice else None
+
+
+def _guardian_of(notice: Notice) -> int:
+    return notice.guardian_id  # type: ignore[attr-defined,no-any-return]

@@ -1,8 +1,10 @@
-"""The page a guardian's personal link opens, in a real app: reading is recorded, "I have read" acknowledges."""
+"""The page a guardian's personal link opens, in a real app: reading is recorded, "I have read" acknowledges (a
+form with its CSRF token: one without is refused and changes nothing)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from hub.demo import generate_demo, publish_demo_messages
 from hub.enums import Channel
 from hub.models import Acknowledgement, Message, Notice
 from hub.web import create_app
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def _trip_notice(settings: Settings) -> tuple[str, str]:
@@ -40,11 +44,15 @@ def test_a_personal_link_opens_the_message_and_acknowledges(tmp_path: Path) -> N
         page = client.get(f"/n/{token}")
         assert page.status_code == 200
         assert subject in page.text and "Concerne" in page.text and "J'ai lu ce message" in page.text
-        done = client.post(f"/n/{token}/ack", follow_redirects=True)
+        csrf = _CSRF.search(page.text)
+        assert csrf, "the acknowledgement form carries a CSRF token"
+        form = {"csrf_token": csrf.group(1)}
+        assert client.post(f"/n/{token}/ack", follow_redirects=False).status_code == 403  # a forged form
+        done = client.post(f"/n/{token}/ack", data=form, follow_redirects=True)
         assert done.status_code == 200 and "vous avez confirmé avoir lu" in done.text
-        client.post(f"/n/{token}/ack")  # a second press changes nothing
+        client.post(f"/n/{token}/ack", data=form)  # a second press changes nothing
         assert client.get("/n/not-a-real-token").status_code == 404
-        assert client.post("/n/not-a-real-token/ack").status_code == 404
+        assert client.post("/n/not-a-real-token/ack", data=form).status_code == 404
     first_read_at, acknowledgements = asyncio.run(_state(settings, token))
     assert first_read_at is not None
     assert acknowledgements == [str(Channel.PORTAL)]

@@ -1,11 +1,262 @@
-"""Placeholder: filled by its page module's work."""
+"""The guardians' portal: one inbox for all their children, a message page (acknowledge, answer the reply slip),
+their children's records, and "My data" with its download. The personal link ``/n/<token>`` opens the same
+message page without signing in: the token is the credential for that one notice.
+
+* ``/portal``: the inbox, newest first, ``?pupil=`` filters by child, ``?page=`` pages; what needs doing on top.
+* ``/portal/notices/{id}`` (+ ``/ack``, ``/answer``) and ``/n/{token}`` (+ ``/ack``, ``/answer``): the message.
+* ``/portal/attachments/{id}`` and ``/n/{token}/attachments/{id}``: a file of a message the guardian received.
+* ``/portal/children`` and ``/portal/children/{pupil_id}``: published grades and report cards, absences, diary.
+* ``/portal/data`` and ``/portal/data/export``: what the school holds about me, as JSON or a zip of CSV files.
+
+The rules are in :mod:`hub.portal`, :mod:`hub.notice_page` and :mod:`hub.export`; these handlers parse, call and
+answer. Another family's notice, pupil or file gives 404, like an unknown one. Every form is CSRF-checked (the
+session's token when signed in, the anonymous cookie on a personal link, whose URL also holds the secret token).
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
+from urllib.parse import quote
 
-from hub.web.kit import Web
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from hub import export, notice_page, portal
+from hub.config import ROOT
+from hub.models import Attachment, Notice
+from hub.portal import FieldErrors, SlipRefused
+from hub.web.kit import Actor, Web, guardian_only, now
+
+#: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
+_REFUSAL_STATUS = {"closed": 409, "answered": 409, "no_slip": 409, "no_right": 403, "unknown_pupil": 400}
+#: The reply thread partial, shown at the bottom of the message page once it exists.
+_THREAD_PARTIAL = ROOT / "templates" / "pages" / "threads" / "thread.html"
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(404, "not found")
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _fields(form: FormData) -> dict[str, list[str]]:
+    return {key: [str(v) for v in form.getlist(key)] for key in form.keys() if key != "csrf_token"}
+
+
+def _download(attachment: Attachment) -> Response:
+    """The file as an attachment (never rendered inline: it comes from a sender, not from Carnet)."""
+    name = attachment.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
+    return Response(
+        bytes(attachment.data),
+        media_type=attachment.content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    return []
+    guardian = guardian_only(web)
+
+    async def show_message(
+        request: Request, notice: Notice, *, base: str, template: str, status: int = 200, **extra: Any
+    ) -> Response:
+        page = await portal.message_page(notice, now())
+        return await web.render(
+            request,
+            template,
+            status=status,
+            page=page,
+            base=base,
+            notice_id=notice.id,
+            thread_partial=_THREAD_PARTIAL.exists(),
+            done=request.query_params.get("done", ""),
+            **extra,
+        )
+
+    async def answer(
+        request: Request, notice: Notice, *, base: str, template: str, actor_id: int, via: str
+    ) -> Response:
+        form = await web.form(request)
+        target = str(form.get("target", ""))
+        fields = _fields(form)
+        try:
+            await portal.answer_slip(notice, target, fields, guardian_id=actor_id, now=now(), via=via)
+        except SlipRefused as refused:
+            return await show_message(
+                request,
+                notice,
+                base=base,
+                template=template,
+                status=_REFUSAL_STATUS[refused.code],
+                refused=refused.code,
+                target=target,
+                posted=fields,
+            )
+        except FieldErrors as wrong:
+            return await show_message(
+                request,
+                notice,
+                base=base,
+                template=template,
+                status=400,
+                errors=wrong.errors,
+                target=target,
+                posted=fields,
+            )
+        return RedirectResponse(f"{base}?done=answered#slip", status_code=303)
+
+    # ------------------------------------------------------------------------------------- signed-in guardian
+
+    async def own_notice(actor: Actor, request: Request) -> Notice:
+        notice = await portal.own_notice(actor.id, request.path_params["notice_id"])
+        if notice is None:
+            raise _not_found()
+        return notice
+
+    @guardian
+    async def inbox(request: Request, actor: Actor) -> Response:
+        found = await portal.inbox(
+            actor.id, now=now(), pupil_id=_int_param(request, "pupil"), page=_int_param(request, "page") or 1
+        )
+        if found is None:
+            raise _not_found()
+        return await web.render(request, "portal/inbox.html", inbox=found, now=now())
+
+    @guardian
+    async def message(request: Request, actor: Actor) -> Response:
+        notice = await own_notice(actor, request)
+        await portal.mark_read(notice, now())
+        return await show_message(request, notice, base=f"/portal/notices/{notice.id}", template="portal/message.html")
+
+    @guardian
+    async def message_ack(request: Request, actor: Actor) -> Response:
+        notice = await own_notice(actor, request)
+        await web.form(request)
+        await portal.acknowledge(notice, guardian_id=actor.id, now=now(), via="portal")
+        return RedirectResponse(f"/portal/notices/{notice.id}", status_code=303)
+
+    @guardian
+    async def message_answer(request: Request, actor: Actor) -> Response:
+        notice = await own_notice(actor, request)
+        base = f"/portal/notices/{notice.id}"
+        return await answer(request, notice, base=base, template="portal/message.html", actor_id=actor.id, via="portal")
+
+    @guardian
+    async def attachment(request: Request, actor: Actor) -> Response:
+        found = await portal.guardian_attachment(actor.id, request.path_params["attachment_id"])
+        if found is None:
+            raise _not_found()
+        return _download(found)
+
+    # ------------------------------------------------------------------------------------------ children
+
+    @guardian
+    async def children(request: Request, actor: Actor) -> Response:
+        today = now().astimezone(web.charter.tz).date()
+        return await web.render(request, "portal/children.html", children=await portal.children(actor.id, today))
+
+    @guardian
+    async def child(request: Request, actor: Actor) -> Response:
+        today = now().astimezone(web.charter.tz).date()
+        record = await portal.child_record(actor.id, request.path_params["pupil_id"], today)
+        if record is None:
+            raise _not_found()
+        return await web.render(request, "portal/child.html", record=record, today=today)
+
+    # ---------------------------------------------------------------------------------------------- my data
+
+    @guardian
+    async def my_data(request: Request, actor: Actor) -> Response:
+        try:
+            data = await export.guardian_data(actor.id, now=now())
+        except export.NothingToExport:
+            raise _not_found() from None
+        return await web.render(request, "portal/data.html", data=data)
+
+    @guardian
+    async def my_data_export(request: Request, actor: Actor) -> Response:
+        form = await web.form(request)
+        file_format = "zip" if form.get("format") == "zip" else "json"
+        try:
+            data = await export.audited_export(actor.id, now=now(), file_format=file_format, via="portal")
+        except export.NothingToExport:
+            raise _not_found() from None
+        stamp = now().strftime("%Y%m%d")
+        if file_format == "zip":
+            body, media = export.export_zip(data), "application/zip"
+        else:
+            body, media = export.export_json(data), "application/json"
+        return Response(
+            body,
+            media_type=media,
+            headers={
+                "Content-Disposition": f'attachment; filename="carnet-mes-donnees-{stamp}.{file_format}"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    # ------------------------------------------------------------------------------------ the personal link
+
+    async def token_notice(request: Request) -> Notice | None:
+        return await portal.notice_by_token(request.path_params["token"])
+
+    async def unknown_link(request: Request) -> Response:
+        return await web.render(request, "notice.html", status=404, page=None)
+
+    async def link_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        notice = await token_notice(request)
+        if notice is None:
+            return await unknown_link(request)
+        await portal.mark_read(notice, now())
+        return await show_message(request, notice, base=f"/n/{token}", template="notice.html")
+
+    async def link_ack(request: Request) -> Response:
+        token = request.path_params["token"]
+        notice = await token_notice(request)
+        if notice is None:
+            return await unknown_link(request)
+        await web.form(request)
+        await notice_page.acknowledge(token, now())
+        return RedirectResponse(f"/n/{token}", status_code=303)
+
+    async def link_answer(request: Request) -> Response:
+        token = request.path_params["token"]
+        notice = await token_notice(request)
+        if notice is None:
+            return await unknown_link(request)
+        guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
+        return await answer(
+            request, notice, base=f"/n/{token}", template="notice.html", actor_id=guardian_id, via="link"
+        )
+
+    async def link_attachment(request: Request) -> Response:
+        found = await notice_page.attachment(request.path_params["token"], request.path_params["attachment_id"])
+        if found is None:
+            raise _not_found()
+        return _download(found)
+
+    return [
+        Route("/portal", inbox),
+        Route("/portal/notices/{notice_id:int}", message),
+        Route("/portal/notices/{notice_id:int}/ack", message_ack, methods=["POST"]),
+        Route("/portal/notices/{notice_id:int}/answer", message_answer, methods=["POST"]),
+        Route("/portal/attachments/{attachment_id:int}", attachment),
+        Route("/portal/children", children),
+        Route("/portal/children/{pupil_id:int}", child),
+        Route("/portal/data", my_data),
+        Route("/portal/data/export", my_data_export, methods=["POST"]),
+        Route("/n/{token}", link_page),
+        Route("/n/{token}/ack", link_ack, methods=["POST"]),
+        Route("/n/{token}/answer", link_answer, methods=["POST"]),
+        Route("/n/{token}/attachments/{attachment_id:int}", link_attachment),
+    ]
