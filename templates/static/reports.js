@@ -14,9 +14,9 @@
 
   function text(stage) {
     var share = stage.of ? stage.count / stage.of : 0;
-    return template.replace("%(count)s", numbers.format(stage.count))
-      .replace("%(base)s", numbers.format(stage.of))
-      .replace("%(percent)s", percents.format(share));
+    return template.replace("{count}", numbers.format(stage.count))
+      .replace("{base}", numbers.format(stage.of))
+      .replace("{percent}", percents.format(share));
   }
 
   function show(stage) {
