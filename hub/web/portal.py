@@ -24,16 +24,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import export, notice_page, portal
-from hub.config import ROOT
+from hub import export, notice_page, portal, threads
+from hub.enums import ActorKind
 from hub.models import Attachment, Notice
 from hub.portal import FieldErrors, SlipRefused
 from hub.web.kit import Actor, Web, guardian_only, now
 
 #: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
 _REFUSAL_STATUS = {"closed": 409, "answered": 409, "no_slip": 409, "no_right": 403, "unknown_pupil": 400}
-#: The reply thread partial, shown at the bottom of the message page once it exists.
-_THREAD_PARTIAL = ROOT / "templates" / "pages" / "threads" / "thread.html"
 
 
 def _not_found() -> HTTPException:
@@ -69,7 +67,11 @@ def routes(web: Web) -> list[BaseRoute]:
     async def show_message(
         request: Request, notice: Notice, *, base: str, template: str, status: int = 200, **extra: Any
     ) -> Response:
+        """The message page; its reply thread (``threads/thread.html``) is the notice guardian's, as they see it."""
         page = await portal.message_page(notice, now())
+        reader = threads.Reader(ActorKind.GUARDIAN, page.guardian_id)
+        if base.startswith("/n/"):  # the personal link's thread posts to its own address
+            extra = {"reply_action": f"{base}/reply", "reply_next": base, **extra}
         return await web.render(
             request,
             template,
@@ -77,7 +79,7 @@ def routes(web: Web) -> list[BaseRoute]:
             page=page,
             base=base,
             notice_id=notice.id,
-            thread_partial=_THREAD_PARTIAL.exists(),
+            thread=await threads.thread_view(notice.id, reader, now(), web.charter),
             done=request.query_params.get("done", ""),
             **extra,
         )

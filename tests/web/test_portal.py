@@ -144,6 +144,7 @@ def test_the_message_page_marks_reading_and_acknowledges(site: Site) -> None:
     assert page.status_code == 200
     assert "Visite du musée Félicien Rops" in page.text and "Martine Denis" in page.text
     assert "Talon" in page.text and "J'ai lu ce message" in page.text
+    assert f'action="/portal/notices/{notice_id}/reply"' in page.text  # the reply thread, at the bottom
     assert site.run(lambda: Notice.get(id=notice_id)).first_read_at is not None
     done = site.post(f"/portal/notices/{notice_id}/ack", form_page=f"/portal/notices/{notice_id}")
     assert done.status_code == 303
@@ -357,6 +358,7 @@ def test_the_personal_link_answers_and_acknowledges_without_signing_in(site: Sit
     page = site.client.get(f"/n/{token}")
     assert page.status_code == 200 and "Visite du musée Félicien Rops" in page.text
     assert 'href="/portal/notices/' not in page.text  # the link opens this notice only
+    assert f'action="/n/{token}/reply"' in page.text  # its reply thread posts to the link too
     answered = site.post(
         f"/n/{token}/answer",
         {"target": str(family.pupil_id), "q1": "no", "q2": "0", "signed_name": "Papa Demo"},
