@@ -102,7 +102,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     "fr": {
         "dated": "{place}, le {date}",
         "subject": "Bienvenue sur Carnet, le carnet de liaison de l’école",
-        "greeting": "Madame, Monsieur {name},",
+        "greeting": "Bonjour {name},",
         "what": "Carnet est la plateforme par laquelle l’école vous écrit : annonces, talons-réponses, "
         "accusés de lecture, notes et absences de {pupils}. Vous choisissez comment vous êtes prévenu·e : "
         "e-mail, SMS, notification ou Telegram ; sans internet, vous recevez une lettre, comme celle-ci.",
@@ -119,7 +119,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     "nl": {
         "dated": "{place}, {date}",
-        "subject": "Welkom bij Carnet, de heen-en-weerschrift van de school",
+        "subject": "Welkom bij Carnet, het heen-en-weerschriftje van de school",
         "greeting": "Beste {name},",
         "what": "Carnet is het platform waarmee de school u schrijft: berichten, antwoordstrookjes, "
         "leesbevestigingen, cijfers en afwezigheden van {pupils}. U kiest zelf hoe u bereikt wordt: e-mail, "
@@ -208,7 +208,7 @@ def _qr(link: str) -> io.BytesIO:
 class _WelcomePDF(UnicodePDF):
     def paragraph(self, text: str, size: float = 10.5, *, bold: bool = False, height: float = 5.2) -> None:
         self.use(size, bold=bold)
-        self.multi_cell(0, height, self.text_of(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, height, self.text_of(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(2.5)
 
 
@@ -247,12 +247,12 @@ def _page(pdf: _WelcomePDF, school: School, letter: WelcomeLetter, charter: Char
     pdf.image(_qr(letter.link), x=_LEFT, y=top, w=_QR_SIZE, h=_QR_SIZE)
     pdf.set_xy(_LEFT + _QR_SIZE + 6, top + 2)
     pdf.use(10.5)
-    pdf.multi_cell(0, 5.2, pdf.text_of(texts["cta"].format(until=until)), new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.ln(2)
-    # The link in a monospaced face, broken anywhere, so that every character can be read and typed.
-    pdf.set_font("Courier", "B", 9.5)
-    pdf.multi_cell(0, 4.6, letter.link, wrapmode="CHAR", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(max(pdf.get_y(), top + _QR_SIZE) + 5)
+    pdf.multi_cell(0, 5.2, pdf.text_of(texts["cta"].format(until=until)), align="L", new_x=XPos.LMARGIN)
+    # Under the code, the link in a monospaced face, broken anywhere, so that every character can be typed.
+    pdf.set_xy(_LEFT, max(pdf.get_y(), top + _QR_SIZE) + 2)
+    pdf.set_font("Courier", "B", 10)
+    pdf.multi_cell(0, 5, letter.link, wrapmode="CHAR", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
     pdf.paragraph(texts["keep"], 9.5)
     pdf.ln(2)
     pdf.paragraph(texts["closing"])
