@@ -57,6 +57,21 @@ def default_charter() -> Charter:
     return load_charter(DEFAULT_CHARTER_PATH)
 
 
+_school_charter: Charter | None = None
+
+
+def use_charter(charter: Charter | None) -> None:
+    """Make ``charter`` the one this process obeys wherever no charter is passed explicitly (the school's own
+    ``CARNET_CHARTER``, set once at start by ``carnet`` and the web app); None goes back to the default."""
+    global _school_charter
+    _school_charter = charter
+
+
+def school_charter() -> Charter:
+    """The charter this process obeys: the school's own when one was set with :func:`use_charter`."""
+    return _school_charter or default_charter()
+
+
 __all__ = [
     "DEFAULT_CHARTER_PATH",
     "SEARCH_DAYS",
@@ -84,5 +99,7 @@ __all__ = [
     "render_html",
     "render_pdf",
     "render_to",
+    "school_charter",
     "staff_available",
+    "use_charter",
 ]

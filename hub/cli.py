@@ -255,6 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.from_env()
+    if settings.charter_path and args.command != "charter":  # `charter check --file` validates its own
+        from charter import CharterError, load_charter, use_charter
+
+        try:
+            use_charter(load_charter(settings.charter_path))
+        except CharterError as exc:
+            print(f"CARNET_CHARTER: {exc}", file=sys.stderr)
+            return 2
     return int(args.func(args, settings))
 
 

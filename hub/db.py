@@ -7,6 +7,8 @@ SQLite (WAL mode, Tortoise's default for SQLite) when nothing is configured; Pos
 
 from __future__ import annotations
 
+import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +19,10 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as _migrate
 
 from hub.config import Settings
+
+# Tortoise's SQLite backend teaches sqlite3 to store dates and datetimes, not times: a TimeField (a guardian's
+# quiet hours) is stored as ISO text, which the field reads back. PostgreSQL's driver needs nothing.
+sqlite3.register_adapter(dt.time, dt.time.isoformat)
 
 MODELS_MODULE = "hub.models"
 MIGRATIONS_MODULE = "hub.migrations"

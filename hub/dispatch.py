@@ -20,6 +20,7 @@ from tortoise import Tortoise
 from tortoise.functions import Count
 
 from channels.base import ChannelAdapter, Envelope, Outcome
+from charter import Charter, school_charter
 from hub import planning
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.models import Contact, Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
@@ -262,6 +263,19 @@ async def dispatch_due(
 log = logging.getLogger("carnet.dispatch")
 
 
+async def notify_staff_of_replies(
+    adapters: Mapping[Channel, ChannelAdapter], now: datetime, *, base_url: str, charter: Charter | None = None
+) -> int:
+    """Email staff the digest of the families' new replies (``hub.threads.notify_staff``), only inside the
+    charter's staff hours; nothing when email is not configured. Returns the digests sent."""
+    from hub import threads  # the threads module renders with the page catalogues: imported only when used
+
+    email = adapters.get(Channel.EMAIL)
+    if email is None:
+        return 0
+    return await threads.notify_staff(now, charter or school_charter(), email.send, base_url=base_url)
+
+
 async def run(
     adapters: Mapping[Channel, ChannelAdapter],
     *,
@@ -269,18 +283,21 @@ async def run(
     stop: asyncio.Event,
     interval: float = 2.0,
     worker_id: str = "local",
+    charter: Charter | None = None,
 ) -> None:
     """Dispatch passes until ``stop`` is set: the single worker of a one-school SQLite installation (the demo).
 
-    Each pass first puts back the deliveries whose lease expired (:func:`reclaim_expired`) and creates the
-    escalation steps whose wait is over (``planning.due_escalations``). A failing pass is
-    logged and the loop goes on: one broken row must not stop a school's messages.
+    Each pass first puts back the deliveries whose lease expired (:func:`reclaim_expired`), creates the
+    escalation steps whose wait is over (``planning.due_escalations``) and tells staff of new replies inside
+    their hours (:func:`notify_staff_of_replies`). A failing pass is logged and the loop goes on: one broken row
+    must not stop a school's messages.
     """
     while not stop.is_set():
         try:
             now = datetime.now(UTC)
             await reclaim_expired(now)
-            await planning.due_escalations(now)
+            await planning.due_escalations(now, charter=charter)
+            await notify_staff_of_replies(adapters, now, base_url=base_url, charter=charter)
             report = await dispatch_due(adapters, now=now, base_url=base_url, worker_id=worker_id)
             if report.claimed:
                 log.info("dispatched %s: %s sent, %s failed", report.claimed, report.sent, report.failed)

@@ -26,7 +26,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from charter import Charter, default_charter, may_send, next_allowed
+from charter import Charter, may_send, next_allowed, school_charter
 from hub import routing
 from hub.enums import (
     CHANNEL_CONTACT,
@@ -366,7 +366,7 @@ async def publish(
     Raises PlanningError if the sender's roles may not send this urgency, if an emergency has no reason, or if
     the message is not a draft of the sender's school. Emergencies are written to the audit log.
     """
-    charter = charter or default_charter()
+    charter = charter or school_charter()
     message = await Message.get_or_none(id=message_id)
     if message is None:
         raise PlanningError(f"no message {message_id}")
@@ -606,7 +606,7 @@ async def record_outcome(
     configuration error says nothing against the guardian's address). ``retry_after`` (seconds, the provider's
     429 ``Retry-After``) is a floor on a transient failure's retry wait: the retry waits at least that long.
     """
-    charter = charter or default_charter()
+    charter = charter or school_charter()
     async with in_transaction():
         delivery = await Delivery.get(id=delivery_id)
         old = DeliveryState(delivery.state)
@@ -777,7 +777,7 @@ async def record_answer(
         if slip is None:
             raise PlanningError(f"the message of notice {notice_id} has no reply slip")
         if now > slip.deadline and not late_ok:
-            tz = (charter or default_charter()).tz
+            tz = (charter or school_charter()).tz
             closed = slip.deadline.astimezone(tz).strftime("%Y-%m-%d %H:%M")
             raise PlanningError(f"the reply slip closed on {closed} ({tz.key}): a late answer needs late_ok=True")
         if not await NoticePupil.filter(notice_id=notice_id, pupil_id=pupil_id).exists():
@@ -834,7 +834,7 @@ async def due_escalations(
 
     Safe to run repeatedly: a notice whose chain already moved past the step is left alone.
     """
-    charter = charter or default_charter()
+    charter = charter or school_charter()
     if wait is not None:
         shortest = wait
     else:
@@ -922,7 +922,7 @@ async def schedule_reminders(message_id: int, now: datetime, *, charter: Charter
     notice whose guardian may answer and still has to. PLANNED rows, promoted when due, cancelled when the
     answer comes in. Safe to run again (after a deadline change): an existing reminder at the same time is
     not duplicated. Returns the number of rows created."""
-    charter = charter or default_charter()
+    charter = charter or school_charter()
     slip = await ReplySlip.get_or_none(message_id=message_id).prefetch_related("message")
     if slip is None:
         return 0

@@ -233,6 +233,9 @@ async def _loop(
                 escalated = await planning.due_escalations(now)
                 if escalated:
                     log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
+                digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
+                if digests:
+                    log.info("%s: %s reply digests sent to staff", worker_id, digests)
             report = await dispatch.dispatch_due(
                 adapters,
                 now=now,

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from channels.registry import build_adapters
 from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
-from charter import Charter, default_charter, load_charter, render_html, render_pdf
+from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
 from hub import db, dispatch, inbound
 from hub.config import ROOT, Settings
 from hub.demo_guide import demo_guide, is_demo_school
@@ -42,6 +42,7 @@ PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api)
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     charter: Charter = load_charter(settings.charter_path) if settings.charter_path else default_charter()
+    use_charter(charter)  # the rules publish and the worker obey, not only the document shown
     web = Web(settings, charter)
 
     async def home(request: Request) -> Response:
@@ -177,7 +178,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             adapters = build_adapters(settings)
             web.settings, web.adapters, web.demo = settings, adapters, True
             stop = asyncio.Event()
-            worker = asyncio.create_task(dispatch.run(adapters, base_url=settings.base_url, stop=stop))
+            worker = asyncio.create_task(dispatch.run(adapters, base_url=settings.base_url, stop=stop, charter=charter))
             try:
                 yield
             finally:
