@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -72,6 +73,7 @@ def routes(web: Web) -> list[BaseRoute]:
             "choices": await account.channel_choices(actor.id),
             "consents": await account.consent_states(actor.id),
             "telegram": Channel.TELEGRAM in channel_settings(web.settings),
+            "offered": set(channel_settings(web.settings)),
             "push_key": _push_key(web),
             "can_add": sorted(str(k) for k, c in _CHANNEL_OF_KIND.items() if c in web.adapters),
             "charter_words": charter_consent_words(web),
@@ -127,7 +129,7 @@ def routes(web: Web) -> list[BaseRoute]:
         except account.AccountError as exc:
             return await channels_error(request, actor, exc.code, typed=raw, typed_kind=str(kind), next=back)
         error = await send_code(request, actor, contact)
-        target = f"/portal/contacts/{contact.id}/verify?next={back}"
+        target = f"/portal/contacts/{contact.id}/verify?next={quote(back)}"
         if error:
             target += f"&error={error}"
         return RedirectResponse(target, status_code=303)
@@ -189,7 +191,7 @@ def routes(web: Web) -> list[BaseRoute]:
             error = await send_code(request, actor, contact)
         except account.AccountError as exc:
             error = exc.code
-        target = f"/portal/contacts/{contact.id}/verify?next={back}&" + (f"error={error}" if error else "sent=1")
+        target = f"/portal/contacts/{contact.id}/verify?next={quote(back)}&" + (f"error={error}" if error else "sent=1")
         return RedirectResponse(target, status_code=303)
 
     @guardian
