@@ -30,11 +30,13 @@ from typing import Protocol
 from tortoise.transactions import in_transaction
 
 from channels.base import Outcome, Rendered
-from charter import Charter, expected_reply_by, next_staff_available, staff_available
+from charter import Charter, expected_reply_by, is_allowed, next_staff_available, staff_available
 from hub import access
 from hub.audit import audit
-from hub.enums import ActorKind, AudienceKind, Channel, StaffRole
+from hub.consent import current_purposes
+from hub.enums import ActorKind, AudienceKind, Channel, ConsentPurpose, ContactKind, StaffRole, Urgency
 from hub.models import (
+    Contact,
     Guardian,
     Membership,
     Message,
@@ -47,6 +49,7 @@ from hub.models import (
 )
 from hub.rendering import language_of
 from hub.replies import MAX_LENGTH, ReplyError, clean_body, record_guardian_reply
+from hub.routing import QuietHours
 
 __all__ = [
     "MAX_LENGTH",
@@ -56,8 +59,10 @@ __all__ = [
     "ReplyError",
     "Thread",
     "Viewer",
+    "in_quiet_hours",
     "inbox",
     "mark_read",
+    "notify_family",
     "notify_staff",
     "post_as_guardian",
     "post_as_staff",
@@ -600,3 +605,83 @@ async def _render_digest(digest: _Digest, base_url: str) -> Rendered:
         text="\n".join(lines),
         link=f"{base_url.rstrip('/')}/staff/inbox",
     )
+
+
+# -------------------------------------------------------------------------------------- telling the family
+
+
+_ANSWERED = {
+    "fr": {
+        "subject": "Réponse de l'école : {subject}",
+        "text": "{staff} a répondu à votre message à propos de « {subject} ».\n\nLire la réponse : {url}",
+    },
+    "nl": {
+        "subject": "Antwoord van de school: {subject}",
+        "text": "{staff} heeft geantwoord op uw bericht over ‘{subject}’.\n\nLees het antwoord: {url}",
+    },
+    "en": {
+        "subject": "The school's answer: {subject}",
+        "text": "{staff} answered your message about “{subject}”.\n\nRead the answer: {url}",
+    },
+}
+
+
+async def notify_family(post_id: int, now: dt.datetime, charter: Charter, send: Send, *, base_url: str) -> int:
+    """Email the guardians who wrote in the thread that the school answered (post ``post_id``); how many were.
+
+    Only when a normal message may reach families now (``charter.is_allowed``) and outside the guardian's own
+    quiet hours, to a verified, live address, with the guardian's consent to school messages by email. Otherwise
+    nothing is sent: the answer waits on their message page, where they were told when to expect it. The email
+    carries the link to their own notice's thread, not the answer's text."""
+    if not is_allowed(charter, now, Urgency.NORMAL):
+        return 0
+    post = await ThreadPost.get(id=post_id).prefetch_related("notice__message", "staff")
+    notice_ids = await _thread_notice_ids(post.notice, Reader(ActorKind.SYSTEM, 0))
+    writers = set(
+        await ThreadPost.filter(notice_id__in=notice_ids, author_kind=ActorKind.GUARDIAN).values_list(
+            "guardian_id", flat=True
+        )
+    )
+    consents = await current_purposes(sorted(g for g in writers if g is not None))
+    told = 0
+    for guardian in await Guardian.filter(id__in=list(consents), erased_at__isnull=True):
+        if not {ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.EMAIL} <= consents[guardian.id]:
+            continue
+        if in_quiet_hours(guardian, now, charter):
+            continue
+        notice = await Notice.filter(id__in=notice_ids, guardian_id=guardian.id).first()
+        address = (
+            await Contact.filter(guardian_id=guardian.id, kind=ContactKind.EMAIL, verified=True, dead_at__isnull=True)
+            .order_by("id")
+            .first()
+        )
+        if notice is None or address is None:
+            continue
+        lang = language_of(guardian.language)
+        words = _ANSWERED[lang]
+        subject = post.notice.message.subject
+        url = f"{base_url.rstrip('/')}/n/{notice.token}/reply"
+        staff = _name(post.staff.first_name, post.staff.last_name) if post.staff else ""
+        rendered = Rendered(
+            language=lang,
+            subject=words["subject"].format(subject=subject),
+            text=words["text"].format(staff=staff or "?", subject=subject, url=url),
+            link=url,
+            idempotency_key=f"answer-{post.id}-{guardian.id}",
+        )
+        outcome = await send(address.value, rendered)
+        if outcome.ok:
+            told += 1
+        else:
+            log.warning("answer notice to guardian %s failed: %s", guardian.id, outcome.error)
+    if told:
+        await audit("thread.family_notified", at=now, subject_type="thread_post", subject_id=post.id, guardians=told)
+    return told
+
+
+def in_quiet_hours(guardian: Guardian, now: dt.datetime, charter: Charter) -> bool:
+    """Whether ``now`` falls in the guardian's own quiet hours (wall-clock times: a driver's tzinfo is dropped)."""
+    if guardian.quiet_from is None or guardian.quiet_until is None:
+        return False
+    start, end = guardian.quiet_from.replace(tzinfo=None), guardian.quiet_until.replace(tzinfo=None)
+    return start != end and QuietHours(start, end).end_after(now, charter.tz) is not None

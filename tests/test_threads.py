@@ -14,8 +14,20 @@ from channels.email import EmailAdapter, EmailSettings
 from channels.peers.smtp import SmtpPeer
 from charter import default_charter, expected_reply_by
 from hub import access, db, threads
-from hub.enums import ActorKind, AudienceKind, GroupKind, StaffRole
-from hub.models import Guardian, Guardianship, Membership, Message, MessageAudience, Notice, Staff, Teaching, ThreadPost
+from hub.consent import give_consent
+from hub.enums import ActorKind, AudienceKind, ConsentPurpose, ConsentSource, ContactKind, GroupKind, StaffRole
+from hub.models import (
+    Contact,
+    Guardian,
+    Guardianship,
+    Membership,
+    Message,
+    MessageAudience,
+    Notice,
+    Staff,
+    Teaching,
+    ThreadPost,
+)
 from hub.planning import publish
 
 BRUSSELS = default_charter().tz
@@ -273,3 +285,58 @@ async def test_staff_are_told_by_one_digest_each_only_inside_staff_hours(family:
     finally:
         await adapter.close()
         peer.stop()
+
+
+async def _reachable_by_email(guardian_id: int, at: dt.datetime) -> str:
+    """The guardian's verified email address (one is added when the demo gave none), and the consents email
+    needs."""
+    g = await Guardian.get(id=guardian_id)
+    for purpose in (ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.EMAIL):
+        await give_consent(g, purpose, version="test", source=ConsentSource.PORTAL, at=at)
+    found = (
+        await Contact.filter(guardian_id=guardian_id, kind=ContactKind.EMAIL, verified=True, dead_at__isnull=True)
+        .order_by("id")
+        .first()
+    )
+    if found is None:
+        found = await Contact.create(
+            guardian_id=guardian_id, kind=ContactKind.EMAIL, value=f"parent{guardian_id}@example.be", verified=True
+        )
+    return found.value
+
+
+async def test_the_family_is_emailed_the_schools_answer_only_when_the_charter_allows(family: Family) -> None:
+    charter = default_charter()
+    (first, second), other = family.home, family.other
+    addresses = {g: await _reachable_by_email(g, local(MONDAY, 9)) for g in (first, second, other)}
+    await threads.post_as_guardian(family.notices[first], first, "Question", local(MONDAY, 9))
+    teacher = await staff_reader(family.author_id)
+    peer = SmtpPeer().start()
+    adapter = EmailAdapter(EmailSettings(host="127.0.0.1", port=peer.port, sender="Carnet <carnet@example.be>"))
+    try:
+        late = await threads.post_as_staff(family.notices[first], teacher, "Réponse du soir", local(MONDAY, 22))
+        assert await threads.notify_family(late.id, local(MONDAY, 22), charter, adapter.send, base_url="") == 0
+        assert peer.mailbox.messages == []
+
+        answer = await threads.post_as_staff(family.notices[first], teacher, "Réponse", local(MONDAY, 10))
+        told = await threads.notify_family(answer.id, local(MONDAY, 10), charter, adapter.send, base_url="https://c.be")
+        assert told == 1  # the guardian who wrote; not the partner, never the other household
+        (mail,) = peer.mailbox.messages
+        assert str(mail["To"]) == addresses[first]
+        token = (await Notice.get(id=family.notices[first])).token
+        text = str(mail.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+        assert f"https://c.be/n/{token}/reply" in text and SUBJECT in text
+        assert "Réponse" not in text.replace(SUBJECT, "")  # a link to the answer, not its words
+    finally:
+        await adapter.close()
+        peer.stop()
+
+
+def test_a_guardians_quiet_hours_are_read_on_the_schools_clock() -> None:
+    charter = default_charter()
+    # As the database gives them back: wall-clock times labelled UTC (hub.account stores them so).
+    night_owl = Guardian(quiet_from=dt.time(21, 30, tzinfo=dt.UTC), quiet_until=dt.time(7, tzinfo=dt.UTC))
+    assert threads.in_quiet_hours(night_owl, local(MONDAY, 22), charter)
+    assert threads.in_quiet_hours(night_owl, local(MONDAY, 6, 59), charter)
+    assert not threads.in_quiet_hours(night_owl, local(MONDAY, 7), charter)
+    assert not threads.in_quiet_hours(Guardian(), local(MONDAY, 22), charter)

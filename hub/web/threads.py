@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub import access, threads
-from hub.enums import ActorKind
+from hub.enums import ActorKind, Channel
 from hub.models import Notice
 from hub.replies import ReplyError
 from hub.web.kit import Actor, Web, guardian_only, now, safe_next, staff_only
@@ -121,17 +121,24 @@ def routes(web: Web) -> list[BaseRoute]:
             error = "throttled"
         else:
             try:
-                await threads.post_as_staff(notice_id, actor, text, now())
+                post = await threads.post_as_staff(notice_id, actor, text, now())
             except ReplyError as exc:
                 if exc.code == "unknown_notice":
                     raise HTTPException(404, "not found") from exc
                 error = exc.code
             else:
+                await tell_family(post.id)
                 return RedirectResponse(_posted(f"/staff/inbox/{notice_id}"), status_code=303)
         thread = await threads.thread_view(notice_id, actor, now(), web.charter)
         if thread is None:
             raise HTTPException(404, "not found")
         return await refused(request, "threads/staff_thread.html", thread, error, text, notice_id=notice_id)
+
+    async def tell_family(post_id: int) -> None:
+        """Email the family that the school answered, when email is configured and the charter allows it now."""
+        email = web.adapters.get(Channel.EMAIL)
+        if email is not None:
+            await threads.notify_family(post_id, now(), web.charter, email.send, base_url=web.settings.base_url)
 
     return [
         Route("/portal/notices/{notice_id:int}/reply", portal_reply, methods=["GET", "POST"]),

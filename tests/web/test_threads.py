@@ -7,7 +7,9 @@ from html import unescape
 
 import pytest
 
-from hub.models import Notice, Staff, ThreadPost
+from channels.peers.smtp import Mailbox
+from hub.enums import ContactKind
+from hub.models import Contact, Notice, Staff, ThreadPost
 from hub.web.kit import now
 from tests.test_threads import SUBJECT, Family, separated_family
 from tests.web.conftest import Site
@@ -205,3 +207,25 @@ def test_the_thread_speaks_the_language_asked(site: Site, family: Family, lang: 
 def test_the_inbox_speaks_the_language_asked(site: Site, family: Family, lang: str, words: str) -> None:
     _login_staff(site, family.author_id)
     assert words in _text(site.client.get(f"/staff/inbox?lang={lang}").text)
+
+
+def test_an_answer_by_email_only_ever_reaches_the_guardian_who_wrote(
+    site_with_smtp: tuple[Site, Mailbox],
+) -> None:
+    """Whether it goes now depends on the clock (the charter's sending hours): where it goes does not."""
+    site, mailbox = site_with_smtp
+    family = site.run(separated_family, now())
+    site.run(_give_passwords, [family.author_id])
+    first = family.home[0]
+    mine = family.notices[first]
+    site.login_guardian(first)
+    site.post(f"/portal/notices/{mine}/reply", {"body": "Question"}, form_page=f"/portal/notices/{mine}/reply")
+    _login_staff(site, family.author_id)
+    answered = site.post(f"/staff/inbox/{mine}", {"body": "Réponse"}, form_page=f"/staff/inbox/{mine}")
+    assert answered.status_code == 303
+    writer = set(site.run(_emails_of, first))
+    assert all(str(mail["To"]) in writer for mail in mailbox.messages)
+
+
+async def _emails_of(guardian_id: int) -> list[str]:
+    return await Contact.filter(guardian_id=guardian_id, kind=ContactKind.EMAIL).values_list("value", flat=True)
