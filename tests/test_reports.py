@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from tortoise import Tortoise
 
 from hub.enums import (
     AnswerMode,
@@ -287,3 +289,34 @@ def test_why_a_notice_reached_nobody() -> None:
     assert why_not_reached([("email", "failed", at), ("sms", "due", at)], MONDAY_10) == ("sending", None)
     assert why_not_reached([("email", "failed", at), ("sms", "failed", at)], MONDAY_10) == ("failed_everywhere", None)
     assert why_not_reached([], MONDAY_10) == ("not_planned", None)
+
+
+async def _queries_of_a_report(school_id: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many statements the database receives while the report is built (counted at the connection)."""
+    connection = Tortoise.get_connection("default")
+    count = 0
+    for name in ("execute_query", "execute_query_dict"):
+        original = getattr(connection, name)
+
+        async def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            nonlocal count
+            count += 1
+            return await _original(*args, **kwargs)
+
+        monkeypatch.setattr(connection, name, counted)
+    await delivery_report(school_id, AUTUMN, now=MONDAY_10 + timedelta(days=3))
+    monkeypatch.undo()
+    return count
+
+
+async def test_the_number_of_queries_does_not_grow_with_the_school(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = await build_small()
+    await _the_story(small)
+    few = await _queries_of_a_report(small.school.id, monkeypatch)
+    for day in (1, 2):
+        later = await message_to_both_classes(small, now=MONDAY_10 + timedelta(days=day))
+        for name in ("mother", "father", "carla"):
+            await record_acknowledgement(
+                (await notice(later, small.guardians[name])).id, channel=Channel.SMS, now=MONDAY_10
+            )
+    assert await _queries_of_a_report(small.school.id, monkeypatch) == few <= 10
