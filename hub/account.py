@@ -46,6 +46,9 @@ from hub.routing import DEFAULT_CHANNEL_ORDER, QuietHours
 __all__ = [
     "CODE_ATTEMPTS",
     "CODE_LIFETIME",
+    "ORDERED_CHANNELS",
+    "OUTSIDE_EU",
+    "PURPOSES",
     "AccountError",
     "ChannelChoice",
     "ConsentState",

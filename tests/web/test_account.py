@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from tortoise.models import Model
 
 from channels.peers.smtp import Mailbox
+from channels.peers.twilio import TwilioPeer
 from channels.telegram import verify_link_code
 from hub import account, security
 from hub.config import Settings
@@ -39,6 +41,27 @@ def telegram_site(demo_db_url: str, tmp_path: Path) -> Iterator[Site]:
         telegram_link_secret="s" * 40,
     )
     yield from _serve(settings)
+
+
+@pytest.fixture
+def sms_site(demo_db_url: str, tmp_path: Path) -> Iterator[tuple[Site, TwilioPeer]]:
+    """The app with SMS configured towards the local Twilio-speaking peer (in a loop of its own)."""
+    with start_blocking_portal() as portal:
+        peer = portal.call(TwilioPeer(auth_token="t" * 32, account_sid="AC" + "0" * 32).start)
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=demo_db_url,
+            base_url="http://127.0.0.1:9",  # Twilio's status callbacks go nowhere here
+            twilio_account_sid=peer.account_sid,
+            twilio_auth_token=peer.auth_token,
+            twilio_from="+32460201234",
+            twilio_api_base=peer.base_url,
+        )
+        try:
+            for site in _serve(settings):
+                yield site, peer
+        finally:
+            portal.call(peer.stop)
 
 
 async def _guardian_with_email(skip: int = 0) -> Guardian:
@@ -230,6 +253,21 @@ def test_a_wrong_phone_number_is_refused_with_a_clear_error(site: Site) -> None:
     page = site.post("/portal/contacts", {"kind": "phone", "value": "0470 12"}, form_page=CHANNELS)
     assert page.status_code == 400 and "Ce numéro n’existe pas" in page.text.replace("'", "’")
     assert site.run(_contacts, guardian.id) == before
+
+
+def test_a_new_mobile_number_is_verified_by_a_code_sent_by_sms(sms_site: tuple[Site, TwilioPeer]) -> None:
+    site, peer = sms_site
+    guardian = _signed_in(site)
+    response = site.post("/portal/contacts", {"kind": "phone", "value": "0470 99 88 77"}, form_page=CHANNELS)
+    assert response.status_code == 303
+    assert ("phone", "+32470998877", False) in site.run(_contacts, guardian.id)
+    texts = peer.to("+32470998877")
+    assert len(texts) == 1
+    code = re.search(r"\b(\d{6})\b", texts[0].body)
+    assert code, texts[0].body
+    verify_url = response.headers["location"]
+    assert site.post(verify_url, {"code": code.group(1)}, form_page=verify_url).status_code == 303
+    assert ("phone", "+32470998877", True) in site.run(_contacts, guardian.id)
 
 
 # --------------------------------------------------------------------------------------- quiet hours page
