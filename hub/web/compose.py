@@ -1,11 +1,416 @@
-"""Placeholder: filled by its page module's work."""
+"""The staff side of messages: the home, the composer, its preview, and following what was sent.
+
+* ``/staff`` — the home: my latest messages with their acknowledgement and answer rates, my drafts, the replies
+  waiting (``/staff/inbox``) and, for the office, the letters to print (``/staff/print``).
+* ``/staff/compose`` — the composer (GET: the form, ``?draft=`` to edit one; POST: ``action`` = ``preview``,
+  ``save`` or ``add_question``, the last a round trip that adds a question row without JavaScript). A valid form
+  is stored as a draft; ``/staff/compose/{id}/preview`` shows it as families will see it, and its ``send`` form
+  publishes it (``hub.planning.publish``).
+* ``/staff/messages`` and ``/staff/messages/{id}`` — what was sent, with the live progress
+  (``progress.json``), the families one by one and the slip's answers as CSV (``responses.csv``).
+* ``/staff/attachments/{id}`` — a file of a message this member may read.
+
+Who may do what is :mod:`hub.composer`'s (over :mod:`hub.access`): a forged id gets 403 and stores nothing, a
+message the member may not read gets 404.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
+from urllib.parse import quote
 
-from hub.web.kit import Web
+from babel.numbers import format_currency, format_decimal, format_percent
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from channels.letter import render_letters
+from channels.registry import available_channels
+from hub import composer
+from hub.composer import Fields, Upload
+from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
+from hub.planning import PlanningError
+from hub.web.kit import Actor, Web, now, staff_only
+
+_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
+
+#: The words the pages show for the closed vocabularies (English msgids, translated in the templates).
+CATEGORY_LABELS = {
+    Category.INFORMATION: "Information",
+    Category.EVENT: "Event",
+    Category.TRIP: "Trip or outing",
+    Category.ABSENCE: "Absence",
+    Category.GRADES: "Grades",
+    Category.REPORT_CARD: "Report card",
+    Category.JOURNAL: "Class journal",
+    Category.ADMINISTRATION: "Administration",
+    Category.HEALTH: "Health",
+    Category.SAFETY: "Safety",
+}
+URGENCY_LABELS = {
+    Urgency.NORMAL: "Normal (respects the charter's hours)",
+    Urgency.URGENT: "Urgent (today's matter, the charter's urgent hours)",
+    Urgency.EMERGENCY: "Emergency (goes at once, written to the audit log)",
+}
+KIND_LABELS = {
+    QuestionKind.YES_NO: "Yes or no",
+    QuestionKind.ONE_CHOICE: "One choice",
+    QuestionKind.MANY_CHOICES: "Several choices",
+    QuestionKind.FREE_TEXT: "Free text",
+    QuestionKind.AMOUNT: "Amount or number",
+}
+MODE_LABELS = {
+    AnswerMode.ONE_PER_PUPIL: "One answer per pupil (either parent)",
+    AnswerMode.EVERY_GUARDIAN: "Every guardian answers",
+}
+CHANNEL_LABELS = {
+    Channel.PORTAL: "Portal",
+    Channel.EMAIL: "Email",
+    Channel.SMS: "SMS",
+    Channel.WEBPUSH: "Web push",
+    Channel.FCM: "Mobile push",
+    Channel.TELEGRAM: "Telegram",
+    Channel.LETTER: "Printed letter",
+}
+STATE_LABELS = {
+    MessageState.DRAFT: "Draft",
+    MessageState.SCHEDULED: "Scheduled",
+    MessageState.PUBLISHED: "Sent",
+    MessageState.CANCELLED: "Cancelled",
+}
+LANGUAGE_LABELS = {"fr": "French", "nl": "Dutch", "en": "English"}
+REMINDER_LABELS = {72: "3 days before", 24: "1 day before", 4: "4 hours before"}
+
+
+class Formats:
+    """Numbers, money and shares in the page's language."""
+
+    def __init__(self, lang: str) -> None:
+        self.locale = _LOCALES.get(lang, "fr_BE")
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def money(self, value: Any) -> str:
+        return format_currency(value, "EUR", locale=self.locale)
+
+    def percent(self, part: int, whole: int) -> str:
+        return format_percent(part / whole if whole else 0, locale=self.locale)
+
+    def size(self, size: int) -> str:
+        if size >= 1024 * 1024:
+            return f"{format_decimal(round(size / 1024 / 1024, 1), locale=self.locale)} MB"
+        return f"{format_decimal(max(1, round(size / 1024)), locale=self.locale)} kB"
+
+
+def _page_number(request: Request) -> int:
+    value = request.query_params.get("page", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def _path_id(request: Request, name: str = "message_id") -> int:
+    return int(request.path_params[name])
+
+
+async def _read_form(form: FormData) -> tuple[Fields, list[Upload]]:
+    """The form's fields as strings, and its files read up to one byte past the limit (enough to refuse them)."""
+    values: dict[str, list[str]] = {}
+    uploads: list[Upload] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key == "attachments":
+                data = await value.read(composer.MAX_ATTACHMENT_BYTES + 1)
+                uploads.append(Upload(value.filename or "", data, value.content_type or ""))
+        elif key != "csrf_token":
+            values.setdefault(key, []).append(value)
+    return Fields(values), uploads
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    return []
+    staff = staff_only(web)
+
+    def labels(lang: str) -> dict[str, Any]:
+        return {
+            "CATEGORY_LABELS": CATEGORY_LABELS,
+            "URGENCY_LABELS": URGENCY_LABELS,
+            "KIND_LABELS": KIND_LABELS,
+            "MODE_LABELS": MODE_LABELS,
+            "CHANNEL_LABELS": CHANNEL_LABELS,
+            "STATE_LABELS": STATE_LABELS,
+            "LANGUAGE_LABELS": LANGUAGE_LABELS,
+            "REMINDER_LABELS": REMINDER_LABELS,
+            "fmt": Formats(lang),
+        }
+
+    async def render(request: Request, actor: Actor, template: str, *, status: int = 200, **values: Any) -> Response:
+        lang = web.language(request, actor)
+        return await web.render(request, template, status=status, **labels(lang), **values)
+
+    # ------------------------------------------------------------------------------------------- the home
+
+    @staff
+    async def home(request: Request, actor: Actor) -> Response:
+        return await render(request, actor, "staff/dashboard.html", board=await composer.dashboard(actor))
+
+    # --------------------------------------------------------------------------------------- the composer
+
+    async def show_form(
+        request: Request,
+        actor: Actor,
+        fields: Fields,
+        *,
+        draft_id: int | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+        **extra: Any,
+    ) -> Response:
+        return await render(
+            request,
+            actor,
+            "staff/compose.html",
+            status=status,
+            v=fields,
+            draft_id=draft_id,
+            errors=errors or {},
+            options=await composer.audience_options(actor),
+            urgencies=composer.allowed_urgencies(web.charter, actor.roles),
+            files=await composer.attachments_of(draft_id) if draft_id else [],
+            reminder_choices=composer.REMINDER_CHOICES,
+            max_files=composer.MAX_ATTACHMENTS,
+            **extra,
+        )
+
+    async def own_draft_or_404(actor: Actor, message_id: int) -> Any:
+        message = await composer.own_draft(actor, message_id)
+        if message is None:
+            raise HTTPException(404, "no such draft")
+        return message
+
+    @staff
+    async def compose_form(request: Request, actor: Actor) -> Response:
+        draft = request.query_params.get("draft", "")
+        if draft:
+            message = await own_draft_or_404(actor, int(draft) if draft.isdigit() else 0)
+            fields = await composer.draft_fields(message, web.charter)
+            return await show_form(
+                request, actor, fields, draft_id=message.id, saved=request.query_params.get("saved") == "1"
+            )
+        fields = Fields()
+        for name in ("group", "pupil"):  # a link from elsewhere may name the audience (?group=12)
+            fields.set(name, *request.query_params.getlist(name))
+        return await show_form(request, actor, fields)
+
+    @staff
+    async def compose_post(request: Request, actor: Actor) -> Response:
+        fields, uploads = await _read_form(await web.form(request))
+        draft_value = fields.one("draft")
+        draft_id = None
+        if draft_value:
+            draft_id = (await own_draft_or_404(actor, int(draft_value) if draft_value.isdigit() else 0)).id
+        files_dropped = any(u.filename or u.data for u in uploads)
+        action = fields.one("action", "preview")
+        if action == "add_question":
+            fields.set("question_rows", min(composer.MAX_QUESTIONS, fields.question_rows + 1))
+            fields.set("slip", "1")
+            return await show_form(
+                request, actor, fields, draft_id=draft_id, files_dropped=files_dropped, focus_row=fields.question_rows
+            )
+        draft, errors = composer.parse_form(fields, charter=web.charter, now=now(), uploads=uploads)
+        try:
+            await composer.check_audience(actor, draft.audience)
+        except composer.ComposeRefused as exc:
+            raise HTTPException(403, str(exc)) from exc
+        if draft.urgency not in composer.allowed_urgencies(web.charter, actor.roles):
+            raise HTTPException(403, f"your role may not send {draft.urgency} messages")
+        if errors:
+            return await show_form(
+                request, actor, fields, draft_id=draft_id, errors=errors, status=422, files_dropped=files_dropped
+            )
+        try:
+            message = await composer.save_draft(actor, draft, now=now(), message_id=draft_id)
+        except composer.ComposeRefused as exc:
+            raise HTTPException(403, str(exc)) from exc
+        if action == "save":
+            return RedirectResponse(f"/staff/compose?draft={message.id}&saved=1", status_code=303)
+        return RedirectResponse(f"/staff/compose/{message.id}/preview", status_code=303)
+
+    async def show_preview(
+        request: Request, actor: Actor, message: Any, *, status: int = 200, **extra: Any
+    ) -> Response:
+        shown = request.query_params.get("show", "")
+        lang = web.language(request, actor)
+        preview = await composer.preview(
+            message,
+            charter=web.charter,
+            available_channels=available_channels(web.settings),
+            base_url=web.settings.base_url,
+            now=now(),
+        )
+        return await render(
+            request,
+            actor,
+            "staff/compose_preview.html",
+            status=status,
+            p=preview,
+            shown=shown if shown in preview.renderings else (lang if lang in preview.renderings else "fr"),
+            preview_channels=composer.PREVIEW_CHANNELS,
+            **extra,
+        )
+
+    @staff
+    async def preview_page(request: Request, actor: Actor) -> Response:
+        message = await own_draft_or_404(actor, _path_id(request))
+        return await show_preview(request, actor, message)
+
+    @staff
+    async def letter_pdf(request: Request, actor: Actor) -> Response:
+        """The printed letter of the preview, as the paper-only families will receive it."""
+        message = await own_draft_or_404(actor, _path_id(request))
+        preview = await composer.preview(
+            message,
+            charter=web.charter,
+            available_channels=available_channels(web.settings),
+            base_url=web.settings.base_url,
+            now=now(),
+        )
+        letter = preview.letters.get(request.query_params.get("show", ""), preview.letters["fr"])
+        return Response(
+            render_letters([letter]),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="apercu-{message.id}.pdf"'},
+        )
+
+    @staff
+    async def send_post(request: Request, actor: Actor) -> Response:
+        await web.form(request)
+        message = await own_draft_or_404(actor, _path_id(request))
+        try:
+            await composer.send(
+                actor,
+                message.id,
+                charter=web.charter,
+                available_channels=available_channels(web.settings),
+                now=now(),
+            )
+        except composer.ComposeRefused as exc:
+            raise HTTPException(403, str(exc)) from exc
+        except PlanningError as exc:
+            return await show_preview(request, actor, message, status=422, refused=str(exc))
+        return RedirectResponse(f"/staff/messages/{message.id}?sent=1", status_code=303)
+
+    @staff
+    async def delete_post(request: Request, actor: Actor) -> Response:
+        await web.form(request)
+        if not await composer.delete_draft(actor, _path_id(request), now=now()):
+            raise HTTPException(404, "no such draft")
+        return RedirectResponse("/staff/messages?deleted=1", status_code=303)
+
+    # ----------------------------------------------------------------------------------------- following up
+
+    async def visible_or_404(actor: Actor, message_id: int) -> Any:
+        message = await composer.visible_message(actor, message_id)
+        if message is None:
+            raise HTTPException(404, "no such message")
+        return message
+
+    @staff
+    async def messages(request: Request, actor: Actor) -> Response:
+        listing = await composer.sent_messages(actor, _page_number(request))
+        return await render(
+            request,
+            actor,
+            "staff/messages.html",
+            listing=listing,
+            drafts=await composer.my_drafts(actor),
+            deleted=request.query_params.get("deleted") == "1",
+        )
+
+    @staff
+    async def message(request: Request, actor: Actor) -> Response:
+        found = await visible_or_404(actor, _path_id(request))
+        page = await composer.message_page(actor, found, _page_number(request))
+        summary = composer.progress_summary(page.progress)
+        return await render(
+            request,
+            actor,
+            "staff/message.html",
+            m=page,
+            summary=summary,
+            moving=page.progress.get("due", 0) + page.progress.get("claimed", 0) > 0,
+            sent=request.query_params.get("sent") == "1",
+        )
+
+    @staff
+    async def progress_json(request: Request, actor: Actor) -> Response:
+        found = await visible_or_404(actor, _path_id(request))
+        states = await composer.progress(found.id)
+        counts = (await composer.counts_of([found.id]))[found.id]
+        return JSONResponse(
+            {
+                "message_id": found.id,
+                "state": str(found.state),
+                "states": states,
+                "summary": composer.progress_summary(states),
+                "counts": counts.__dict__,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @staff
+    async def responses_csv(request: Request, actor: Actor) -> Response:
+        found = await visible_or_404(actor, _path_id(request))
+        _ = web.gettext(web.language(request, actor))
+        words = {
+            "pupil": _("Pupil"),
+            "class": _("Class"),
+            "guardian": _("Guardian"),
+            "answered_at": _("Answered on"),
+            "channel": _("Channel"),
+            "signed_name": _("Signed by"),
+            "yes": _("Yes"),
+            "no": _("No"),
+        }
+        text = await composer.responses_csv(
+            found, await composer.restricted_pupils(actor, found), tz=web.settings.timezone, words=words
+        )
+        return Response(
+            text.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="carnet-reponses-{found.id}.csv"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    @staff
+    async def attachment(request: Request, actor: Actor) -> Response:
+        found = await composer.staff_attachment(actor, _path_id(request, "attachment_id"))
+        if found is None:
+            raise HTTPException(404, "no such file")
+        name = found.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
+        return Response(
+            bytes(found.data),
+            media_type=found.content_type,
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    return [
+        Route("/staff", home),
+        Route("/staff/compose", compose_form),
+        Route("/staff/compose", compose_post, methods=["POST"]),
+        Route("/staff/compose/{message_id:int}/preview", preview_page),
+        Route("/staff/compose/{message_id:int}/letter.pdf", letter_pdf),
+        Route("/staff/compose/{message_id:int}/send", send_post, methods=["POST"]),
+        Route("/staff/compose/{message_id:int}/delete", delete_post, methods=["POST"]),
+        Route("/staff/messages", messages),
+        Route("/staff/messages/{message_id:int}", message),
+        Route("/staff/messages/{message_id:int}/progress.json", progress_json),
+        Route("/staff/messages/{message_id:int}/responses.csv", responses_csv),
+        Route("/staff/attachments/{attachment_id:int}", attachment),
+    ]

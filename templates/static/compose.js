@@ -1,0 +1,97 @@
+/* The composer and the message page, enhanced: the pages work without this file.
+ * Composer: the reply slip's details show only when a slip is asked for, the emergency's reason only for an
+ * emergency, and "Add a question" adds a row here instead of a round trip to the server.
+ * Message page: the progress is refreshed from progress.json while deliveries are still waiting. */
+(function () {
+  "use strict";
+
+  function toggle(element, shown) {
+    if (element) { element.hidden = !shown; }
+  }
+
+  function composer(form) {
+    var slip = form.querySelector("#slip");
+    var details = form.querySelector("#slip-details");
+    if (slip && details) {
+      var sync = function () { toggle(details, slip.checked); };
+      slip.addEventListener("change", sync);
+      sync();
+    }
+    var reason = form.querySelector(".reason");
+    if (reason) {
+      var radios = form.querySelectorAll("input[name=urgency]");
+      var syncReason = function () {
+        var chosen = form.querySelector("input[name=urgency]:checked");
+        toggle(reason, chosen && chosen.value === "emergency");
+      };
+      radios.forEach(function (r) { r.addEventListener("change", syncReason); });
+      syncReason();
+    }
+    var add = form.querySelector("#add-question");
+    var rows = form.querySelector("input[name=question_rows]");
+    var list = form.querySelector("#f-questions");
+    if (add && rows && list) {
+      add.addEventListener("click", function (event) {
+        var last = list.querySelector("fieldset.question:last-of-type");
+        if (!last || Number(rows.value) >= 30) { return; }
+        event.preventDefault();
+        var next = Number(rows.value) + 1;
+        var copy = last.cloneNode(true);
+        var from = "q" + last.getAttribute("data-row");
+        var to = "q" + next;
+        copy.setAttribute("data-row", String(next));
+        copy.id = "f-" + to;
+        copy.querySelectorAll(".error").forEach(function (e) { e.remove(); });
+        copy.querySelectorAll("[id],[for],[name]").forEach(function (e) {
+          ["id", "for", "name"].forEach(function (attr) {
+            var value = e.getAttribute(attr);
+            if (value) { e.setAttribute(attr, value.split(from + "_").join(to + "_")); }
+          });
+          e.removeAttribute("aria-invalid");
+          e.removeAttribute("aria-describedby");
+          if (e.tagName === "INPUT" && e.type === "checkbox") { e.checked = false; }
+          else if (e.tagName === "INPUT" || e.tagName === "TEXTAREA") { e.value = ""; }
+          else if (e.tagName === "SELECT") { e.selectedIndex = 0; }
+        });
+        var legend = copy.querySelector("legend");
+        if (legend) { legend.textContent = legend.textContent.replace(/\d+/, String(next)); }
+        list.appendChild(copy);
+        rows.value = String(next);
+        var text = copy.querySelector("input[type=text]");
+        if (text) { text.focus(); }
+      });
+    }
+  }
+
+  function progress(section) {
+    var url = section.getAttribute("data-url");
+    var bar = section.querySelector("progress");
+    var number = new Intl.NumberFormat(document.documentElement.lang || "fr");
+    var wait = 3000;
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          var summary = data.summary;
+          ["done", "waiting", "failed"].forEach(function (key) {
+            var cell = section.querySelector("[data-count=" + key + "]");
+            if (cell) { cell.textContent = number.format(summary[key]); }
+          });
+          if (bar) { bar.max = summary.total || 1; bar.value = summary.done; }
+          var moving = (data.states.due || 0) + (data.states.claimed || 0) > 0;
+          wait = moving ? 3000 : Math.min(wait * 2, 60000);
+          if (summary.waiting > 0) { window.setTimeout(poll, wait); }
+        })
+        .catch(function () { /* offline: the Refresh link still works */ });
+    }
+    window.setTimeout(poll, wait);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form.compose");
+    if (form) { composer(form); }
+    var section = document.querySelector("#progress[data-url]");
+    if (section) { progress(section); }
+  });
+})();
