@@ -9,6 +9,7 @@ more, and every web process of the school can serve any batch.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -146,7 +147,8 @@ async def batch_pdf(batch_id: int, school_id: int, base_url: str) -> bytes | Non
         )
         for item in items
     ]
-    return render_letters(letters)
+    # Some tens of milliseconds a letter: rendered in a thread, so the web app keeps answering meanwhile.
+    return await asyncio.to_thread(render_letters, letters)
 
 
 # --------------------------------------------------------------------------------------- slips back on paper
