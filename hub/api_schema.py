@@ -420,6 +420,18 @@ class Published(Output):
     held_until: datetime | None
 
 
+class GuardianExport(BaseModel):
+    """Everything the school holds about me (GDPR art. 15 and 20), as hub.export writes it: the guardian, and one
+    list of rows per table (contacts, consents, channel_preferences, children, notices, deliveries,
+    acknowledgements, answers, thread_posts, sessions, sign_in_links, activity)."""
+
+    model_config = ConfigDict(extra="allow")
+    format: str
+    exported_at: str
+    school: str
+    guardian: dict[str, Any]
+
+
 class OpenApiDocument(BaseModel):
     """This document (OpenAPI 3.1)."""
 

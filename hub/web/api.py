@@ -30,7 +30,7 @@ from tortoise.transactions import in_transaction
 
 from channels.registry import available_channels
 from charter import may_send
-from hub import access, dispatch, security
+from hub import access, dispatch, portal, security
 from hub.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -49,6 +49,7 @@ from hub.api_schema import (
     GroupList,
     GroupOut,
     GroupRef,
+    GuardianExport,
     JournalList,
     JournalOut,
     Me,
@@ -83,21 +84,21 @@ from hub.api_schema import (
 from hub.audit import audit
 from hub.enums import (
     ActorKind,
+    AnswerMode,
     AudienceKind,
     Channel,
     DeliveryState,
     GroupKind,
-    MessageState,
     QuestionKind,
     Urgency,
 )
+from hub.export import audited_export
 from hub.models import (
     Absence,
     Acknowledgement,
     Delivery,
     Grade,
     Group,
-    Guardian,
     JournalEntry,
     Membership,
     Message,
@@ -110,15 +111,9 @@ from hub.models import (
     SlipQuestion,
     SlipResponse,
 )
-from hub.planning import PlanningError, publish, record_acknowledgement, record_answer
+from hub.planning import PlanningError, publish
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import SESSION_COOKIE, Actor, Web, _actor_of, now
-
-#: The longest free-text answer a reply slip takes.
-MAX_FREE_TEXT = 2000
-#: The largest count an amount question with a unit price takes (tickets), and the largest sum in euro otherwise.
-MAX_COUNT = 1000
-MAX_AMOUNT = 100_000
 
 
 class Refused(Exception):
@@ -415,27 +410,16 @@ async def document(call: Call) -> OpenApiDocument:
 # ---------------------------------------------------------------------------------------------- guardians
 
 
-async def _visible_notice_ids(guardian_id: int) -> set[int]:
-    """This guardian's published notices that name a pupil they may still see (a court order given after the
-    message was sent hides it)."""
-    pupils = await access.guardian_pupil_ids(guardian_id)
-    rows = await NoticePupil.filter(
-        notice__guardian_id=guardian_id, notice__message__state=MessageState.PUBLISHED, pupil_id__in=list(pupils)
-    ).values_list("notice_id", flat=True)
-    return set(rows)
-
-
 async def _my_notice(call: Call) -> tuple[Notice, set[int]]:
-    """The caller's notice of the path, and the pupils of it they may see; 404 for anyone else's."""
-    notice = await access.guardian_notice(call.me.id, call.ids["notice_id"])
+    """The caller's notice of the path (hub.portal's rule: published, naming a pupil they may still see, so a
+    court order given after the message hides it) and its pupils they may see; 404 for anyone else's."""
+    notice = await portal.own_notice(call.me.id, call.ids["notice_id"])
     if notice is None:
         raise _not_found()
     await notice.fetch_related("message__author")
     pupils = await access.guardian_pupil_ids(call.me.id)
-    named = set(await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True)) & pupils
-    if notice.message.state != MessageState.PUBLISHED or not named:
-        raise _not_found()
-    return notice, named
+    named = set(await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True))
+    return notice, named & pupils
 
 
 async def _summaries(notices: list[Notice], pupils: set[int]) -> list[NoticeSummary]:
@@ -463,7 +447,7 @@ async def _summaries(notices: list[Notice], pupils: set[int]) -> list[NoticeSumm
 
 async def my_notices(call: Call) -> NoticePage:
     query: Pagination = call.query
-    ids = await _visible_notice_ids(call.me.id)
+    ids = await portal.visible_notice_ids(call.me.id)
     offset, limit = _page(query)
     notices = (
         await Notice.filter(id__in=list(ids))
@@ -477,138 +461,145 @@ async def my_notices(call: Call) -> NoticePage:
     return NoticePage(items=items, page=query.page, per_page=query.per_page, total=len(ids))
 
 
+async def _shown_answers(slip: ReplySlip, guardian_id: int, pupils: set[int]) -> list[AnswerOut]:
+    """The answers the portal shows this guardian: their own, and with one answer per pupil the other guardian's
+    answer that closed the slip for a pupil (separated parents see who answered, and do not overwrite it)."""
+    answers = await _answers(slip_id=slip.id, pupil_id__in=list(pupils))
+    own = {a.pupil_id: a for a in answers if a.guardian_id == guardian_id}
+    first_other: dict[int, AnswerOut] = {}
+    for a in answers:
+        if a.guardian_id != guardian_id:
+            first_other.setdefault(a.pupil_id, a)
+    shown = list(own.values())
+    if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
+        shown += [a for p, a in first_other.items() if p not in own or a.at < own[p].at]
+    return sorted(shown, key=lambda a: (a.at, a.pupil_id))
+
+
 async def my_notice(call: Call) -> NoticeDetail:
-    """One of my notices, with its reply slip and the answers given in my household. Opening it is reading it."""
+    """One of my notices, with its reply slip and the answers the portal shows. Opening it is reading it."""
     notice, pupils = await _my_notice(call)
-    if notice.first_read_at is None:
-        notice.first_read_at = now()
-        await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=notice.first_read_at)
+    await portal.mark_read(notice, now())
+    await notice.refresh_from_db(fields=["first_read_at"])
     (summary,) = await _summaries([notice], pupils)
-    slip = await _slip(notice.message.id, now())
-    answers: list[AnswerOut] = []
-    if slip is not None:
-        household = await _household_of(call.me.id)
-        answers = await _answers(
-            slip__message_id=notice.message.id, pupil_id__in=list(pupils), guardian_id__in=list(household)
-        )
+    slip = await ReplySlip.get_or_none(message_id=notice.message.id)
     answerable = await access.guardian_answerable_pupil_ids(call.me.id)
     return NoticeDetail(
         **summary.model_dump(),
         body=notice.message.body,
         may_answer_for=sorted(pupils & answerable),
-        slip=slip,
-        answers=answers,
+        slip=await _slip(notice.message.id, now()),
+        answers=await _shown_answers(slip, call.me.id, pupils) if slip else [],
     )
-
-
-async def _household_of(guardian_id: int) -> set[int]:
-    """This guardian and those living with them (separated parents are two households: they do not see each
-    other's answers)."""
-    household = await Guardian.filter(id=guardian_id).first().values_list("household_id", flat=True)
-    if household is None:
-        return {guardian_id}
-    return {guardian_id, *await Guardian.filter(household_id=household).values_list("id", flat=True)}
 
 
 async def acknowledge(call: Call) -> AcknowledgementOut:
     notice, _pupils = await _my_notice(call)
-    first = await record_acknowledgement(notice.id, channel=Channel.PORTAL, now=now())
-    if first:
-        await audit(
-            "notice.acknowledged",
-            at=now(),
-            actor_kind=ActorKind.GUARDIAN,
-            actor_id=call.me.id,
-            subject_type="notice",
-            subject_id=notice.id,
-            via="api",
-        )
+    await portal.acknowledge(notice, guardian_id=call.me.id, now=now(), via="api")
     ack = await Acknowledgement.get(notice_id=notice.id)
     return AcknowledgementOut(notice_id=notice.id, acknowledged_at=ack.at)
 
 
-def _checked_answer(question: SlipQuestion, value: Any) -> Any:
-    """The answer as stored (yes/no as "yes"/"no", like the SMS and paper answers), or ValueError saying why not."""
+def _as_posted(question: portal.Question, value: Any) -> list[str]:
+    """A JSON answer as the portal's form would post it (a choice by its index), or ValueError if its JSON type is
+    not the question's: the portal's own rules (range, length, required) then apply to both alike."""
     kind = QuestionKind(question.kind)
+    if value is None or value == "" or value == []:
+        return []
     if kind is QuestionKind.YES_NO:
         if not isinstance(value, bool):
             raise ValueError("answer true or false")
-        return "yes" if value else "no"
+        return ["yes" if value else "no"]
     if kind is QuestionKind.ONE_CHOICE:
-        if value not in question.choices:
-            raise ValueError(f"answer one of {question.choices}")
-        return value
+        if not isinstance(value, str) or value not in question.choices:
+            raise ValueError(f"answer one of {list(question.choices)}")
+        return [str(question.choices.index(value))]
     if kind is QuestionKind.MANY_CHOICES:
-        if not isinstance(value, list) or any(v not in question.choices for v in value) or len(set(value)) < len(value):
-            raise ValueError(f"answer a list of different choices among {question.choices}")
-        return value
+        if not isinstance(value, list) or any(not isinstance(v, str) or v not in question.choices for v in value):
+            raise ValueError(f"answer a list of choices among {list(question.choices)}")
+        return [str(question.choices.index(v)) for v in value]
     if kind is QuestionKind.FREE_TEXT:
-        if not isinstance(value, str) or len(value.strip()) > MAX_FREE_TEXT:
-            raise ValueError(f"answer a text of at most {MAX_FREE_TEXT} characters")
-        return value.strip()
-    if question.unit_price_cents is not None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-            raise ValueError(f"answer a whole number from 0 to {MAX_COUNT}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_AMOUNT:
-        raise ValueError(f"answer an amount in euro from 0 to {MAX_AMOUNT}")
-    return value
+        if not isinstance(value, str):
+            raise ValueError("answer a text")
+        return [value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("answer a number")
+    return [str(value)]
 
 
-def _checked_answers(questions: list[SlipQuestion], given: dict[str, Any]) -> dict[str, Any]:
+#: What the portal's refusal codes mean in the API: a status and a sentence.
+_SLIP_REFUSALS = {
+    "no_slip": (409, "this message has no reply slip"),
+    "closed": (409, "the reply slip is closed: its deadline has passed"),
+    "answered": (409, "another guardian already answered for this pupil: one answer per pupil"),
+    "no_right": (403, "you may not answer for this pupil"),
+    "unknown_pupil": (422, "not a pupil of this notice"),
+}
+#: The portal's field error codes, said for a JSON client.
+_FIELD_ERRORS = {
+    "required": "this question needs an answer",
+    "choice": "not one of the choices",
+    "count": f"a whole number from 0 to {portal.MAX_COUNT}",
+    "amount": f"an amount in euro from 0 to {portal.MAX_AMOUNT} (cents at most)",
+    "too_long": "too long",
+}
+
+
+def _posted_form(questions: tuple[portal.Question, ...], body: AnswerIn) -> dict[str, list[str]]:
     by_position = {str(q.position): q for q in questions}
-    errors = {f"answers.{key}": "the slip has no such question" for key in given if key not in by_position}
-    checked: dict[str, Any] = {}
+    errors = {f"answers.{key}": "the slip has no such question" for key in body.answers if key not in by_position}
+    form: dict[str, list[str]] = {"signed_name": [body.signed_name]}
     for key, question in by_position.items():
-        value = given.get(key)
-        if value is None or value == "" or value == []:
-            if question.required:
-                errors[f"answers.{key}"] = "this question needs an answer"
-            continue
         try:
-            checked[key] = _checked_answer(question, value)
+            form[f"q{key}"] = _as_posted(question, body.answers.get(key))
         except ValueError as exc:
             errors[f"answers.{key}"] = str(exc)
     if errors:
         raise Refused(422, "invalid answers", errors)
-    return checked
+    return form
 
 
 async def answer(call: Call) -> AnswerOut:
-    """Answer the reply slip of my notice for one of its pupils (a second answer replaces the first)."""
+    """Answer the reply slip of my notice for one of its pupils, by the portal's rules (hub.portal.answer_slip):
+    open until the deadline, the guardian's right to answer, one answer per pupil or one per guardian."""
     body: AnswerIn = call.body
     notice, pupils = await _my_notice(call)
+    if body.pupil_id not in pupils:
+        raise Refused(422, "invalid request", {"pupil_id": _SLIP_REFUSALS["unknown_pupil"][1]})
     slip = await ReplySlip.get_or_none(message_id=notice.message.id)
     if slip is None:
-        raise Refused(409, "this message has no reply slip")
-    if body.pupil_id not in pupils:
-        raise Refused(422, "invalid request", {"pupil_id": "not a pupil of this notice"})
-    if body.pupil_id not in await access.guardian_answerable_pupil_ids(call.me.id):
-        raise Refused(403, "you may not answer for this pupil")
-    at = now()
-    if at > slip.deadline:
-        raise Refused(409, "the reply slip is closed: its deadline has passed")
-    checked = _checked_answers(list(await SlipQuestion.filter(slip_id=slip.id)), body.answers)
-    if slip.needs_signature and not body.signed_name:
-        raise Refused(422, "invalid request", {"signed_name": "this slip needs your name as a signature"})
-    try:
-        await record_answer(
-            notice.id, body.pupil_id, checked, channel=Channel.PORTAL, now=at, signed_name=body.signed_name
-        )
-    except PlanningError as exc:  # the rules changed between the checks and now (deadline, rights)
-        raise Refused(409, str(exc)) from exc
-    await audit(
-        "slip.answered",
-        at=at,
-        actor_kind=ActorKind.GUARDIAN,
-        actor_id=call.me.id,
-        subject_type="notice",
-        subject_id=notice.id,
-        pupil_id=body.pupil_id,
-        via="api",
+        raise Refused(*_SLIP_REFUSALS["no_slip"])
+    questions = tuple(
+        portal.Question(q.position, str(q.kind), q.text, tuple(q.choices or ()), q.required, q.unit_price_cents)
+        for q in await SlipQuestion.filter(slip_id=slip.id).order_by("position")
     )
+    form = _posted_form(questions, body)
+    one_per_pupil = AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL
+    try:
+        await portal.answer_slip(
+            notice,
+            str(body.pupil_id) if one_per_pupil else "all",
+            form,
+            guardian_id=call.me.id,
+            now=now(),
+            via="api",
+        )
+    except portal.SlipRefused as exc:
+        raise Refused(*_SLIP_REFUSALS[exc.code]) from exc
+    except portal.FieldErrors as exc:
+        fields = {
+            (f"answers.{name[1:]}" if name.startswith("q") else name): _FIELD_ERRORS.get(code, code)
+            for name, code in exc.errors.items()
+        }
+        raise Refused(422, "invalid answers", fields) from exc
     (stored,) = await _answers(slip_id=slip.id, guardian_id=call.me.id, pupil_id=body.pupil_id)
     return stored
+
+
+async def my_data(call: Call) -> GuardianExport:
+    """The GDPR export, the same as the portal's "My data" download (audited)."""
+    data = await audited_export(call.me.id, now=now(), file_format="json", via="api")
+    return GuardianExport.model_validate(data)
 
 
 async def _pupil_groups(pupil_ids: Iterable[int]) -> dict[int, list[GroupRef]]:
@@ -1104,6 +1095,15 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         errors=(409,),
         description="A second answer for the same pupil replaces the first. Answering also acknowledges.",
+    ),
+    Operation(
+        "GET",
+        f"{_V}/me/export",
+        "All my data (GDPR)",
+        Who.GUARDIAN,
+        my_data,
+        GuardianExport,
+        description="Everything the school holds about me, as the portal's download gives it. Audited.",
     ),
     Operation("GET", f"{_V}/pupils", "My children", Who.GUARDIAN, my_children, PupilList),
     # pupils, for both

@@ -31,6 +31,7 @@ from hub.models import (
     SlipResponse,
     Staff,
     Teaching,
+    Throttle,
 )
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import now
@@ -158,14 +159,29 @@ def test_a_guardian_signs_in_with_a_password(api: Api, site: Site) -> None:
     assert as_staff.status_code == 401
 
 
-def test_sign_in_is_throttled_like_the_pages(api: Api) -> None:
-    body = {"kind": "staff", "email": TEACHER, "password": "wrong"}
-    codes = [api.post("/session", body, csrf=False).status_code for _ in range(SIGN_IN_LIMIT)]
-    assert codes == [401] * SIGN_IN_LIMIT
-    # Past the limit even the right password waits.
-    right = api.post("/session", {**body, "password": "demo"}, csrf=False)
-    assert right.status_code == 429
-    assert "wait" in right.json()["error"]
+async def _attempts(key: str) -> int:
+    return sum(await Throttle.filter(key=key).values_list("count", flat=True))
+
+
+async def _at_the_limit(key: str) -> None:
+    """The key's counter full in this quarter of an hour and the next (so a test crossing a window's end holds)."""
+    window = 15 * 60
+    start = int(now().timestamp()) // window * window
+    for at in (start, start + window):
+        when = dt.datetime.fromtimestamp(at, tz=dt.UTC)
+        await Throttle.update_or_create(key=key, window_start=when, defaults={"count": SIGN_IN_LIMIT})
+
+
+def test_sign_in_is_throttled_like_the_pages(api: Api, site: Site) -> None:
+    key = f"staff-login:key:{TEACHER}"
+    for _ in range(2):
+        assert api.post("/session", {"kind": "staff", "email": TEACHER, "password": "x"}, csrf=False).status_code == 401
+    assert site.run(_attempts, key) == 2  # the pages' counter: a script gets no more tries than a browser
+    site.run(_at_the_limit, key)
+    right = api.post("/session", {"kind": "staff", "email": TEACHER, "password": "demo"}, csrf=False)
+    assert right.status_code == 429 and "wait" in right.json()["error"]
+    assert "carnet_session" not in site.client.cookies
+    assert site.post("/login", {"email": TEACHER, "password": "demo"}, form_page="/login").status_code == 429
 
 
 def test_sign_in_takes_only_json_from_this_site(api: Api, site: Site) -> None:
@@ -220,9 +236,11 @@ def test_a_guardian_reads_answers_and_acknowledges(api: Api, site: Site) -> None
     assert detail["slip"]["open"] and detail["may_answer_for"] == [pupil] and detail["answers"] == []
     assert count(site, Notice, id=notice_a, first_read_at__isnull=False) == 1
 
-    wrong = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": "maybe", "2": -1, "9": 1}})
+    wrong = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": "maybe", "2": 1, "9": 1}})
     assert wrong.status_code == 422
-    assert set(wrong.json()["fields"]) == {"answers.1", "answers.2", "answers.9"}
+    assert set(wrong.json()["fields"]) == {"answers.1", "answers.9"}
+    negative = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": True, "2": -1}})
+    assert negative.status_code == 422 and set(negative.json()["fields"]) == {"answers.2", "signed_name"}
     unsigned = api.post(f"/notices/{notice_a}/answers", {"pupil_id": pupil, "answers": {"1": True, "2": 1}})
     assert unsigned.status_code == 422 and set(unsigned.json()["fields"]) == {"signed_name"}
     assert count(site, SlipResponse) == 0 and count(site, Acknowledgement, notice_id=notice_a) == 0
@@ -234,10 +252,15 @@ def test_a_guardian_reads_answers_and_acknowledges(api: Api, site: Site) -> None
     assert count(site, Acknowledgement, notice_id=notice_a) == 1  # answering proves reading
     assert api.get(f"/notices/{notice_a}").json()["answers"][0]["signed_name"] == "Parent A"
 
-    # The other parent lives elsewhere: their own copy, without the first parent's answer.
+    # The other parent lives elsewhere: their own copy, which shows who answered (one answer per pupil, as in
+    # the portal) and does not let them overwrite it.
     api.sign_in_guardian(parent_b)
     other = api.get(f"/notices/{notice_b}").json()
-    assert other["answers"] == [] and other["acknowledged_at"] is None
+    assert [(a["guardian_id"], a["answers"]) for a in other["answers"]] == [(parent_a, {"1": "yes", "2": 2})]
+    assert other["acknowledged_at"] is None
+    late = api.post(f"/notices/{notice_b}/answers", {**body, "answers": {"1": False, "2": 0}})
+    assert late.status_code == 409 and "already answered" in late.json()["error"]
+    assert count(site, SlipResponse) == 1
     first = api.post(f"/notices/{notice_b}/acknowledge")
     again = api.post(f"/notices/{notice_b}/acknowledge")
     assert first.status_code == again.status_code == 200
@@ -451,3 +474,17 @@ def test_the_api_page_lists_the_endpoints_in_three_languages(site: Site, lang: s
     assert page.status_code == 200
     assert heading in page.text and summary in page.text
     assert "/api/v1/notices/{notice_id}/answers" in page.text and 'href="/api/openapi.json"' in page.text
+
+
+def test_a_guardian_downloads_their_data(api: Api, site: Site) -> None:
+    trip, _news = publish_demo(site)
+    _pupil, parent, other = site.run(_separated_family_of, "3A")
+    api.sign_in_guardian(parent)
+    data = api.get("/me/export")
+    assert data.status_code == 200, data.text
+    assert data.json()["guardian"]["id"] == parent
+    assert site.run(_notice_of, trip, parent) in [n["id"] for n in data.json()["notices"]]
+    assert site.run(_notice_of, trip, other) not in [n["id"] for n in data.json()["notices"]]
+    assert count(site, AuditEntry, action="guardian.data_exported", actor_id=parent) == 1
+    api.sign_in_staff(PRINCIPAL)
+    assert api.get("/me/export").status_code == 403
