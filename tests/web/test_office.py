@@ -446,3 +446,58 @@ def test_the_settings_in_dutch_and_english(site: Site) -> None:
     site.login_staff(ADMIN)
     assert "Personeel en rollen" in site.client.get("/staff/settings?lang=nl").text
     assert "Staff and roles" in site.client.get("/staff/settings?lang=en").text
+
+
+async def _slip_with_every_kind() -> tuple[str, int]:
+    """A letter to one family with a question of each kind but yes/no; its code and pupil."""
+    from hub.enums import AudienceKind, QuestionKind
+    from hub.models import Message, MessageAudience, ReplySlip, SlipQuestion
+    from hub.planning import publish
+
+    link = await Guardianship.filter(may_answer=True, barred=False, receives=True).order_by("id").first()
+    assert link is not None
+    secretary = await Staff.get(email=SECRETARY)
+    message = await Message.create(
+        school_id=secretary.school_id,  # type: ignore[attr-defined]
+        author=secretary,
+        subject="Repas du midi",
+        body="Choisissez les repas.",
+    )
+    await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=link.pupil_id)  # type: ignore[attr-defined]
+    slip = await ReplySlip.create(message=message, deadline=PUBLISHED + dt.timedelta(days=3))
+    await SlipQuestion.create(
+        slip=slip, position=1, kind=QuestionKind.ONE_CHOICE, text="Formule", choices=["Chaud", "Froid"]
+    )
+    await SlipQuestion.create(
+        slip=slip, position=2, kind=QuestionKind.MANY_CHOICES, text="Jours", choices=["Lundi", "Mardi", "Jeudi"]
+    )
+    await SlipQuestion.create(slip=slip, position=3, kind=QuestionKind.FREE_TEXT, text="Allergies", required=False)
+    await publish(message.id, now=PUBLISHED, actor_staff_id=secretary.id)
+    notice = await Notice.get(message=message, guardian_id=link.guardian_id)  # type: ignore[attr-defined]
+    return notice.token[:8], link.pupil_id  # type: ignore[attr-defined]
+
+
+def test_choices_and_free_text_are_recorded_as_typed(site: Site) -> None:
+    code, pupil_id = site.run(_slip_with_every_kind)
+    site.login_staff(PRINCIPAL)
+    page = f"/staff/paper?code={code}"
+    assert "Froid" in site.client.get(page).text
+    forged = site.post(
+        "/staff/paper", {"code": code, "pupil_id": pupil_id, "q1": "Tiède", "q2": "Lundi"}, form_page=page
+    )
+    assert forged.status_code == 400 and "choisissez une des réponses proposées" in forged.text
+    done = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "Froid", "q2": ["Jeudi", "Lundi"], "q3": "Arachides"},
+        form_page=page,
+    )
+    assert done.status_code == 303
+    response = site.run(SlipResponse.filter(pupil_id=pupil_id, channel=Channel.LETTER).first)
+    assert response is not None
+    assert response.answers == {"1": "Froid", "2": ["Lundi", "Jeudi"], "3": "Arachides"}
+
+
+def test_the_onboarding_page_in_dutch_and_english(site: Site) -> None:
+    site.login_staff(SECRETARY)
+    assert "Per klas" in site.client.get("/staff/onboarding?lang=nl").text
+    assert "By class" in site.client.get("/staff/onboarding?lang=en").text
