@@ -16,7 +16,7 @@ from hub import portal
 from hub.models import Attachment, Notice
 from hub.portal import MessagePage
 
-__all__ = ["MessagePage", "acknowledge", "answer", "attachment", "open_notice"]
+__all__ = ["MessagePage", "acknowledge", "answer", "attachment", "open_notice", "page"]
 
 
 async def open_notice(token: str, now: datetime) -> MessagePage | None:
@@ -27,6 +27,12 @@ async def open_notice(token: str, now: datetime) -> MessagePage | None:
         return None
     await portal.mark_read(notice, now)
     return await portal.message_page(notice, now)
+
+
+async def page(token: str, now: datetime) -> MessagePage | None:
+    """The page of the notice with this token as it is now (reading already recorded); None for an unknown link."""
+    notice = await portal.notice_by_token(token)
+    return await portal.message_page(notice, now) if notice else None
 
 
 async def acknowledge(token: str, now: datetime) -> bool:

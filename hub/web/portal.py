@@ -15,6 +15,7 @@ session's token when signed in, the anonymous cookie on a personal link, whose U
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from hub import export, notice_page, portal, threads
 from hub.enums import ActorKind
 from hub.models import Attachment, Notice
-from hub.portal import FieldErrors, SlipRefused
+from hub.portal import FieldErrors, MessagePage, SlipRefused
 from hub.web.kit import Actor, Web, guardian_only, now
 
 #: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
@@ -65,10 +66,9 @@ def routes(web: Web) -> list[BaseRoute]:
     guardian = guardian_only(web)
 
     async def show_message(
-        request: Request, notice: Notice, *, base: str, template: str, status: int = 200, **extra: Any
+        request: Request, page: MessagePage, *, base: str, template: str, status: int = 200, **extra: Any
     ) -> Response:
         """The message page; its reply thread (``threads/thread.html``) is the notice guardian's, as they see it."""
-        page = await portal.message_page(notice, now())
         reader = threads.Reader(ActorKind.GUARDIAN, page.guardian_id)
         if base.startswith("/n/"):  # the personal link's thread posts to its own address
             extra = {"reply_action": f"{base}/reply", "reply_next": base, **extra}
@@ -78,43 +78,42 @@ def routes(web: Web) -> list[BaseRoute]:
             status=status,
             page=page,
             base=base,
-            notice_id=notice.id,
-            thread=await threads.thread_view(notice.id, reader, now(), web.charter),
+            notice_id=page.notice_id,
+            thread=await threads.thread_view(page.notice_id, reader, now(), web.charter),
             done=request.query_params.get("done", ""),
             **extra,
         )
 
     async def answer(
-        request: Request, notice: Notice, *, base: str, template: str, actor_id: int, via: str
+        request: Request,
+        submit: Callable[[str, dict[str, list[str]]], Awaitable[object]],
+        page_of: Callable[[], Awaitable[MessagePage | None]],
+        *,
+        base: str,
+        template: str,
     ) -> Response:
+        """Check the form, ``submit(target, fields)`` it, and on a refusal show the page again with what was typed
+        and why (nothing stored); ``submit`` returns None for an unknown personal link."""
         form = await web.form(request)
         target = str(form.get("target", ""))
         fields = _fields(form)
         try:
-            await portal.answer_slip(notice, target, fields, guardian_id=actor_id, now=now(), via=via)
+            if await submit(target, fields) is None:
+                return await unknown_link(request)
+            return RedirectResponse(f"{base}?done=answered#slip", status_code=303)
         except SlipRefused as refused:
-            return await show_message(
-                request,
-                notice,
-                base=base,
-                template=template,
-                status=_REFUSAL_STATUS[refused.code],
-                refused=refused.code,
-                target=target,
-                posted=fields,
-            )
+            status, why = _REFUSAL_STATUS[refused.code], {"refused": refused.code}
         except FieldErrors as wrong:
-            return await show_message(
-                request,
-                notice,
-                base=base,
-                template=template,
-                status=400,
-                errors=wrong.errors,
-                target=target,
-                posted=fields,
-            )
-        return RedirectResponse(f"{base}?done=answered#slip", status_code=303)
+            status, why = 400, {"errors": wrong.errors}
+        page = await page_of()
+        if page is None:
+            return await unknown_link(request)
+        return await show_message(
+            request, page, base=base, template=template, status=status, target=target, posted=fields, **why
+        )
+
+    async def unknown_link(request: Request) -> Response:
+        return await web.render(request, "notice.html", status=404, page=None)
 
     # ------------------------------------------------------------------------------------- signed-in guardian
 
@@ -137,7 +136,8 @@ def routes(web: Web) -> list[BaseRoute]:
     async def message(request: Request, actor: Actor) -> Response:
         notice = await own_notice(actor, request)
         await portal.mark_read(notice, now())
-        return await show_message(request, notice, base=f"/portal/notices/{notice.id}", template="portal/message.html")
+        page = await portal.message_page(notice, now())
+        return await show_message(request, page, base=f"/portal/notices/{notice.id}", template="portal/message.html")
 
     @guardian
     async def message_ack(request: Request, actor: Actor) -> Response:
@@ -149,8 +149,17 @@ def routes(web: Web) -> list[BaseRoute]:
     @guardian
     async def message_answer(request: Request, actor: Actor) -> Response:
         notice = await own_notice(actor, request)
-        base = f"/portal/notices/{notice.id}"
-        return await answer(request, notice, base=base, template="portal/message.html", actor_id=actor.id, via="portal")
+
+        async def submit(target: str, fields: dict[str, list[str]]) -> list[int]:
+            return await portal.answer_slip(notice, target, fields, guardian_id=actor.id, now=now(), via="portal")
+
+        return await answer(
+            request,
+            submit,
+            lambda: portal.message_page(notice, now()),
+            base=f"/portal/notices/{notice.id}",
+            template="portal/message.html",
+        )
 
     @guardian
     async def attachment(request: Request, actor: Actor) -> Response:
@@ -208,37 +217,28 @@ def routes(web: Web) -> list[BaseRoute]:
 
     # ------------------------------------------------------------------------------------ the personal link
 
-    async def token_notice(request: Request) -> Notice | None:
-        return await portal.notice_by_token(request.path_params["token"])
-
-    async def unknown_link(request: Request) -> Response:
-        return await web.render(request, "notice.html", status=404, page=None)
-
     async def link_page(request: Request) -> Response:
         token = request.path_params["token"]
-        notice = await token_notice(request)
-        if notice is None:
+        page = await notice_page.open_notice(token, now())
+        if page is None:
             return await unknown_link(request)
-        await portal.mark_read(notice, now())
-        return await show_message(request, notice, base=f"/n/{token}", template="notice.html")
+        return await show_message(request, page, base=f"/n/{token}", template="notice.html")
 
     async def link_ack(request: Request) -> Response:
         token = request.path_params["token"]
-        notice = await token_notice(request)
-        if notice is None:
-            return await unknown_link(request)
         await web.form(request)
-        await notice_page.acknowledge(token, now())
+        if not await notice_page.acknowledge(token, now()):
+            return await unknown_link(request)
         return RedirectResponse(f"/n/{token}", status_code=303)
 
     async def link_answer(request: Request) -> Response:
         token = request.path_params["token"]
-        notice = await token_notice(request)
-        if notice is None:
-            return await unknown_link(request)
-        guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
+
+        async def submit(target: str, fields: dict[str, list[str]]) -> list[int] | None:
+            return await notice_page.answer(token, target, fields, now())
+
         return await answer(
-            request, notice, base=f"/n/{token}", template="notice.html", actor_id=guardian_id, via="link"
+            request, submit, lambda: notice_page.page(token, now()), base=f"/n/{token}", template="notice.html"
         )
 
     async def link_attachment(request: Request) -> Response:

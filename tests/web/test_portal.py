@@ -507,3 +507,55 @@ def test_the_pages_speak_french_dutch_and_english(site: Site) -> None:
         assert slip in site.client.get(notice).text
         assert children in site.client.get("/portal/children").text
         assert data in site.client.get("/portal/data").text
+
+
+def test_the_inbox_pages_newest_first_and_reading_clears_unread(site: Site) -> None:
+    family = site.run(_family)
+
+    async def many_messages() -> list[int]:
+        """25 more messages about the child, published one after the other (the newest has the largest id)."""
+        teacher = await Staff.filter(email__startswith="prof.demo@").first()
+        assert teacher is not None
+        pupil = await Pupil.get(id=family.pupil_id)
+        for number in range(1, 26):
+            message = await Message.create(
+                school_id=pupil.school_id, author=teacher, subject=f"Information n° {number:02d}", body="Texte."
+            )
+            await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=family.pupil_id)
+            await publish(message.id, now=now() + dt.timedelta(seconds=number), actor_staff_id=teacher.id)
+        return list(
+            await Notice.filter(guardian_id=family.mother, message__subject__startswith="Information")
+            .order_by("-message_id")
+            .values_list("id", flat=True)
+        )
+
+    newest_first = site.run(many_messages)
+    site.login_guardian(family.mother)
+    first = site.client.get("/portal").text
+    assert "Page 1 sur 2" in first and 'href="/portal?page=2"' in first
+    assert first.index("Information n° 25") < first.index("Information n° 24") < first.index("Information n° 06")
+    assert "Information n° 05" not in first and "Visite du musée" in first  # in "to do", on every page
+    second = site.client.get("/portal?page=2").text
+    assert "Information n° 05" in second and "Information n° 06" not in second and "Page 2 sur 2" in second
+    assert "Réunion des parents" in second  # the oldest, last
+    assert site.client.get("/portal?page=99").status_code == 200  # past the end: the last page
+
+    unread = first.count("Non lu")
+    site.client.get(f"/portal/notices/{newest_first[0]}")
+    assert site.client.get("/portal").text.count("Non lu") == unread - 1
+
+
+def test_the_personal_link_page_in_dutch_and_english(site: Site) -> None:
+    family = site.run(_family)
+    token = family.tokens[family.mother]
+    dutch = site.client.get(f"/n/{token}?lang=nl")
+    assert dutch.status_code == 200 and '<html lang="nl">' in dutch.text
+    assert (
+        "Strookje" in dutch.text
+        and "Ik heb dit bericht gelezen" in dutch.text
+        and "Mijn antwoorden verzenden" in dutch.text
+    )
+    english = site.client.get(f"/n/{token}?lang=en")
+    assert "Reply slip" in english.text and "I have read this message" in english.text and "€3.00" in english.text
+    unknown = site.client.get("/n/no-such-link?lang=nl")
+    assert unknown.status_code == 404 and "Deze link is niet geldig" in unknown.text
