@@ -25,7 +25,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from tortoise.transactions import in_transaction
 
@@ -160,6 +160,11 @@ class InboxEntry:
 
 
 # ------------------------------------------------------------------------------------------------ scoping
+
+
+#: A thread: its message and its household (see :func:`_household_key`); a post as the inbox reads it.
+_ThreadKey = tuple[int, tuple[str, int]]
+_Row = dict[str, Any]
 
 
 def _household_key(household_id: int | None, guardian_id: int) -> tuple[str, int]:
@@ -360,23 +365,22 @@ async def inbox(viewer: Viewer) -> list[InboxEntry]:
             "notice__guardian__household_id",
         )
     )
-    threads: dict[tuple[int, tuple[str, int]], list[dict]] = defaultdict(list)
+    conversations: dict[_ThreadKey, list[_Row]] = defaultdict(list)
     for row in rows:
         household = _household_key(row["notice__guardian__household_id"], row["notice__guardian_id"])
-        threads[(row["notice__message_id"], household)].append(row)
-    threads = {key: posts for key, posts in threads.items() if any(_by_guardian(p) for p in posts)}
-    return await _entries(threads)
+        conversations[(row["notice__message_id"], household)].append(row)
+    return await _entries({key: posts for key, posts in conversations.items() if any(_by_guardian(p) for p in posts)})
 
 
-def _by_guardian(row: dict) -> bool:
+def _by_guardian(row: _Row) -> bool:
     return row["author_kind"] == ActorKind.GUARDIAN
 
 
-async def _entries(threads: dict[tuple[int, tuple[str, int]], list[dict]]) -> list[InboxEntry]:
+async def _entries(threads: dict[_ThreadKey, list[_Row]]) -> list[InboxEntry]:
     """Inbox entries of grouped post rows, with the subjects, families and pupils read in three queries."""
     opened = {key: [p for p in posts if _by_guardian(p)][-1]["notice_id"] for key, posts in threads.items()}
     subjects = dict(await Message.filter(id__in={m for m, _h in threads}).values_list("id", "subject"))
-    writers: dict[tuple[int, tuple[str, int]], list[int]] = {
+    writers: dict[_ThreadKey, list[int]] = {
         key: list(dict.fromkeys(p["notice__guardian_id"] for p in posts if _by_guardian(p)))
         for key, posts in threads.items()
     }

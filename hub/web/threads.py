@@ -35,7 +35,9 @@ def _posted(target: str) -> str:
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    async def refused(request: Request, template: str, thread_of: threads.Thread, error: str, text: str, **values):
+    async def refused(
+        request: Request, template: str, thread_of: threads.Thread, error: str, text: str, **values: object
+    ) -> Response:
         """The page again, with the reason and the text typed, and nothing stored."""
         status = 429 if error == "throttled" else 400
         return await web.render(
@@ -43,7 +45,7 @@ def routes(web: Web) -> list[BaseRoute]:
         )
 
     async def guardian_post(
-        request: Request, form: FormData, notice_id: int, viewer: threads.Viewer, *, default_next: str, **page
+        request: Request, form: FormData, notice_id: int, viewer: threads.Viewer, *, default_next: str, **page: str
     ) -> Response:
         """Store a guardian's post on their own notice, or show the form again with the reason."""
         text = str(form.get("body", ""))
