@@ -327,6 +327,13 @@ async def test_the_family_is_emailed_the_schools_answer_only_when_the_charter_al
         text = str(mail.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
         assert f"https://c.be/n/{token}/reply" in text and SUBJECT in text
         assert "Réponse" not in text.replace(SUBJECT, "")  # a link to the answer, not its words
+
+        # Stored as hub.account stores them: wall-clock times labelled UTC; 09:00-12:00 on the school's clock.
+        await Guardian.filter(id=first).update(
+            quiet_from=dt.time(9, tzinfo=dt.UTC), quiet_until=dt.time(12, tzinfo=dt.UTC)
+        )
+        assert await threads.notify_family(answer.id, local(MONDAY, 10), charter, adapter.send, base_url="") == 0
+        assert len(peer.mailbox.messages) == 1
     finally:
         await adapter.close()
         peer.stop()
