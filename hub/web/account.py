@@ -67,13 +67,14 @@ def routes(web: Web) -> list[BaseRoute]:
 
     async def page_values(actor: Actor) -> dict[str, Any]:
         me = await the_guardian(actor)
+        offered = set(channel_settings(web.settings))
         return {
             "me": me,
             "contacts": await account.contacts_of(actor.id),
             "choices": await account.channel_choices(actor.id),
             "consents": await account.consent_states(actor.id),
-            "telegram": Channel.TELEGRAM in channel_settings(web.settings),
-            "offered": set(channel_settings(web.settings)),
+            "telegram": Channel.TELEGRAM in offered,
+            "offered": offered,
             "push_key": _push_key(web),
             "can_add": sorted(str(k) for k, c in _CHANNEL_OF_KIND.items() if c in web.adapters),
             "charter_words": charter_consent_words(web),
