@@ -47,8 +47,10 @@ def routes(web: Web) -> list[BaseRoute]:
     async def guardian_post(
         request: Request, form: FormData, notice_id: int, viewer: threads.Viewer, *, default_next: str, **page: str
     ) -> Response:
-        """Store a guardian's post on their own notice, or show the form again with the reason."""
+        """Store a guardian's post on their own notice and go back to ``next`` (the page the form was on), or show
+        the form again with the reason, still going back there once it succeeds."""
         text = str(form.get("body", ""))
+        target = safe_next(str(form.get("next", "")), default_next)
         if await web.throttled(request, "thread-post", limit=POST_LIMIT, minutes=60, key=f"guardian-{viewer.id}"):
             error = "throttled"
         else:
@@ -59,10 +61,11 @@ def routes(web: Web) -> list[BaseRoute]:
                     raise HTTPException(404, "not found") from exc
                 error = exc.code
             else:
-                return RedirectResponse(_posted(safe_next(str(form.get("next", "")), default_next)), status_code=303)
+                return RedirectResponse(_posted(target), status_code=303)
         thread = await threads.thread_view(notice_id, viewer, now(), web.charter)
         if thread is None:
             raise HTTPException(404, "not found")
+        page = {**page, "reply_next": target}
         return await refused(request, "threads/reply.html", thread, error, text, notice_id=notice_id, **page)
 
     # ------------------------------------------------------------------------------------------ guardians
@@ -90,7 +93,7 @@ def routes(web: Web) -> list[BaseRoute]:
             return await web.render(request, "notice.html", status=404, page=None)
         viewer = threads.Reader(ActorKind.GUARDIAN, notice.guardian_id)  # type: ignore[attr-defined]
         own = f"/n/{token}/reply"
-        page = {"back_url": f"/n/{token}", "reply_action": own, "reply_next": own}
+        page = {"back_url": f"/n/{token}", "reply_action": own}
         if request.method == "POST":
             form = await web.form(request)
             return await guardian_post(request, form, notice.id, viewer, default_next=own, **page)

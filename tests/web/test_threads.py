@@ -89,6 +89,9 @@ def test_the_personal_link_is_the_credential(site: Site, family: Family) -> None
     token = site.run(_token, family.notices[first])
     page = f"/n/{token}/reply"
     assert site.client.get(page).status_code == 200
+    refused = site.post(page, {"body": "", "next": f"/n/{token}"}, form_page=page)
+    assert refused.status_code == 400
+    assert f'name="next" value="/n/{token}"' in refused.text  # corrected, it still goes back to the message
     posted = site.post(page, {"body": "Réponse depuis le lien"}, form_page=page)
     assert posted.status_code == 303 and posted.headers["location"] == f"{page}?posted=1#thread"
     assert "Réponse depuis le lien" in _text(site.client.get(page).text)
