@@ -11,6 +11,7 @@ from channels.peers.smtp import Mailbox
 from hub.enums import ContactKind
 from hub.models import Contact, Notice, Staff, ThreadPost
 from hub.web.kit import now
+from hub.web.threads import POST_LIMIT
 from tests.test_threads import SUBJECT, Family, separated_family
 from tests.web.conftest import Site
 
@@ -232,3 +233,30 @@ def test_an_answer_by_email_only_ever_reaches_the_guardian_who_wrote(
 
 async def _emails_of(guardian_id: int) -> list[str]:
     return await Contact.filter(guardian_id=guardian_id, kind=ContactKind.EMAIL).values_list("value", flat=True)
+
+
+def test_the_portals_message_page_shows_the_thread_and_its_form(site: Site, family: Family) -> None:
+    first = family.home[0]
+    mine = family.notices[first]
+    message_page = f"/portal/notices/{mine}"
+    site.login_guardian(first)
+    page = site.client.get(f"{message_page}?lang=en")
+    assert 'id="thread"' in page.text and f'action="/portal/notices/{mine}/reply"' in page.text
+    posted = site.post(
+        f"/portal/notices/{mine}/reply", {"body": "Depuis la page", "next": message_page}, form_page=message_page
+    )
+    assert posted.headers["location"] == f"{message_page}?posted=1#thread"
+    shown = site.client.get(posted.headers["location"])
+    assert "Depuis la page" in _text(shown.text) and "Your message is sent to the school." in shown.text
+
+
+def test_a_flood_of_posts_is_slowed_down_and_the_text_kept(site: Site, family: Family) -> None:
+    first = family.home[0]
+    page = f"/portal/notices/{family.notices[first]}/reply"
+    site.login_guardian(first)
+    for n in range(POST_LIMIT):
+        assert site.post(page, {"body": f"Message {n}"}, form_page=page).status_code == 303
+    slowed = site.post(f"{page}?lang=en", {"body": "Encore un"}, form_page=page)
+    assert slowed.status_code == 429
+    assert "wait a little" in slowed.text and "Encore un" in slowed.text
+    assert len(site.run(_posts, [family.notices[first]])) == POST_LIMIT
