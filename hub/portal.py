@@ -87,10 +87,16 @@ class InboxItem:
     unread: bool
     #: The message asks for "I have read" and the guardian has not said it yet.
     to_acknowledge: bool
-    #: The reply slip's deadline (None: no slip), and whether this guardian still has to answer it.
+    #: The reply slip's deadline (None: no slip) and where it stands for this guardian: ``to_answer`` (open and
+    #: still theirs to answer), ``answered`` (by them, or by the other guardian when one answer per pupil),
+    #: ``closed`` (past the deadline unanswered), ``read_only`` (no right to answer), "" without a slip.
     deadline: dt.datetime | None
-    to_answer: bool
+    slip_state: str
     has_attachments: bool
+
+    @property
+    def to_answer(self) -> bool:
+        return self.slip_state == "to_answer"
 
     @property
     def to_do(self) -> bool:
@@ -196,16 +202,21 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
         answered_by[(slip_id, pupil_id)].add(guardian)
     answerable = await access.guardian_answerable_pupil_ids(guardian_id)
 
-    def to_answer(row: dict[str, Any]) -> bool:
+    def slip_state(row: dict[str, Any]) -> str:
         slip = slips.get(row["message_id"])
-        if slip is None or now > slip["deadline"]:
-            return False
+        if slip is None:
+            return ""
         one_per_pupil = AnswerMode(slip["answer_mode"]) is AnswerMode.ONE_PER_PUPIL
-        for pid, _name in pupils[row["id"]]:
-            done = answered_by[(slip["id"], pid)]
-            if pid in answerable and not (done if one_per_pupil else guardian_id in done):
-                return True
-        return False
+        mine = [pid for pid, _name in pupils[row["id"]] if pid in answerable]
+        if not mine:
+            return "read_only"
+        done = [
+            bool(answered_by[(slip["id"], pid)] if one_per_pupil else guardian_id in answered_by[(slip["id"], pid)])
+            for pid in mine
+        ]
+        if all(done):
+            return "answered"
+        return "closed" if now > slip["deadline"] else "to_answer"
 
     items = [
         InboxItem(
@@ -218,7 +229,7 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
             unread=row["first_read_at"] is None,
             to_acknowledge=bool(row["message__needs_acknowledgement"]) and row["id"] not in acknowledged,
             deadline=slips[row["message_id"]]["deadline"] if row["message_id"] in slips else None,
-            to_answer=to_answer(row),
+            slip_state=slip_state(row),
             has_attachments=row["message_id"] in with_files,
         )
         for row in rows

@@ -225,6 +225,9 @@ def test_separated_parents_each_answer_for_themselves(site: Site) -> None:
     )
     assert refused.status_code == 409 and "a déjà répondu" in refused.text
     assert [r[0] for r in site.run(lambda: _responses(family.trip_id))] == [family.mother]
+    site.login_guardian(family.father)  # nothing left to answer in his inbox either
+    inbox = site.client.get("/portal").text
+    assert "Talon rempli" in inbox and "talon à remplir" not in inbox
 
 
 def test_every_question_kind_and_bad_input(site: Site) -> None:
