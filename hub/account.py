@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -75,9 +74,6 @@ __all__ = [
     "verify_code",
 ]
 
-# Tortoise's SQLite backend teaches sqlite3 to store dates and datetimes, not times (TimeField): quiet hours are
-# stored as ISO text there, which the field reads back. PostgreSQL's driver needs nothing.
-sqlite3.register_adapter(dt.time, dt.time.isoformat)
 
 CODE_LIFETIME = dt.timedelta(minutes=15)
 #: Wrong codes allowed before a new code is needed: a million codes, five tries, so a guess wins 1 in 200,000.

@@ -9,19 +9,15 @@ more, and every web process of the school can serve any batch.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.queryset import QuerySet
 
-from channels.letter import LetterRecipient, LetterSchool, render_letters
 from hub import paper
 from hub.audit import audit
-from hub.dispatch import notice_views
 from hub.enums import ActorKind, AnswerMode, QuestionKind
 from hub.models import (
     AuditEntry,
@@ -30,11 +26,9 @@ from hub.models import (
     Notice,
     NoticePupil,
     ReplySlip,
-    School,
     SlipQuestion,
     SlipResponse,
 )
-from hub.rendering import render_letter
 
 BATCH_ACTION = "paper.batch_printed"
 #: How many past batches the print queue lists.
@@ -129,26 +123,9 @@ async def batch_pdf(batch_id: int, school_id: int, base_url: str) -> bytes | Non
     entry = await _batches(school_id).filter(id=batch_id).first()
     if entry is None:
         return None
-    school = await School.get(id=school_id)
     ids = [int(i) for i in entry.details.get("delivery_ids", [])]
     deliveries = Delivery.filter(id__in=ids, notice__message__school_id=school_id)
-    items = await paper._items(deliveries)
-    if not items:
-        return None
-    views = await notice_views(await deliveries, base_url)
-    head = LetterSchool(name=school.name, address_lines=paper._school_lines(school.address), timezone=school.timezone)
-    day = entry.at.astimezone(ZoneInfo(school.timezone)).date()
-    letters = [
-        render_letter(
-            views[item.notice_id],
-            school=head,
-            recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
-            day=day,
-        )
-        for item in items
-    ]
-    # Some tens of milliseconds a letter: rendered in a thread, so the web app keeps answering meanwhile.
-    return await asyncio.to_thread(render_letters, letters)
+    return await paper.render_batch(deliveries, base_url=base_url, at=entry.at) or None
 
 
 # --------------------------------------------------------------------------------------- slips back on paper

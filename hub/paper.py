@@ -7,6 +7,7 @@ after the last electronic channel failed or went unacknowledged. The list is rea
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Mapping
@@ -162,6 +163,37 @@ async def _claim_letters(now: datetime, message_id: int | None, school_id: int |
     return owner
 
 
+async def render_batch(deliveries: QuerySet[Delivery], *, base_url: str, at: datetime) -> bytes:
+    """One PDF of the letters of these deliveries, dated ``at`` in each school's time zone (b"" when none).
+
+    Used to print a batch and to print a past batch again. The rendering (some tens of milliseconds a letter)
+    runs in a thread, so a web app or a worker in the same process keeps answering meanwhile."""
+    items = await _items(deliveries)
+    if not items:
+        return b""
+    views = await notice_views(await deliveries.order_by("due_at", "id"), base_url)
+    school_of = dict(
+        await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list("id", "notice__message__school_id")
+    )
+    schools = {s.id: s for s in await School.filter(id__in=set(school_of.values()))}
+    heads = {
+        s.id: LetterSchool(name=s.name, address_lines=_school_lines(s.address), timezone=s.timezone)
+        for s in schools.values()
+    }
+    letters = []
+    for item in items:
+        school = schools[school_of[item.delivery_id]]
+        letters.append(
+            render_letter(
+                views[item.notice_id],
+                school=heads[school.id],
+                recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
+                day=at.astimezone(ZoneInfo(school.timezone)).date(),
+            )
+        )
+    return await asyncio.to_thread(render_letters, letters)
+
+
 async def print_batch(
     *, now: datetime, base_url: str, school_id: int | None = None, message_id: int | None = None
 ) -> PrintBatch:
@@ -174,28 +206,7 @@ async def print_batch(
     if not items:
         return PrintBatch(pdf=b"", delivery_ids=[], count=0)
     try:
-        deliveries = await claimed.order_by("due_at", "id")
-        views = await notice_views(deliveries, base_url)
-        school_of = dict(
-            await Delivery.filter(id__in=[i.delivery_id for i in items]).values_list("id", "notice__message__school_id")
-        )
-        schools = {s.id: s for s in await School.filter(id__in=set(school_of.values()))}
-        heads = {
-            s.id: LetterSchool(name=s.name, address_lines=_school_lines(s.address), timezone=s.timezone)
-            for s in schools.values()
-        }
-        letters = []
-        for item in items:
-            school = schools[school_of[item.delivery_id]]
-            letters.append(
-                render_letter(
-                    views[item.notice_id],
-                    school=heads[school.id],
-                    recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
-                    day=now.astimezone(ZoneInfo(school.timezone)).date(),
-                )
-            )
-        pdf = render_letters(letters)
+        pdf = await render_batch(claimed, base_url=base_url, at=now)
     except BaseException:
         # Nothing was printed: the letters go back to the queue for the next batch.
         await claimed.update(state=DeliveryState.DUE, claimed_by="", lease_until=None)

@@ -85,6 +85,7 @@ async def guardians_by_password(email: str, password: str) -> Guardian | None:
         erased_at__isnull=True,
         contacts__kind=ContactKind.EMAIL,
         contacts__value=email.strip().lower(),
+        contacts__verified=True,  # an address added but never confirmed signs nobody in
         contacts__dead_at__isnull=True,
     ).exclude(password_hash="")
     for guardian in candidates:
@@ -106,9 +107,7 @@ class NewSession:
     session: WebSession
 
 
-async def start_session(
-    kind: ActorKind, actor_id: int, now: datetime, *, user_agent: str = ""
-) -> NewSession:
+async def start_session(kind: ActorKind, actor_id: int, now: datetime, *, user_agent: str = "") -> NewSession:
     token = new_token()
     session = await WebSession.create(
         token_hash=token_hash(token),
