@@ -139,10 +139,6 @@ class Thread:
     staff_opens_at: dt.datetime
     max_length: int = MAX_LENGTH
 
-    @property
-    def unread(self) -> int:
-        return sum(post.unread for post in self.posts)
-
 
 @dataclass(frozen=True)
 class InboxEntry:
@@ -153,7 +149,6 @@ class InboxEntry:
     family: tuple[str, ...]
     pupils: tuple[str, ...]
     last_post_at: dt.datetime
-    guardian_posts: int
     unread: int
     #: The last post is the school's.
     answered: bool
@@ -407,7 +402,6 @@ async def _entries(threads: dict[_ThreadKey, list[_Row]]) -> list[InboxEntry]:
                 family=tuple(names[g] for g in writers[key] if names.get(g)),
                 pupils=tuple(pupils[opened[key]]),
                 last_post_at=posts[-1]["at"],
-                guardian_posts=len(from_family),
                 unread=sum(p["read_at"] is None for p in from_family),
                 answered=not _by_guardian(posts[-1]),
             )
