@@ -717,23 +717,23 @@ async def children(guardian_id: int, today: dt.date) -> list[ChildSummary]:
     unjustified: dict[int, int] = defaultdict(int)
     for pid in await Absence.filter(pupil_id__in=ids, justified=False).values_list("pupil_id", flat=True):
         unjustified[pid] += 1
-    summaries = []
-    for pupil in pupils:
-        group_ids = [g for g, _k, _n in groups[pupil.id]]
-        coming = await JournalEntry.filter(
-            group_id__in=group_ids, kind__in=(JournalKind.HOMEWORK, JournalKind.TEST), due_on__gte=today
-        ).count()
-        summaries.append(
-            ChildSummary(
-                pupil=pupil,
-                classes=tuple(name for _g, kind, name in groups[pupil.id] if kind == "class"),
-                relation=str(relations.get(pupil.id, Relation.OTHER)),
-                grades=grades[pupil.id],
-                unjustified_absences=unjustified[pupil.id],
-                coming_up=coming,
-            )
+    coming: dict[int, int] = defaultdict(int)  # group -> homework and tests still to come
+    all_groups = {g for rows in groups.values() for g, _k, _n in rows}
+    for group_id in await JournalEntry.filter(
+        group_id__in=list(all_groups), kind__in=(JournalKind.HOMEWORK, JournalKind.TEST), due_on__gte=today
+    ).values_list("group_id", flat=True):
+        coming[group_id] += 1
+    return [
+        ChildSummary(
+            pupil=pupil,
+            classes=tuple(name for _g, kind, name in groups[pupil.id] if kind == "class"),
+            relation=str(relations.get(pupil.id, Relation.OTHER)),
+            grades=grades[pupil.id],
+            unjustified_absences=unjustified[pupil.id],
+            coming_up=sum(coming[g] for g, _k, _n in groups[pupil.id]),
         )
-    return summaries
+        for pupil in pupils
+    ]
 
 
 async def child_record(guardian_id: int, pupil_id: int, today: dt.date) -> ChildRecord | None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from hub.demo import STAFF_DOMAIN, publish_demo_messages
 from hub.demo_guide import demo_guide
-from hub.enums import AnswerMode, AudienceKind, Channel, ContactKind, QuestionKind
+from hub.enums import AbsenceReason, AnswerMode, AudienceKind, Channel, ContactKind, QuestionKind
 from hub.models import (
+    Absence,
     Acknowledgement,
     Attachment,
     AuditEntry,
@@ -27,6 +28,7 @@ from hub.models import (
     NoticePupil,
     Pupil,
     ReplySlip,
+    ReportCard,
     SlipQuestion,
     SlipResponse,
     Staff,
@@ -438,14 +440,32 @@ def test_children_pages_show_published_records_only(site: Site) -> None:
         )
         return grade.title
 
+    async def absence_and_report_cards() -> None:
+        start = now().replace(hour=7, minute=0, second=0, microsecond=0)
+        await Absence.create(
+            pupil_id=family.pupil_id,
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=4),
+            reason=AbsenceReason.UNKNOWN,
+            justified=False,
+        )
+        results = {"Mathématiques": {"score": 14.5, "max": 20, "comment": "Bien"}}
+        await ReportCard.create(
+            pupil_id=family.pupil_id, school_year="2026-2027", term="T1", results=results, published_at=now()
+        )
+        await ReportCard.create(pupil_id=family.pupil_id, school_year="2026-2027", term="T2", results=results)
+
     published_title = site.run(unpublished_grade)
+    site.run(absence_and_report_cards)
     site.login_guardian(family.mother)
     listing = site.client.get("/portal/children")
     assert listing.status_code == 200 and f'href="/portal/children/{family.pupil_id}"' in listing.text
+    assert "absence non justifiée" in listing.text and "à venir" in listing.text
     page = site.client.get(f"/portal/children/{family.pupil_id}")
     assert page.status_code == 200
     assert published_title in page.text and "Interrogation pas encore publiée" not in page.text
-    assert "Absences" in page.text and "Devoirs et interrogations" in page.text
+    assert "Devoirs et interrogations" in page.text and "Non justifiée" in page.text
+    assert "Bulletin T1, 2026-2027" in page.text and "14,5 / 20" in page.text and "Bulletin T2" not in page.text
     other_pupil = site.run(lambda: Pupil.exclude(id=family.pupil_id).order_by("id").first())
     assert other_pupil is not None
     mine = site.run(lambda: Guardianship.filter(guardian_id=family.mother).values_list("pupil_id", flat=True))
