@@ -300,6 +300,16 @@ def test_every_question_kind_and_bad_input(site: Site) -> None:
     assert stored == {"1": "no", "2": "Végétarien", "3": ["Piscine", "Théâtre"], "4": "Allergie", "5": 2, "6": 12.5}
     shown = site.client.get(page).text
     assert "2 × 4,50 € = 9,00 €" in shown and "12,50 €" in shown and "Piscine, Théâtre" in shown
+    assert 'value="12.5"' in shown and "Allergie</textarea>" in shown  # the form starts from the stored answer
+
+    # A wrong change, or a forged target, keeps the stored answer as it was.
+    assert (
+        site.post(f"{page}/answer", {"target": "all", "q1": "no", "q2": "1", "q5": "x"}, form_page=page).status_code
+        == 400
+    )
+    forged = site.post(f"{page}/answer", {"target": "12345", "q1": "yes", "q2": "0", "q5": "1"}, form_page=page)
+    assert forged.status_code == 400 and "Ce formulaire ne peut pas être envoyé" in forged.text
+    assert site.run(lambda: SlipResponse.filter(notice_id=notice_id).values_list("answers", flat=True)) == [stored]
 
 
 def test_an_answer_after_the_deadline_is_refused_clearly(site: Site) -> None:
