@@ -284,10 +284,11 @@ class AudienceOut(Output):
 
 class Counts(Output):
     notices: int = Field(description="guardians the message was planned for (one notice each)")
-    delivered: int = Field(description="notices delivered by a channel other than the portal inbox")
+    delivered: int = Field(description="notices a channel other than the portal inbox sent or delivered")
     read: int
     acknowledged: int
     answered: int = Field(description="notices with at least one reply-slip answer")
+    failed: int = Field(description="notices with a failed delivery and none sent or delivered")
 
 
 class MessageSummary(Output):

@@ -29,8 +29,7 @@ from starlette.routing import BaseRoute, Route
 from tortoise.transactions import in_transaction
 
 from channels.registry import available_channels
-from charter import may_send
-from hub import access, dispatch, portal, security
+from hub import access, composer, dispatch, portal, security
 from hub.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -86,9 +85,8 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
-    Channel,
-    DeliveryState,
     GroupKind,
+    MessageState,
     QuestionKind,
     Urgency,
 )
@@ -96,7 +94,6 @@ from hub.export import audited_export
 from hub.models import (
     Absence,
     Acknowledgement,
-    Delivery,
     Grade,
     Group,
     JournalEntry,
@@ -111,7 +108,7 @@ from hub.models import (
     SlipQuestion,
     SlipResponse,
 )
-from hub.planning import PlanningError, publish
+from hub.planning import PlanningError
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import SESSION_COOKIE, Actor, Web, _actor_of, now
 
@@ -763,26 +760,9 @@ async def group_pupils(call: Call) -> PupilList:
     return PupilList(items=await _pupils_out(members[group_id]))
 
 
-async def _visible_message_ids(actor: Actor) -> set[int]:
-    """The messages this member of staff may read: the same rule as :func:`hub.access.staff_message`, as a set."""
-    school = Message.filter(school_id=actor.school_id)
-    if access.sees_whole_school(actor.roles):
-        return set(await school.values_list("id", flat=True))
-    groups = list(await access.taught_group_ids(actor.id))
-    pupils = await Membership.filter(group_id__in=groups).values_list("pupil_id", flat=True)
-    mine = await school.filter(author_id=actor.id).values_list("id", flat=True)
-    to_groups = await MessageAudience.filter(
-        kind=AudienceKind.GROUP, group_id__in=groups, message__school_id=actor.school_id
-    ).values_list("message_id", flat=True)
-    to_pupils = await MessageAudience.filter(
-        kind=AudienceKind.PUPIL, pupil_id__in=list(pupils), message__school_id=actor.school_id
-    ).values_list("message_id", flat=True)
-    return {*mine, *to_groups, *to_pupils}
-
-
 async def _message(call: Call) -> Message:
-    actor = call.me
-    message = await access.staff_message(actor.id, actor.roles, actor.school_id, call.ids["message_id"])
+    """The sent message of the path if this member of staff may read it (hub.composer over hub.access), else 404."""
+    message = await composer.visible_message(call.me, call.ids["message_id"])
     if message is None:
         raise _not_found()
     await message.fetch_related("author")
@@ -808,49 +788,31 @@ def _message_summary(message: Message, slips: set[int]) -> MessageSummary:
 
 async def my_messages(call: Call) -> MessagePage:
     query: Pagination = call.query
-    ids = await _visible_message_ids(call.me)
+    visible = Message.filter(id__in=list(await composer.visible_message_ids(call.me))).exclude(state=MessageState.DRAFT)
+    total = await visible.count()
     offset, limit = _page(query)
-    messages = (
-        await Message.filter(id__in=list(ids))
-        .order_by("-created_at", "-id")
-        .offset(offset)
-        .limit(limit)
-        .prefetch_related("author")
-    )
+    messages = await visible.order_by("-created_at", "-id").offset(offset).limit(limit).prefetch_related("author")
     slips = await _with_slip(m.id for m in messages)
     return MessagePage(
-        items=[_message_summary(m, slips) for m in messages], page=query.page, per_page=query.per_page, total=len(ids)
+        items=[_message_summary(m, slips) for m in messages], page=query.page, per_page=query.per_page, total=total
     )
 
 
 async def _counts(message_id: int) -> Counts:
-    notices = Notice.filter(message_id=message_id)
-    delivered = (
-        await Delivery.filter(notice__message_id=message_id, state=DeliveryState.DELIVERED)
-        .exclude(channel=Channel.PORTAL)
-        .values_list("notice_id", flat=True)
-    )
-    answered = await SlipResponse.filter(notice__message_id=message_id).values_list("notice_id", flat=True)
+    counts = (await composer.counts_of([message_id]))[message_id]
     return Counts(
-        notices=await notices.count(),
-        delivered=len(set(delivered)),
-        read=await notices.filter(first_read_at__isnull=False).count(),
-        acknowledged=await Acknowledgement.filter(notice__message_id=message_id).count(),
-        answered=len(set(answered)),
+        notices=counts.families,
+        delivered=counts.delivered,
+        read=counts.read,
+        acknowledged=counts.acknowledged,
+        answered=counts.answered,
+        failed=counts.failed,
     )
-
-
-async def _restricted_pupils(actor: Actor, message: Message) -> set[int] | None:
-    """The pupils whose families' answers this member of staff sees: None for all (the author, whole-school
-    roles), else the pupils they teach (the other teachers of a class follow their own pupils' families)."""
-    if access.sees_whole_school(actor.roles) or message.author.id == actor.id:
-        return None
-    return await access.staff_pupil_ids(actor.id, actor.roles, actor.school_id)
 
 
 async def message_detail(call: Call) -> MessageDetail:
     message = await _message(call)
-    visible = await _restricted_pupils(call.me, message)
+    visible = await composer.restricted_pupils(call.me, message)
     terms = await MessageAudience.filter(message_id=message.id).order_by("id").prefetch_related("group", "pupil")
     audience = []
     for term in terms:
@@ -877,7 +839,7 @@ async def message_responses(call: Call) -> ResponsePage:
     """Who read, acknowledged and answered, notice by notice."""
     query: Pagination = call.query
     message = await _message(call)
-    visible = await _restricted_pupils(call.me, message)
+    visible = await composer.restricted_pupils(call.me, message)
     notices = Notice.filter(message_id=message.id)
     if visible is not None:
         named = await NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)).values_list(
@@ -917,22 +879,20 @@ async def message_progress(call: Call) -> Progress:
     return Progress(message_id=message.id, states=states, total=sum(states.values()))
 
 
-async def _check_audience(actor: Actor, terms: list[AudienceIn]) -> None:
-    """403 if a teacher names a group or pupil they do not teach (or the school); 422 for ids the school lacks."""
-    whole = access.sees_whole_school(actor.roles)
-    groups = await access.staff_group_ids(actor.id, actor.roles, actor.school_id)
-    pupils = await access.staff_pupil_ids(actor.id, actor.roles, actor.school_id)
-    outside = False
-    errors: dict[str, str] = {}
-    for index, term in enumerate(terms):
-        allowed = {AudienceKind.GROUP: groups, AudienceKind.PUPIL: pupils}.get(term.kind)
-        if allowed is None:
-            outside = outside or not whole
-        elif term.id not in allowed:
-            outside = outside or not whole
-            errors[f"audience.{index}.id"] = f"no such {term.kind} in the school"
-    if outside:
-        raise Refused(403, "you may address only the classes, courses and pupils you teach")
+async def _check_ids(actor: Actor, terms: list[AudienceIn]) -> None:
+    """For the whole school's roles, an id the school does not hold is a mistake to correct (422). A teacher gets
+    the composer's 403 for any id outside their classes, existing or not: nothing tells them which ids exist."""
+    if not access.sees_whole_school(actor.roles):
+        return
+    known = {
+        AudienceKind.GROUP: await access.staff_group_ids(actor.id, actor.roles, actor.school_id),
+        AudienceKind.PUPIL: await access.staff_pupil_ids(actor.id, actor.roles, actor.school_id),
+    }
+    errors = {
+        f"audience.{index}.id": f"no such {term.kind} in the school"
+        for index, term in enumerate(terms)
+        if term.kind in known and term.id not in known[term.kind]
+    }
     if errors:
         raise Refused(422, "invalid request", errors)
 
@@ -949,80 +909,50 @@ def _check_times(body: MessageIn, at: dt.datetime) -> None:
         raise Refused(422, "invalid request", errors)
 
 
+def _draft(body: MessageIn) -> composer.Draft:
+    slip = body.slip
+    return composer.Draft(
+        subject=body.subject,
+        body=body.body,
+        category=body.category,
+        urgency=body.urgency,
+        urgency_reason=body.urgency_reason if body.urgency is Urgency.EMERGENCY else "",
+        needs_acknowledgement=body.needs_acknowledgement,
+        scheduled_at=body.scheduled_at,
+        audience=[composer.Term(term.kind, term.id) for term in body.audience],
+        slip=composer.SlipDraft(
+            deadline=slip.deadline,
+            answer_mode=slip.answer_mode,
+            needs_signature=slip.needs_signature,
+            reminder_hours=tuple(slip.reminder_hours),
+            questions=tuple(
+                composer.QuestionDraft(q.kind, q.text, tuple(q.choices), q.required, q.unit_price_cents)
+                for q in slip.questions
+            ),
+        )
+        if slip
+        else None,
+    )
+
+
 async def compose(call: Call) -> Published:
-    """Write a message and publish it (planning.publish): all or nothing, the audience checked first."""
+    """Write a message and publish it through the composer (hub.composer: the audience this member may address,
+    the urgencies the charter lets them send, planning.publish): all or nothing."""
     body: MessageIn = call.body
     actor, web = call.me, call.web
-    if not may_send(web.charter, [str(role) for role in actor.roles], body.urgency):
+    if body.urgency not in composer.allowed_urgencies(web.charter, actor.roles):
         raise Refused(403, f"your role may not send {body.urgency} messages")
-    await _check_audience(actor, body.audience)
+    await _check_ids(actor, body.audience)
     at = now()
     _check_times(body, at)
-    async with in_transaction():
-        message = await Message.create(
-            school_id=actor.school_id,
-            author_id=actor.id,
-            subject=body.subject,
-            body=body.body,
-            urgency=body.urgency,
-            urgency_reason=body.urgency_reason if body.urgency is Urgency.EMERGENCY else "",
-            category=body.category,
-            needs_acknowledgement=body.needs_acknowledgement,
-            scheduled_at=body.scheduled_at,
-        )
-        await MessageAudience.bulk_create(
-            [
-                MessageAudience(
-                    message_id=message.id,
-                    kind=term.kind,
-                    group_id=term.id if term.kind is AudienceKind.GROUP else None,
-                    pupil_id=term.id if term.kind is AudienceKind.PUPIL else None,
-                )
-                for term in body.audience
-            ]
-        )
-        if body.slip is not None:
-            slip = await ReplySlip.create(
-                message_id=message.id,
-                deadline=body.slip.deadline,
-                answer_mode=body.slip.answer_mode,
-                needs_signature=body.slip.needs_signature,
-                reminder_hours=list(body.slip.reminder_hours),
+    try:
+        async with in_transaction():  # a refusal while publishing takes the draft back with it
+            message = await composer.save_draft(actor, _draft(body), now=at)
+            result = await composer.send(
+                actor, message.id, charter=web.charter, available_channels=available_channels(web.settings), now=at
             )
-            await SlipQuestion.bulk_create(
-                [
-                    SlipQuestion(
-                        slip_id=slip.id,
-                        position=position,
-                        kind=q.kind,
-                        text=q.text,
-                        choices=list(q.choices),
-                        required=q.required,
-                        unit_price_cents=q.unit_price_cents,
-                    )
-                    for position, q in enumerate(body.slip.questions, start=1)
-                ]
-            )
-        try:
-            result = await publish(
-                message.id,
-                now=at,
-                charter=web.charter,
-                available_channels=available_channels(web.settings),
-                actor_staff_id=actor.id,
-            )
-        except PlanningError as exc:  # leaving the transaction by this exception stores nothing
-            raise Refused(403, str(exc)) from exc
-        await audit(
-            "message.published",
-            at=at,
-            actor_kind=ActorKind.STAFF,
-            actor_id=actor.id,
-            subject_type="message",
-            subject_id=message.id,
-            notices=result.notices,
-            via="api",
-        )
+    except (composer.ComposeRefused, PlanningError) as exc:
+        raise Refused(403, str(exc)) from exc
     state = await Message.filter(id=message.id).first().values_list("state", flat=True)
     return Published(
         id=message.id,

@@ -361,7 +361,8 @@ def test_a_teacher_composes_for_their_class_and_follows_it(api: Api, site: Site)
 
     detail = api.get(f"/messages/{sent['id']}").json()
     assert detail["audience"] == [{"kind": "group", "id": klass["id"], "name": klass["name"]}]
-    assert detail["counts"] == {"notices": sent["notices"], "delivered": 0, "read": 0, "acknowledged": 0, "answered": 0}
+    nothing_yet = {"delivered": 0, "read": 0, "acknowledged": 0, "answered": 0, "failed": 0}
+    assert detail["counts"] == {"notices": sent["notices"], **nothing_yet}
     assert [q["choices"] for q in detail["slip"]["questions"]] == [[], ["tartines", "repas chaud"]]
     progress = api.get(f"/messages/{sent['id']}/progress").json()
     assert progress["total"] == sum(progress["states"].values()) >= sent["notices"]
@@ -488,3 +489,12 @@ def test_a_guardian_downloads_their_data(api: Api, site: Site) -> None:
     assert count(site, AuditEntry, action="guardian.data_exported", actor_id=parent) == 1
     api.sign_in_staff(PRINCIPAL)
     assert api.get("/me/export").status_code == 403
+
+
+def test_the_whole_school_is_for_the_principal_and_administrators(api: Api, site: Site) -> None:
+    """The composer's rule, the same in the API: the secretary writes to any class, not to the whole school."""
+    api.sign_in_staff(f"secretariat@{STAFF_DOMAIN}")
+    assert api.post("/messages", _trip([{"kind": "school"}])).status_code == 403
+    klass = next(g["id"] for g in api.get("/groups").json()["items"] if g["kind"] == "class")
+    assert api.post("/messages", _trip([{"kind": "group", "id": klass}])).status_code == 201
+    assert count(site, Message) == 1
