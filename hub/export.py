@@ -9,7 +9,8 @@ What is *not* in it, on purpose: another person's data. A pupil appears by name 
 links; answers, acknowledgements and reply posts are the guardian's own (with one answer per pupil, the other
 parent's answer stays theirs); a post of the school in the guardian's threads is included, since it was written to
 them. Secrets are never exported: the session and sign-in link tokens (only their hashes are stored anyway), the
-password hash, verification codes. A court order's reason is the school's record: the link shows that it is barred.
+password hash, verification codes. A link barred by a court order shows as barred, without the pupil's name or the
+order's reason (the school's record, which a guardian asks the school for).
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ async def _children(guardian_id: int) -> list[dict[str, Any]]:
     return [
         {
             "pupil_id": row["pupil_id"],
-            "pupil": f"{row['pupil__first_name']} {row['pupil__last_name']}",
+            # A court order bars this guardian from the pupil: the link shows, the pupil's name does not.
+            "pupil": "" if row["barred"] else f"{row['pupil__first_name']} {row['pupil__last_name']}",
             "relation": row["relation"],
             "receives": row["receives"],
             "may_answer": row["may_answer"],

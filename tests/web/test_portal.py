@@ -182,6 +182,9 @@ def test_a_barred_guardian_sees_neither_the_notice_nor_the_child(site: Site) -> 
     assert site.client.get(f"/portal/notices/{notice_id}").status_code == 404
     assert site.client.get(f"/portal/children/{pupil_id}").status_code == 404
     assert f"/portal/children/{pupil_id}" not in site.client.get("/portal/children").text
+    pupil = site.run(lambda: Pupil.get(id=pupil_id))
+    data = site.client.get("/portal/data").text
+    assert "lien suspendu par une décision de justice" in data and pupil.first_name not in data
     site.logout()
     assert site.client.get(f"/n/{token}").status_code == 404  # the personal link stops working too
 
