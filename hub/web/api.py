@@ -563,6 +563,8 @@ async def answer(call: Call) -> AnswerOut:
     notice, pupils = await _my_notice(call)
     if body.pupil_id not in pupils:
         raise Refused(422, "invalid request", {"pupil_id": _SLIP_REFUSALS["unknown_pupil"][1]})
+    if body.pupil_id not in await access.guardian_answerable_pupil_ids(call.me.id):
+        raise Refused(*_SLIP_REFUSALS["no_right"])
     slip = await ReplySlip.get_or_none(message_id=notice.message.id)
     if slip is None:
         raise Refused(*_SLIP_REFUSALS["no_slip"])

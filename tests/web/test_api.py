@@ -498,3 +498,47 @@ def test_the_whole_school_is_for_the_principal_and_administrators(api: Api, site
     klass = next(g["id"] for g in api.get("/groups").json()["items"] if g["kind"] == "class")
     assert api.post("/messages", _trip([{"kind": "group", "id": klass}])).status_code == 201
     assert count(site, Message) == 1
+
+
+async def _answer_rights(message_id: int) -> dict[str, Any]:
+    """On this message: a pupil both of whose notices' guardians may answer, and a guardian who may not."""
+    rows = await NoticePupil.filter(notice__message_id=message_id).values(
+        "notice_id", "pupil_id", "notice__guardian_id"
+    )
+    rights = {
+        (link["guardian_id"], link["pupil_id"]): link["may_answer"]
+        for link in await Guardianship.filter(barred=False).values("guardian_id", "pupil_id", "may_answer")
+    }
+    by_pupil: dict[int, list[tuple[int, int]]] = {}
+    refused = None
+    for row in rows:
+        key = (row["notice__guardian_id"], row["pupil_id"])
+        if rights.get(key):
+            by_pupil.setdefault(row["pupil_id"], []).append((row["notice_id"], row["notice__guardian_id"]))
+        elif refused is None:
+            refused = {"notice": row["notice_id"], "guardian": key[0], "pupil": key[1]}
+    pupil, pair = next((p, pair) for p, pair in by_pupil.items() if len(pair) == 2)
+    return {"pupil": pupil, "pair": pair, "refused": refused}
+
+
+def test_every_guardian_answers_and_who_may_not_is_refused(api: Api, site: Site) -> None:
+    api.sign_in_staff(PRINCIPAL)
+    message = _trip([{"kind": "school"}])
+    message["slip"]["answer_mode"] = "every_guardian"
+    sent = api.post("/messages", message)
+    assert sent.status_code == 201, sent.text
+    found = site.run(_answer_rights, sent.json()["id"])
+    for notice, guardian in found["pair"]:  # both parents of one pupil answer: one answer each
+        api.sign_in_guardian(guardian)
+        body = {"pupil_id": found["pupil"], "answers": {"1": True, "2": "tartines"}}
+        assert api.post(f"/notices/{notice}/answers", body).status_code == 201
+    assert count(site, SlipResponse, pupil_id=found["pupil"]) == 2
+
+    refused = found["refused"]
+    assert refused, "the demo has guardians without the right to answer (step-parents, grandparents)"
+    api.sign_in_guardian(refused["guardian"])
+    detail = api.get(f"/notices/{refused['notice']}").json()
+    assert refused["pupil"] not in detail["may_answer_for"]
+    response = api.post(f"/notices/{refused['notice']}/answers", {"pupil_id": refused["pupil"], "answers": {"1": True}})
+    assert response.status_code == 403
+    assert count(site, SlipResponse, guardian_id=refused["guardian"]) == 0
