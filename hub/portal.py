@@ -313,7 +313,6 @@ class File:
 @dataclass(frozen=True)
 class MessagePage:
     notice_id: int
-    token: str
     school: str
     guardian_id: int
     guardian: str
@@ -374,7 +373,6 @@ async def message_page(notice: Notice, now: dt.datetime) -> MessagePage:
     slip = await ReplySlip.get_or_none(message_id=message.id)
     return MessagePage(
         notice_id=notice.id,
-        token=notice.token,
         school=message.school.name,
         guardian_id=guardian.id,
         guardian=f"{guardian.first_name} {guardian.last_name}",
