@@ -130,7 +130,7 @@ def routes(web: Web) -> list[BaseRoute]:
         )
         if found is None:
             raise _not_found()
-        return await web.render(request, "portal/inbox.html", inbox=found, now=now())
+        return await web.render(request, "portal/inbox.html", inbox=found)
 
     @guardian
     async def message(request: Request, actor: Actor) -> Response:
@@ -181,7 +181,7 @@ def routes(web: Web) -> list[BaseRoute]:
         record = await portal.child_record(actor.id, request.path_params["pupil_id"], today)
         if record is None:
             raise _not_found()
-        return await web.render(request, "portal/child.html", record=record, today=today)
+        return await web.render(request, "portal/child.html", record=record)
 
     # ---------------------------------------------------------------------------------------------- my data
 
@@ -222,7 +222,11 @@ def routes(web: Web) -> list[BaseRoute]:
         page = await notice_page.open_notice(token, now())
         if page is None:
             return await unknown_link(request)
-        return await show_message(request, page, base=f"/n/{token}", template="notice.html")
+        response = await show_message(request, page, base=f"/n/{token}", template="notice.html")
+        # The address is the credential: never sent to another site, never kept by a shared cache.
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
     async def link_ack(request: Request) -> Response:
         token = request.path_params["token"]

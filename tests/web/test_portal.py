@@ -375,6 +375,7 @@ def test_the_personal_link_answers_and_acknowledges_without_signing_in(site: Sit
     token = family.tokens[family.father]
     page = site.client.get(f"/n/{token}")
     assert page.status_code == 200 and "Visite du musée Félicien Rops" in page.text
+    assert page.headers["referrer-policy"] == "same-origin" and "no-store" in page.headers["cache-control"]
     assert 'href="/portal/notices/' not in page.text  # the link opens this notice only
     assert f'action="/n/{token}/reply"' in page.text  # its reply thread posts to the link too
     answered = site.post(
