@@ -70,6 +70,8 @@ class LetterQuestion:
     kind: QuestionKind
     text: str
     choices: Sequence[str] = ()
+    #: An amount priced per unit (tickets at 3 €): the family writes how many, not the sum.
+    unit_price_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "one": "(une seule réponse)",
         "many": "(plusieurs réponses possibles)",
         "amount": "Montant : ",
+        "count": "Nombre : ",
         "guardian": "Nom du responsable : ",
         "date": "Date : ",
         "signature": "Signature : ",
@@ -144,6 +147,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "one": "(één antwoord)",
         "many": "(meerdere antwoorden mogelijk)",
         "amount": "Bedrag: ",
+        "count": "Aantal: ",
         "guardian": "Naam van de ouder: ",
         "date": "Datum: ",
         "signature": "Handtekening: ",
@@ -167,6 +171,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "one": "(one answer)",
         "many": "(several answers possible)",
         "amount": "Amount: ",
+        "count": "Number: ",
         "guardian": "Name of the parent or guardian: ",
         "date": "Date: ",
         "signature": "Signature: ",
@@ -378,15 +383,17 @@ def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> None:
                 pdf.ln(6.5)
                 pdf.writing_line(_LEFT + 4, right, pdf.get_y())
             pdf.ln(3)
-        else:  # an amount
+        else:  # an amount: a sum in euros, or how many at a unit price
             pdf.use(10)
             pdf.set_x(_LEFT + 4)
-            label = pdf.text_of(labels["amount"])
+            per_unit = question.unit_price_cents is not None
+            label = pdf.text_of(labels["count" if per_unit else "amount"])
             pdf.cell(pdf.get_string_width(label) + 1, 6, label)
             x = pdf.get_x()
             pdf.writing_line(x, x + 30, pdf.get_y() + 5)
             pdf.set_x(x + 31)
-            pdf.cell(8, 6, pdf.text_of("€"))
+            unit = f"× {question.unit_price_cents / 100:.2f} €".replace(".", ",") if per_unit else "€"  # type: ignore[operator]
+            pdf.cell(pdf.get_string_width(pdf.text_of(unit)) + 2, 6, pdf.text_of(unit))
             pdf.ln(8)
 
     # Who answers on the left; on the right the QR code, and beside it the short code to type instead.

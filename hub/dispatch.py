@@ -149,7 +149,9 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
     slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}  # type: ignore[attr-defined]
     questions: dict[int, list[QuestionView]] = defaultdict(list)
     for q in await SlipQuestion.filter(slip_id__in=[s.id for s in slips.values()]).order_by("position"):
-        questions[q.slip_id].append(QuestionView(q.position, q.kind, q.text, tuple(q.choices or ())))  # type: ignore[attr-defined]
+        questions[q.slip_id].append(  # type: ignore[attr-defined]
+            QuestionView(q.position, q.kind, q.text, tuple(q.choices or ()), q.unit_price_cents)
+        )
     views = {}
     for notice in notices.values():
         message, guardian = notice.message, notice.guardian

@@ -138,6 +138,8 @@ class Question:
     text: str
     choices: tuple[str, ...]
     required: bool
+    #: An amount priced per unit: the letter asks how many, and so does the form (see ``hub.slips``).
+    unit_price_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ async def find_letter(code: str, school_id: int) -> PaperLetter:
     if slip is None:
         raise LetterProblem("no_slip")
     questions = tuple(
-        Question(q.position, QuestionKind(q.kind), q.text, tuple(q.choices or ()), q.required)
+        Question(q.position, QuestionKind(q.kind), q.text, tuple(q.choices or ()), q.required, q.unit_price_cents)
         for q in await SlipQuestion.filter(slip_id=slip.id).order_by("position")
     )
     answers = await _answers_so_far(slip, notice)
@@ -259,11 +261,24 @@ def read_answers(letter: PaperLetter, form: dict[str, list[str]]) -> dict[str, A
             if any(v not in q.choices for v in values):
                 raise AnswerError(q.position, "choice")
             answers[str(q.position)] = [c for c in q.choices if c in values]
+        elif q.kind is QuestionKind.AMOUNT and q.unit_price_cents is not None:
+            answers[str(q.position)] = _count(values[0], q.position)
         elif q.kind is QuestionKind.AMOUNT:
             answers[str(q.position)] = _euros(values[0], q.position)
         else:
             answers[str(q.position)] = values[0]
     return answers
+
+
+#: More than any family would order: a typo, not an answer.
+MAX_COUNT = 100
+
+
+def _count(text: str, position: int) -> int:
+    """How many, for an amount priced per unit (stored as the count, like the portal does)."""
+    if not text.isdigit() or int(text) > MAX_COUNT:
+        raise AnswerError(position, "count")
+    return int(text)
 
 
 def _euros(text: str, position: int) -> str:

@@ -92,6 +92,8 @@ class QuestionView:
     kind: QuestionKind
     text: str
     choices: Sequence[str] = ()
+    #: An amount priced per unit: the answer is a count (see ``hub.slips``).
+    unit_price_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -396,7 +398,10 @@ def render_letter(
     if view.slip is not None:
         slip = LetterSlip(
             deadline=view.slip.deadline,
-            questions=tuple(LetterQuestion(q.position, q.kind, q.text, tuple(q.choices)) for q in view.slip.questions),
+            questions=tuple(
+                LetterQuestion(q.position, q.kind, q.text, tuple(q.choices), q.unit_price_cents)
+                for q in view.slip.questions
+            ),
             needs_signature=view.slip.needs_signature,
             pupils=tuple(view.pupils),
         )

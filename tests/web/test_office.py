@@ -196,21 +196,21 @@ def test_a_paper_slip_is_recorded_once_by_its_code(site: Site) -> None:
         {"code": code, "pupil_id": pupil_id, "q1": "yes", "q2": "beaucoup", "signed_name": "A. Parent"},
         form_page=f"/staff/paper?code={code}",
     )
-    assert bad.status_code == 400 and "montant en euros" in bad.text
+    assert bad.status_code == 400 and "indiquez combien" in bad.text  # 3 € a pupil: the letter asks how many
     assert site.run(SlipResponse.filter(pupil_id=pupil_id, channel=Channel.LETTER).count) == 0
 
     done = site.post(
         "/staff/paper",
-        {"code": code, "pupil_id": pupil_id, "q1": "yes", "q2": "6,00", "signed_name": "A. Parent"},
+        {"code": code, "pupil_id": pupil_id, "q1": "yes", "q2": "2", "signed_name": "A. Parent"},
         form_page=f"/staff/paper?code={code}",
     )
     assert done.status_code == 303
     response = site.run(SlipResponse.filter(pupil_id=pupil_id, guardian_id=guardian_id).first)
     assert response is not None
-    assert response.answers == {"1": "yes", "2": "6.00"} and response.channel == Channel.LETTER
+    assert response.answers == {"1": "yes", "2": 2} and response.channel == Channel.LETTER
     assert site.run(AuditEntry.filter(action="paper.answer_recorded").count) == 1
     shown = site.client.get(done.headers["location"])
-    assert "La réponse est enregistrée" in shown.text and "6.00 €" in shown.text
+    assert "La réponse est enregistrée" in shown.text and "2 × 3.00 €" in shown.text
 
     twice = site.post(
         "/staff/paper",
@@ -219,7 +219,7 @@ def test_a_paper_slip_is_recorded_once_by_its_code(site: Site) -> None:
     )
     assert twice.status_code == 409 and "déjà reçu une réponse" in twice.text and "A. Parent" in twice.text
     again = site.run(SlipResponse.filter(pupil_id=pupil_id, guardian_id=guardian_id).first)
-    assert again is not None and again.answers == {"1": "yes", "2": "6.00"}
+    assert again is not None and again.answers == {"1": "yes", "2": 2}
 
 
 @pytest.mark.parametrize(
