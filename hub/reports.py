@@ -18,8 +18,8 @@ and, each out of the notices it applies to:
   child answered for by the other parent is answered on both parents' notices. A slip every guardian answers
   (``every_guardian``) is answered by this guardian's own answer.
 
-The queries are plain SQL over the tables (the same text on SQLite and PostgreSQL): per-notice facts are
-``EXISTS`` sub-queries folded into sums, so the database returns a handful of rows (one per stage, channel,
+The queries are plain SQL over the tables (the same text on SQLite and PostgreSQL): per-notice facts are joins
+on sets the database computes once, folded into sums, so it returns a handful of rows (one per stage, channel,
 class, month), never one per notice. Only the page of "not reached yet" families returns notices, capped.
 """
 
@@ -176,7 +176,7 @@ class Report:
             "period": {"from": self.period.first.isoformat(), "to": self.period.last.isoformat(), "tz": self.period.tz},
             "message_id": self.message_id,
             "messages": self.messages,
-            "funnel": [{"stage": s.key, "count": s.count, "of": s.base} for s in self.funnel],
+            "funnel": funnel_json(self.funnel),
             "channels": [
                 {
                     "channel": c.channel,
@@ -212,6 +212,10 @@ class Report:
             ],
             "not_reached": self.unreached_total,
         }
+
+
+def funnel_json(funnel: Sequence[Stage]) -> list[dict[str, Any]]:
+    return [{"stage": s.key, "count": s.count, "of": s.base} for s in funnel]
 
 
 # --------------------------------------------------------------------------------------------------- period
@@ -298,36 +302,49 @@ scope AS (
       AND (:message = 0 OR m.id = :message)
 )"""
 
-#: One row of 0/1 facts per notice of the scope (computed by the database, never sent back as is).
+#: One row of 0/1 facts per notice of the scope (computed by the database, never sent back as is). Each fact is
+#: a join on a set computed once (hash joins, linear in the notices), not a sub-query run per notice.
 _FLAGS = f"""
 WITH {_SCOPE},
-facts AS (
+reached AS (
+    SELECT d.notice_id, MAX(CASE WHEN d.state = 'delivered' THEN 1 ELSE 0 END) AS confirmed
+    FROM delivery d
+    JOIN scope sc ON sc.id = d.notice_id
+    WHERE d.channel <> 'portal' AND d.state IN {_OK}
+    GROUP BY d.notice_id
+),
+answered_own AS (
+    SELECT DISTINCT r.notice_id
+    FROM slip_response r
+    JOIN scope sc ON sc.id = r.notice_id AND sc.slip_id = r.slip_id
+),
+pupil_unanswered AS (
+    SELECT DISTINCT np.notice_id
+    FROM notice_pupil np
+    JOIN scope sc ON sc.id = np.notice_id
+    LEFT JOIN slip_response r ON r.slip_id = sc.slip_id AND r.pupil_id = np.pupil_id
+    WHERE sc.slip_id IS NOT NULL AND r.id IS NULL
+),
+flags AS (
     SELECT sc.id,
         CASE WHEN sc.first_read_at IS NULL THEN 0 ELSE 1 END AS is_read,
-        CASE WHEN EXISTS (SELECT 1 FROM delivery d WHERE d.notice_id = sc.id AND d.channel <> 'portal'
-                          AND d.state IN {_OK}) THEN 1 ELSE 0 END AS alerted,
-        CASE WHEN EXISTS (SELECT 1 FROM delivery d WHERE d.notice_id = sc.id AND d.channel <> 'portal'
-                          AND d.state = 'delivered') THEN 1 ELSE 0 END AS confirmed,
+        CASE WHEN rc.notice_id IS NULL THEN 0 ELSE 1 END AS alerted,
+        CASE WHEN rc.notice_id IS NOT NULL OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_sent,
+        CASE WHEN rc.confirmed = 1 OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_delivered,
         CASE WHEN sc.needs_ack THEN 1 ELSE 0 END AS ack_asked,
-        CASE WHEN EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = sc.id) THEN 1 ELSE 0 END AS acked,
+        CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS acked,
         CASE WHEN sc.slip_id IS NULL THEN 0 ELSE 1 END AS slip_asked,
         CASE
             WHEN sc.slip_id IS NULL THEN 0
-            WHEN sc.answer_mode = 'every_guardian' THEN
-                CASE WHEN EXISTS (SELECT 1 FROM slip_response r WHERE r.slip_id = sc.slip_id AND r.notice_id = sc.id)
-                THEN 1 ELSE 0 END
-            WHEN NOT EXISTS (
-                SELECT 1 FROM notice_pupil np WHERE np.notice_id = sc.id AND NOT EXISTS (
-                    SELECT 1 FROM slip_response r WHERE r.slip_id = sc.slip_id AND r.pupil_id = np.pupil_id))
-            THEN 1 ELSE 0
+            WHEN sc.answer_mode = 'every_guardian' THEN CASE WHEN ao.notice_id IS NULL THEN 0 ELSE 1 END
+            WHEN pu.notice_id IS NULL THEN 1
+            ELSE 0
         END AS answered
     FROM scope sc
-),
-flags AS (
-    SELECT f.*,
-        CASE WHEN f.alerted = 1 OR f.is_read = 1 THEN 1 ELSE 0 END AS is_sent,
-        CASE WHEN f.confirmed = 1 OR f.is_read = 1 THEN 1 ELSE 0 END AS is_delivered
-    FROM facts f
+    LEFT JOIN reached rc ON rc.notice_id = sc.id
+    LEFT JOIN acknowledgement a ON a.notice_id = sc.id
+    LEFT JOIN answered_own ao ON ao.notice_id = sc.id
+    LEFT JOIN pupil_unanswered pu ON pu.notice_id = sc.id
 )"""
 
 _FUNNEL = f"""{_FLAGS}
@@ -343,7 +360,7 @@ in_class AS (
     FROM notice_pupil np
     JOIN membership ms ON ms.pupil_id = np.pupil_id
     JOIN pupil_group g ON g.id = ms.group_id AND g.kind = 'class'
-    WHERE np.notice_id IN (SELECT id FROM scope)
+    JOIN scope sc ON sc.id = np.notice_id
 )
 SELECT g.id AS group_id, g.code, COUNT(*) AS guardians, SUM(f.is_sent) AS reached, SUM(f.is_read) AS is_read,
     SUM(f.ack_asked) AS ack_asked, SUM(f.ack_asked * f.acked) AS acked,
@@ -367,24 +384,27 @@ LIMIT :limit OFFSET :offset"""
 _CHANNELS = f"""WITH {_SCOPE}
 SELECT d.channel, d.state, d.error_kind, COUNT(*) AS n, SUM(d.cost) AS cost
 FROM delivery d
-WHERE d.notice_id IN (SELECT id FROM scope) AND d.channel <> 'portal'
+JOIN scope sc ON sc.id = d.notice_id
+WHERE d.channel <> 'portal'
 GROUP BY d.channel, d.state, d.error_kind"""
 
 #: The channel of each notice's earliest successful delivery (ties: the first created).
 _FIRST_REACHED = f"""WITH {_SCOPE}
-SELECT d.channel, COUNT(*) AS n
-FROM delivery d
-WHERE d.notice_id IN (SELECT id FROM scope) AND d.channel <> 'portal' AND d.state IN {_OK}
-  AND NOT EXISTS (
-    SELECT 1 FROM delivery e
-    WHERE e.notice_id = d.notice_id AND e.channel <> 'portal' AND e.state IN {_OK}
-      AND (e.sent_at < d.sent_at OR (e.sent_at = d.sent_at AND e.id < d.id)))
-GROUP BY d.channel"""
+SELECT firsts.channel, COUNT(*) AS n
+FROM (
+    SELECT d.channel, ROW_NUMBER() OVER (PARTITION BY d.notice_id ORDER BY d.sent_at, d.id) AS rank
+    FROM delivery d
+    JOIN scope sc ON sc.id = d.notice_id
+    WHERE d.channel <> 'portal' AND d.state IN {_OK}
+) firsts
+WHERE firsts.rank = 1
+GROUP BY firsts.channel"""
 
 _FAILURES = f"""WITH {_SCOPE}
 SELECT d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX}) AS reason, COUNT(*) AS n
 FROM delivery d
-WHERE d.notice_id IN (SELECT id FROM scope) AND d.state = 'failed'
+JOIN scope sc ON sc.id = d.notice_id
+WHERE d.state = 'failed'
 GROUP BY d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX})
 ORDER BY n DESC, d.channel, reason
 LIMIT {TOP_FAILURES}"""
@@ -434,14 +454,7 @@ async def delivery_report(
 ) -> Report:
     """Every figure of the report for one school over ``period`` (optionally one message), in ten queries."""
     sql = _Sql()
-    params: dict[str, Any] = {
-        "school": school_id,
-        "start": period.start,
-        "end": period.end,
-        "message": message_id or 0,
-        "limit": limit,
-        "offset": max(0, offset),
-    }
+    params = _params(school_id, period, message_id, offset=offset, limit=limit)
     (messages,) = await sql.rows(_MESSAGES, params)
     (totals,) = await sql.rows(_FUNNEL, params)
     funnel = _funnel(totals)
@@ -481,6 +494,25 @@ async def delivery_report(
         unreached_offset=params["offset"],
         queries=sql.count,
     )
+
+
+async def delivery_funnel(school_id: int, period: Period, *, message_id: int | None = None) -> list[Stage]:
+    """The funnel alone, in one query: what the report page refreshes while it is open."""
+    (totals,) = await _Sql().rows(_FUNNEL, _params(school_id, period, message_id))
+    return _funnel(totals)
+
+
+def _params(
+    school_id: int, period: Period, message_id: int | None, *, offset: int = 0, limit: int = UNREACHED_PAGE
+) -> dict[str, Any]:
+    return {
+        "school": school_id,
+        "start": period.start,
+        "end": period.end,
+        "message": message_id or 0,
+        "limit": limit,
+        "offset": max(0, offset),
+    }
 
 
 def _funnel(row: Mapping[str, Any]) -> list[Stage]:

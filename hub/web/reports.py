@@ -2,7 +2,8 @@
 
 Principals and administrators only (a teacher or a secretary gets 403). The query string chooses the period
 (``from`` and ``to``, local dates, both included; by default 1 September of the school year to today), one
-message (``message``) and the page of families not reached yet (``offset``). The figures come from
+message (``message``) and the page of families not reached yet (``offset``); ``part=funnel`` asks the JSON for
+the funnel alone (the page's 15-second refresh). The figures come from
 :func:`hub.reports.delivery_report`; this module parses, formats in the page's language and renders.
 """
 
@@ -23,11 +24,23 @@ from starlette.routing import BaseRoute, Route
 
 from hub.enums import StaffRole
 from hub.models import Message, School
-from hub.reports import UNREACHED_PAGE, Period, Report, ReportError, delivery_report, period_of, published_messages
+from hub.reports import (
+    UNREACHED_PAGE,
+    Period,
+    Report,
+    ReportError,
+    delivery_funnel,
+    delivery_report,
+    funnel_json,
+    period_of,
+    published_messages,
+)
 from hub.web.kit import Actor, Web, now, staff_only
 
 #: Babel's locale of each page language (numbers, money and month names as a Belgian reader writes them).
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
+#: The figures change as families read: never from a cache.
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True)
@@ -123,8 +136,11 @@ def routes(web: Web) -> list[BaseRoute]:
             query = await _query(request, actor)
         except ReportError as exc:
             return JSONResponse({"error": f"invalid period: {exc}"}, status_code=400)
+        if request.query_params.get("part") == "funnel":  # the page's refresh: one query, not ten
+            stages = await delivery_funnel(actor.school_id, query.period, message_id=query.message_id)
+            return JSONResponse({"funnel": funnel_json(stages)}, headers=_NO_STORE)
         report = await _report(actor, query)
-        return JSONResponse(report.as_json(), headers={"Cache-Control": "no-store"})
+        return JSONResponse(report.as_json(), headers=_NO_STORE)
 
     return [
         Route("/staff/report", page),

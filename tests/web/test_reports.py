@@ -117,3 +117,24 @@ def test_the_report_in_dutch_and_english(site: Site, published: list[int]) -> No
     assert "<h1>Delivery report</h1>" in english and "Per class" in english and "November 2026" in english
     assert re.search(r"€0\.00", english), "money in euro, written the English way"
     assert "0,00\u00a0€" in site.client.get("/staff/report?lang=fr").text
+
+
+def test_the_refresh_asks_for_the_funnel_alone(site: Site, published: list[int]) -> None:
+    site.login_staff(PRINCIPAL)
+    page = site.client.get("/staff/report").text
+    refresh = re.search(r'data-json="([^"]+)"', page)
+    assert refresh and "part=funnel" in refresh.group(1)
+    light = site.client.get(refresh.group(1).replace("&amp;", "&")).json()
+    assert list(light) == ["funnel"] and light["funnel"] == site.client.get("/staff/report.json").json()["funnel"]
+
+
+def test_families_not_reached_come_fifty_at_a_time(site: Site, published: list[int]) -> None:
+    site.login_staff(PRINCIPAL)
+    total = site.client.get("/staff/report.json").json()["not_reached"]
+    assert total > 100, "nothing was sent yet: every notice waits for the worker"
+    first = site.client.get("/staff/report").text
+    assert first.count("<td>Visite du musée") + first.count("<td>Réunion des parents") == 50
+    assert f"Exemplaires 1 à 50 sur {total}" in first.replace("\u202f", "").replace("\xa0", "")
+    assert "offset=50" in first and "Page précédente" not in first
+    second = site.client.get("/staff/report?offset=50").text
+    assert "Exemplaires 51 à 100" in second and "Page précédente" in second
