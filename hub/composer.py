@@ -37,13 +37,14 @@ from channels.letter import Letter, LetterRecipient, LetterSchool
 from charter import Charter, may_send
 from hub import access, planning, rendering, routing, threads
 from hub.audit import audit
-from hub.dispatch import personal_link, progress, short_code
+from hub.dispatch import personal_link, short_code
 from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
     Category,
     Channel,
+    DeliveryPurpose,
     DeliveryState,
     GroupKind,
     MessageState,
@@ -1062,7 +1063,7 @@ class FamilyRow:
     guardian: str
     #: The channel that reached the family (a channel other than the inbox took it), else None.
     channel: Channel | None
-    #: ``reached``, ``pending``, ``failed``, ``inbox`` (only the portal has it so far).
+    #: ``reached``, ``sending``, ``pending``, ``failed``, ``inbox`` (only the portal has it so far).
     state: str
     pending_until: dt.datetime | None
     read_at: dt.datetime | None
@@ -1123,7 +1124,7 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1)
         await Delivery.filter(notice_id__in=ids)
         .exclude(channel=Channel.PORTAL)
         .order_by("step", "id")
-        .values("notice_id", "channel", "state", "due_at")
+        .values("notice_id", "channel", "state", "due_at", "purpose")
     )
     acks = dict(await Acknowledgement.filter(notice_id__in=ids).values_list("notice_id", "at"))
     links = (
@@ -1170,13 +1171,19 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1)
 
 
 def _delivery_state(deliveries: Sequence[dict]) -> tuple[Channel | None, str, dt.datetime | None]:
-    reached = [d for d in deliveries if d["state"] in _REACHED]
+    """Where a family's copy stands, from its deliveries other than the inbox and the reminders: the channel that
+    reached it, or ``sending`` (a worker has it or may take it now), ``pending`` (held until the returned time),
+    ``failed``, or ``inbox`` (nothing else planned: the portal has it)."""
+    plan = [d for d in deliveries if d["purpose"] != DeliveryPurpose.REMINDER]
+    reached = [d for d in plan if d["state"] in _REACHED]
     if reached:
         return Channel(reached[-1]["channel"]), "reached", None
-    pending = [d for d in deliveries if d["state"] in _PENDING]
+    if any(d["state"] in (DeliveryState.DUE, DeliveryState.CLAIMED) for d in plan):
+        return None, "sending", None
+    pending = [d for d in plan if d["state"] in _PENDING]
     if pending:
         return None, "pending", min(d["due_at"] for d in pending)
-    if any(d["state"] == DeliveryState.FAILED for d in deliveries):
+    if any(d["state"] == DeliveryState.FAILED for d in plan):
         return None, "failed", None
     return None, "inbox", None
 
@@ -1229,7 +1236,7 @@ async def message_page(member: Member, message: Message, page: int = 1) -> Messa
         author=f"{author.first_name} {author.last_name}",
         audience=await audience_labels(message, visible),
         counts=(await counts_of([message.id]))[message.id],
-        progress=await progress(message.id),
+        progress=await channel_progress(message.id),
         slip=slip,
         questions=list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else [],
         attachments=await attachments_of(message.id),
@@ -1238,14 +1245,31 @@ async def message_page(member: Member, message: Message, page: int = 1) -> Messa
     )
 
 
+async def channel_progress(message_id: int) -> dict[str, int]:
+    """Like ``dispatch.progress`` (deliveries per state) without the portal inbox, which is "delivered" the moment
+    a message is published: what is left is what the channels are doing."""
+    rows = (
+        await Delivery.filter(notice__message_id=message_id)
+        .exclude(channel=Channel.PORTAL)
+        .annotate(n=Count("id"))
+        .group_by("state")
+        .values_list("state", "n")
+    )
+    return {str(state): int(n) for state, n in rows}
+
+
 def progress_summary(states: Mapping[str, int]) -> dict[str, int]:
-    """Deliveries in three piles a sender understands: done (sent or delivered), waiting, failed (and cancelled,
-    the steps an acknowledgement made unnecessary)."""
-    done = sum(states.get(s, 0) for s in _REACHED)
-    waiting = sum(states.get(s, 0) for s in _PENDING)
-    failed = states.get(DeliveryState.FAILED, 0)
-    cancelled = states.get(DeliveryState.CANCELLED, 0)
-    return {"done": done, "waiting": waiting, "failed": failed, "cancelled": cancelled, "total": sum(states.values())}
+    """Deliveries in piles a sender understands: done (sent or delivered), sending (due or claimed now), waiting
+    (held, planned: charter hours, the next channel, reminders), failed, and cancelled (the steps an
+    acknowledgement made unnecessary)."""
+    return {
+        "done": sum(states.get(s, 0) for s in _REACHED),
+        "sending": states.get(DeliveryState.DUE, 0) + states.get(DeliveryState.CLAIMED, 0),
+        "waiting": sum(states.get(s, 0) for s in _PENDING),
+        "failed": states.get(DeliveryState.FAILED, 0),
+        "cancelled": states.get(DeliveryState.CANCELLED, 0),
+        "total": sum(states.values()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- CSV

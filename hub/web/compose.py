@@ -16,9 +16,12 @@ message the member may not read gets 404.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -85,10 +88,15 @@ REMINDER_LABELS = {72: "3 days before", 24: "1 day before", 4: "4 hours before"}
 
 
 class Formats:
-    """Numbers, money and shares in the page's language."""
+    """Numbers, money, shares and short times in the page's language (times in the school's zone)."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, timezone: str) -> None:
         self.locale = _LOCALES.get(lang, "fr_BE")
+        self.zone = ZoneInfo(timezone)
+
+    def when(self, value: dt.datetime | None) -> str:
+        """``23 nov., 13:55``: a time in a table, where the long date would not fit a phone."""
+        return format_datetime(value, "d MMM, HH:mm", tzinfo=self.zone, locale=self.locale) if value else ""
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)
@@ -141,7 +149,7 @@ def routes(web: Web) -> list[BaseRoute]:
             "STATE_LABELS": STATE_LABELS,
             "LANGUAGE_LABELS": LANGUAGE_LABELS,
             "REMINDER_LABELS": REMINDER_LABELS,
-            "fmt": Formats(lang),
+            "fmt": Formats(lang, web.settings.timezone),
         }
 
     async def render(request: Request, actor: Actor, template: str, *, status: int = 200, **values: Any) -> Response:
@@ -338,14 +346,14 @@ def routes(web: Web) -> list[BaseRoute]:
             "staff/message.html",
             m=page,
             summary=summary,
-            moving=page.progress.get("due", 0) + page.progress.get("claimed", 0) > 0,
+            moving=summary["sending"] > 0,
             sent=request.query_params.get("sent") == "1",
         )
 
     @staff
     async def progress_json(request: Request, actor: Actor) -> Response:
         found = await visible_or_404(actor, _path_id(request))
-        states = await composer.progress(found.id)
+        states = await composer.channel_progress(found.id)
         counts = (await composer.counts_of([found.id]))[found.id]
         return JSONResponse(
             {

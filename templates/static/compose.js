@@ -74,14 +74,14 @@
         .then(function (data) {
           if (!data) { return; }
           var summary = data.summary;
-          ["done", "waiting", "failed"].forEach(function (key) {
+          ["done", "sending", "waiting", "failed"].forEach(function (key) {
             var cell = section.querySelector("[data-count=" + key + "]");
             if (cell) { cell.textContent = number.format(summary[key]); }
           });
           if (bar) { bar.max = summary.total || 1; bar.value = summary.done; }
-          var moving = (data.states.due || 0) + (data.states.claimed || 0) > 0;
-          wait = moving ? 3000 : Math.min(wait * 2, 60000);
-          if (summary.waiting > 0) { window.setTimeout(poll, wait); }
+          /* quick while a worker sends, then slower and slower while deliveries only wait for their hour */
+          wait = summary.sending > 0 ? 3000 : Math.min(wait * 2, 60000);
+          if (summary.sending + summary.waiting > 0) { window.setTimeout(poll, wait); }
         })
         .catch(function () { /* offline: the Refresh link still works */ });
     }
