@@ -86,7 +86,10 @@ def test_separated_parents_each_open_their_own_link(page: Page, live_server: Liv
     assert live_server.run(lambda: _answers(household.trip)) == []
 
     slip.get_by_role("group", name="J'autorise mon enfant à participer.").get_by_label("Oui").check()
+    slip.get_by_label("Entrée : 3 € par élève.").fill("2")
+    expect(slip.get_by_text("Total : 6,00 €")).to_be_visible()  # portal.js, as the count is typed
     slip.get_by_label("Entrée : 3 € par élève.").fill("1")
+    expect(slip.get_by_text("Total : 3,00 €")).to_be_visible()
     slip.get_by_label("Vos nom et prénom, en guise de signature").fill(first.name)
     slip.get_by_role("button", name="Envoyer mes réponses").click()
     expect(page.get_by_text("vos réponses sont enregistrées")).to_be_visible()
