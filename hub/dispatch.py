@@ -269,13 +269,16 @@ async def notify_staff_of_replies(
     adapters: Mapping[Channel, ChannelAdapter], now: datetime, *, base_url: str, charter: Charter | None = None
 ) -> int:
     """Email staff the digest of the families' new replies (``hub.threads.notify_staff``), only inside the
-    charter's staff hours; nothing when email is not configured. Returns the digests sent."""
+    charter's staff hours, and the families the staff answers that waited for their hours
+    (``hub.threads.notify_families``); nothing when email is not configured. Returns the staff digests sent."""
     from hub import threads  # the threads module renders with the page catalogues: imported only when used
 
     email = adapters.get(Channel.EMAIL)
     if email is None:
         return 0
-    return await threads.notify_staff(now, charter or school_charter(), email.send, base_url=base_url)
+    charter = charter or school_charter()
+    await threads.notify_families(now, charter, email.send, base_url=base_url)
+    return await threads.notify_staff(now, charter, email.send, base_url=base_url)
 
 
 async def run(

@@ -749,6 +749,8 @@ class ThreadPost(Model):
     read_at = fields.DatetimeField(null=True)
     #: When staff were told of this guardian's post (only inside their charter hours).
     staff_notified_at = fields.DatetimeField(null=True)
+    #: When the family was emailed of this staff answer (held to the charter's hours and their quiet hours).
+    family_notified_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "thread_post"

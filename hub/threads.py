@@ -62,6 +62,7 @@ __all__ = [
     "in_quiet_hours",
     "inbox",
     "mark_read",
+    "notify_families",
     "notify_family",
     "notify_staff",
     "post_as_guardian",
@@ -624,28 +625,39 @@ _ANSWERED = {
 }
 
 
+#: A staff answer not announced within this time is left to the message page (the family has likely seen it).
+ANNOUNCE_WITHIN = dt.timedelta(days=7)
+
+
 async def notify_family(post_id: int, now: dt.datetime, charter: Charter, send: Send, *, base_url: str) -> int:
     """Email the guardians who wrote in the thread that the school answered (post ``post_id``); how many were.
 
-    Only when a normal message may reach families now (``charter.is_allowed``) and outside the guardian's own
-    quiet hours, to a verified, live address, with the guardian's consent to school messages by email. Otherwise
-    nothing is sent: the answer waits on their message page, where they were told when to expect it. The email
-    carries the link to their own notice's thread, not the answer's text."""
+    Only when a normal message may reach families now (``charter.is_allowed``) and none of the writers is in
+    their own quiet hours; otherwise the announcement waits (``family_notified_at`` stays empty) and
+    :func:`notify_families`, run by the worker, sends it when it may: an answer written at night is announced in
+    the morning. The post is claimed before sending, so it is announced once. Each guardian gets it at a
+    verified, live address, with their consent to school messages by email. The email carries the link to their
+    own notice's thread, not the answer's text."""
     if not is_allowed(charter, now, Urgency.NORMAL):
         return 0
     post = await ThreadPost.get(id=post_id).prefetch_related("notice__message", "staff")
+    if post.author_kind != ActorKind.STAFF or post.family_notified_at is not None:
+        return 0
     notice_ids = await _thread_notice_ids(post.notice, Reader(ActorKind.SYSTEM, 0))
     writers = set(
         await ThreadPost.filter(notice_id__in=notice_ids, author_kind=ActorKind.GUARDIAN).values_list(
             "guardian_id", flat=True
         )
     )
-    consents = await current_purposes(sorted(g for g in writers if g is not None))
+    guardians = await Guardian.filter(id__in=[g for g in writers if g is not None], erased_at__isnull=True)
+    if any(in_quiet_hours(guardian, now, charter) for guardian in guardians):
+        return 0
+    if not await ThreadPost.filter(id=post.id, family_notified_at__isnull=True).update(family_notified_at=now):
+        return 0  # another process announced it
+    consents = await current_purposes(sorted(g.id for g in guardians))
     told = 0
-    for guardian in await Guardian.filter(id__in=list(consents), erased_at__isnull=True):
-        if not {ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.EMAIL} <= consents[guardian.id]:
-            continue
-        if in_quiet_hours(guardian, now, charter):
+    for guardian in guardians:
+        if not {ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.EMAIL} <= consents.get(guardian.id, set()):
             continue
         notice = await Notice.filter(id__in=notice_ids, guardian_id=guardian.id).first()
         address = (
@@ -674,6 +686,20 @@ async def notify_family(post_id: int, now: dt.datetime, charter: Charter, send: 
             log.warning("answer notice to guardian %s failed: %s", guardian.id, outcome.error)
     if told:
         await audit("thread.family_notified", at=now, subject_type="thread_post", subject_id=post.id, guardians=told)
+    return told
+
+
+async def notify_families(now: dt.datetime, charter: Charter, send: Send, *, base_url: str) -> int:
+    """Announce the staff answers that waited for the charter's hours or a family's quiet hours (the worker
+    runs this on each pass); how many guardians were emailed."""
+    if not is_allowed(charter, now, Urgency.NORMAL):
+        return 0
+    waiting = await ThreadPost.filter(
+        author_kind=ActorKind.STAFF, family_notified_at__isnull=True, at__gte=now - ANNOUNCE_WITHIN
+    ).values_list("id", flat=True)
+    told = 0
+    for post_id in waiting:
+        told += await notify_family(post_id, now, charter, send, base_url=base_url)
     return told
 
 

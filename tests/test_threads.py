@@ -318,9 +318,17 @@ async def test_the_family_is_emailed_the_schools_answer_only_when_the_charter_al
         assert await threads.notify_family(late.id, local(MONDAY, 22), charter, adapter.send, base_url="") == 0
         assert peer.mailbox.messages == []
 
+        # The night's answer waited: the worker announces it once the charter allows, once.
+        morning = local(MONDAY + dt.timedelta(days=1), 8)
+        assert await threads.notify_families(morning, charter, adapter.send, base_url="https://c.be") == 1
+        assert await threads.notify_families(morning, charter, adapter.send, base_url="https://c.be") == 0
+        assert len(peer.mailbox.messages) == 1
+        peer.mailbox.messages.clear()
+
         answer = await threads.post_as_staff(family.notices[first], teacher, "Réponse", local(MONDAY, 10))
         told = await threads.notify_family(answer.id, local(MONDAY, 10), charter, adapter.send, base_url="https://c.be")
         assert told == 1  # the guardian who wrote; not the partner, never the other household
+        assert await threads.notify_family(answer.id, local(MONDAY, 10), charter, adapter.send, base_url="") == 0
         (mail,) = peer.mailbox.messages
         assert str(mail["To"]) == addresses[first]
         token = (await Notice.get(id=family.notices[first])).token

@@ -13,7 +13,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 
 from hub import db as hubdb
 from hub.enums import ActorKind, Relation
-from hub.models import AuditEntry, Guardian, Guardianship, Household, Pupil, School
+from hub.models import AuditEntry, Guardianship, Household, Pupil, School
 from hub.testing import postgres
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -60,8 +60,14 @@ async def test_upgrading_a_populated_database_keeps_its_data(empty_url: str) -> 
         school = await School.create(name="Athénée", school_year="2025-2026")
         home = await Household.create(school=school, external_id="H1", city="Namur")
         pupil = await Pupil.create(school=school, external_id="P1", first_name="Lina", last_name="Peeters")
-        mother = await Guardian.create(school=school, external_id="G1", first_name="Ann", last_name="Peeters")
-        await Guardianship.create(pupil=pupil, guardian=mother, relation=Relation.MOTHER, household=home)
+        # Written as the first release wrote it: today's Guardian model has columns 0001 did not have.
+        await connections.get("default").execute_query(
+            "INSERT INTO guardian (school_id, external_id, first_name, last_name, language, street, postal_code,"
+            " city, country, password_hash, created_at)"
+            f" VALUES ({school.id}, 'G1', 'Ann', 'Peeters', 'fr', '', '', '', 'BE', '', '2025-09-01 08:00:00+00:00')"
+        )
+        mother_id = (await connections.get("default").execute_query_dict("SELECT id FROM guardian"))[0]["id"]
+        await Guardianship.create(pupil=pupil, guardian_id=mother_id, relation=Relation.MOTHER, household=home)
         await AuditEntry.create(at=NOW, actor_kind=ActorKind.SYSTEM, action="old.entry")
     finally:
         await hubdb.close()
