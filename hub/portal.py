@@ -341,8 +341,8 @@ async def own_notice(guardian_id: int, notice_id: int) -> Notice | None:
 
 
 async def notice_by_token(token: str) -> Notice | None:
-    """The notice of a personal link if its guardian may see it now, else None."""
-    notice = await Notice.filter(token=token).first() if token else None
+    """The notice of a personal link if its guardian may see it now (not erased, not barred since), else None."""
+    notice = await Notice.filter(token=token, guardian__erased_at__isnull=True).first() if token else None
     if notice is None or notice.id not in await visible_notice_ids(notice.guardian_id):  # type: ignore[attr-defined]
         return None
     return notice

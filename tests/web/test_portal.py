@@ -21,6 +21,7 @@ from hub.models import (
     AuditEntry,
     Contact,
     Grade,
+    Guardian,
     Guardianship,
     Message,
     MessageAudience,
@@ -596,3 +597,14 @@ def test_the_personal_link_page_in_dutch_and_english(site: Site) -> None:
     assert "Reply slip" in english.text and "I have read this message" in english.text and "€3.00" in english.text
     unknown = site.client.get("/n/no-such-link?lang=nl")
     assert unknown.status_code == 404 and "Deze link is niet geldig" in unknown.text
+
+
+def test_the_personal_link_of_an_erased_guardian_opens_nothing(site: Site) -> None:
+    family = site.run(_family)
+    token = family.tokens[family.father]
+    csrf = site.csrf(f"/n/{token}")
+    site.run(lambda: Guardian.filter(id=family.father).update(erased_at=now()))
+    assert site.client.get(f"/n/{token}").status_code == 404
+    refused = site.client.post(f"/n/{token}/ack", data={"csrf_token": csrf}, follow_redirects=False)
+    assert refused.status_code == 404
+    assert site.run(lambda: Acknowledgement.filter(notice_id=family.notices[family.father]).exists()) is False
