@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,8 +49,17 @@ ALERTING = (Channel.EMAIL, Channel.SMS, Channel.WEBPUSH, Channel.FCM, Channel.TE
 _CENT = Decimal("0.0001")
 
 
+#: The longest period a report covers: three school years (the SMS table has one row per month).
+MAX_DAYS = 3 * 366
+
+
 class ReportError(ValueError):
-    """A period or a message the report cannot show: the message says what to correct."""
+    """A period the report cannot show. ``reason`` names what to correct: ``from`` or ``to`` (not a date),
+    ``order`` (the end before the start), ``long`` (more than MAX_DAYS)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --------------------------------------------------------------------------------------------------- values
@@ -164,7 +173,6 @@ class Report:
     unreached: list[Unreached]
     unreached_total: int
     unreached_offset: int
-    queries: int = field(default=0, compare=False)
 
     @property
     def sms_cost(self) -> Decimal:
@@ -233,18 +241,20 @@ def school_year_start(today: date) -> date:
 def period_of(first: str, last: str, *, now: datetime, tz: str) -> Period:
     """The period a form asks for (ISO dates, both included), by default from 1 September to today (local).
 
-    Raises ReportError for a date that is not one, or a period that ends before it starts."""
+    Raises ReportError for a date that is not one, a period that ends before it starts or is too long."""
     today = now.astimezone(ZoneInfo(tz)).date()
     try:
         start = date.fromisoformat(first) if first.strip() else school_year_start(today)
     except ValueError:
-        raise ReportError("from") from None
+        raise ReportError("from", f"the first day is not a date (YYYY-MM-DD): {first!r}") from None
     try:
         end = date.fromisoformat(last) if last.strip() else today
     except ValueError:
-        raise ReportError("to") from None
+        raise ReportError("to", f"the last day is not a date (YYYY-MM-DD): {last!r}") from None
     if end < start:
-        raise ReportError("order")
+        raise ReportError("order", f"the period ends ({end}) before it starts ({start})")
+    if (end - start).days >= MAX_DAYS:
+        raise ReportError("long", f"a report covers at most {MAX_DAYS} days")
     return Period(start, end, tz)
 
 
@@ -260,7 +270,6 @@ class _Sql:
     def __init__(self) -> None:
         self.connection = Tortoise.get_connection("default")
         self.postgres = self.connection.capabilities.dialect == "postgres"
-        self.count = 0
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, datetime) and not self.postgres:
@@ -285,7 +294,6 @@ class _Sql:
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         text, values = self.compile(sql, params)
-        self.count += 1
         return list(await self.connection.execute_query_dict(text, values))
 
 
@@ -492,7 +500,6 @@ async def delivery_report(
         unreached=unreached,
         unreached_total=unreached_total,
         unreached_offset=params["offset"],
-        queries=sql.count,
     )
 
 
@@ -582,7 +589,6 @@ async def _unreached(sql: _Sql, params: Mapping[str, Any], now: datetime) -> lis
         .values_list("notice_id", "pupil__first_name", "pupil__last_name")
     ):
         pupils[notice_id].append(f"{first} {last}")
-    sql.count += 2
     found = []
     for r in rows:
         reason, until = why_not_reached(steps[r["notice_id"]], now)

@@ -115,7 +115,7 @@ def routes(web: Web) -> list[BaseRoute]:
                 request,
                 "reports/report.html",
                 status=400,
-                error=str(exc),
+                error=exc.reason,
                 typed_from=params.get("from", ""),
                 typed_to=params.get("to", ""),
                 **values,
@@ -135,7 +135,7 @@ def routes(web: Web) -> list[BaseRoute]:
         try:
             query = await _query(request, actor)
         except ReportError as exc:
-            return JSONResponse({"error": f"invalid period: {exc}"}, status_code=400)
+            return JSONResponse({"error": str(exc), "field": exc.reason}, status_code=400)
         if request.query_params.get("part") == "funnel":  # the page's refresh: one query, not ten
             stages = await delivery_funnel(actor.school_id, query.period, message_id=query.message_id)
             return JSONResponse({"funnel": funnel_json(stages)}, headers=_NO_STORE)

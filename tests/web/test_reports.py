@@ -98,7 +98,9 @@ def test_a_bad_period_says_what_to_correct(site: Site) -> None:
     assert 'value="2026-11-02"' in backwards.text, "what was typed stays in the form"
     not_a_date = site.client.get("/staff/report?from=hier&lang=en")
     assert not_a_date.status_code == 400 and "calendar date" in not_a_date.text
-    assert site.client.get("/staff/report.json?to=2026-02-30").status_code == 400
+    refused = site.client.get("/staff/report.json?to=2026-02-30")
+    assert refused.status_code == 400 and refused.json()["field"] == "to"
+    assert "trois années scolaires" in site.client.get("/staff/report?from=2000-01-01&lang=fr").text
 
 
 def test_a_period_without_messages(site: Site, published: list[int]) -> None:
