@@ -84,3 +84,19 @@ def test_a_teacher_sends_a_reply_slip_to_a_class(page: Page, live_server: LiveSe
     assert state in (MessageState.PUBLISHED, MessageState.SCHEDULED)
     assert notices > 0
     assert questions == [("yes_no", []), ("one_choice", ["Pique-nique", "Repas chaud"])]
+
+
+def test_the_composer_says_what_is_missing_in_dutch(page: Page) -> None:
+    _sign_in(page)
+    page.goto("/staff/compose?lang=nl")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nieuw bericht")
+    page.get_by_label("Onderwerp").fill("Zwemmen")
+    page.get_by_label("Een antwoordstrookje toevoegen").check()
+    page.locator("#f-q1_choices").fill("Ja\nNee")
+    page.get_by_role("button", name="Voorbeeld vóór verzending").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Schrijf het bericht.")
+    expect(alert).to_contain_text("Schrijf de vraag.")
+    expect(page.get_by_label("Onderwerp")).to_have_value("Zwemmen")
+    expect(page.locator("#f-q1_text")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "compose-errors-nl")
