@@ -362,6 +362,20 @@ async def _link(request: LinkRequest, now: dt.datetime) -> TelegramResult:
     return TelegramResult("linked", request.chat_id, guardian.id, contact_id=contact.id)
 
 
+async def _button_answer(notice: Notice, position: int, value: str) -> str:
+    """The answer a button stands for, stored as every channel stores it: "yes"/"no", or the choice's text (the
+    button carries the choice's index, Telegram limits callback data to 64 bytes)."""
+    question = await SlipQuestion.filter(slip__message_id=notice.message_id, position=position).first()  # type: ignore[attr-defined]
+    if question is None:
+        raise Refused(f"telegram: the slip has no question {position}")
+    if question.kind == QuestionKind.YES_NO and value in ("yes", "no"):
+        return value
+    choices = list(question.choices or ())
+    if question.kind == QuestionKind.ONE_CHOICE and value.isdigit() and int(value) < len(choices):
+        return str(choices[int(value)])
+    raise Refused(f"telegram: {value!r} does not answer question {position}")
+
+
 async def _press(press: ButtonPress, now: dt.datetime) -> TelegramResult:
     owners = await Contact.filter(
         kind=ContactKind.TELEGRAM, value=str(press.chat_id), dead_at__isnull=True
@@ -383,12 +397,13 @@ async def _press(press: ButtonPress, now: dt.datetime) -> TelegramResult:
     position, _, value = rest.partition(":")
     if kind != "answer" or not position.isdigit() or not value:
         raise Refused(f"telegram: unknown button action {press.action!r}")
+    answer = await _button_answer(notice, int(position), value)
     pupils = await _answerable_pupils(notice)
     if not pupils:
         raise Refused("telegram: this guardian may not answer for the pupils of that notice")
     async with in_transaction():
         for pupil_id in pupils:
-            await record_answer(notice.id, pupil_id, {position: value}, channel=Channel.TELEGRAM, now=now)
+            await record_answer(notice.id, pupil_id, {position: answer}, channel=Channel.TELEGRAM, now=now)
     return result("answered")
 
 

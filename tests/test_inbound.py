@@ -317,6 +317,23 @@ async def test_an_answer_button_records_the_answer(db: str) -> None:
     assert response.answers == {"1": "no"} and response.channel == Channel.TELEGRAM
 
 
+async def test_a_choice_button_is_stored_as_the_choices_text_and_a_forged_index_is_refused(db: str) -> None:
+    s = await build(slip=True)
+    slip = await ReplySlip.get(message_id=s.notice.message_id)  # type: ignore[attr-defined]
+    await SlipQuestion.create(
+        slip=slip, position=2, kind=QuestionKind.ONE_CHOICE, text="Menu", choices=["Viande", "Végétarien"]
+    )
+    for action in ("answer:2:7", "answer:2:yes", "answer:9:0", "answer:1:1"):
+        with pytest.raises(inbound.Refused):
+            forged = sign_callback(action, s.notice.token[:16], CHAT, LINK_SECRET)
+            await inbound.telegram_update(button_update(CHAT, forged), TELEGRAM, LATER)
+    assert not await SlipResponse.filter(notice_id=s.notice.id).exists()
+    data = sign_callback("answer:2:1", s.notice.token[:16], CHAT, LINK_SECRET)
+    assert (await inbound.telegram_update(button_update(CHAT, data), TELEGRAM, LATER)).kind == "answered"
+    response = await SlipResponse.get(notice_id=s.notice.id, pupil_id=s.pupil.id)
+    assert response.answers == {"2": "Végétarien"}
+
+
 async def test_a_start_code_links_a_verified_telegram_contact_once(db: str) -> None:
     s = await build()
     code = make_link_code(s.other.id, LINK_SECRET, MONDAY_10)
