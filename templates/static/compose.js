@@ -68,6 +68,7 @@
     var bar = section.querySelector("progress");
     var number = new Intl.NumberFormat(document.documentElement.lang || "fr");
     var wait = 3000;
+    var last = -1;
     function poll() {
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (response) { return response.ok ? response.json() : null; })
@@ -79,8 +80,10 @@
             if (cell) { cell.textContent = number.format(summary[key]); }
           });
           if (bar) { bar.max = summary.total || 1; bar.value = summary.done; }
-          /* quick while a worker sends, then slower and slower while deliveries only wait for their hour */
-          wait = summary.sending > 0 ? 3000 : Math.min(wait * 2, 60000);
+          /* quick while deliveries move, then slower and slower while they only wait (for their hour, a worker) */
+          var moved = summary.done + summary.failed !== last;
+          last = summary.done + summary.failed;
+          wait = moved && summary.sending > 0 ? 3000 : Math.min(wait * 2, 60000);
           if (summary.sending + summary.waiting > 0) { window.setTimeout(poll, wait); }
         })
         .catch(function () { /* offline: the Refresh link still works */ });
