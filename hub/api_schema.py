@@ -478,10 +478,8 @@ class Operation:
 
     @property
     def operation_id(self) -> str:
-        words = [w for w in re.split(r"[^a-z0-9]+", self.path.removeprefix(API_PREFIX).lower()) if w]
-        return "_".join([self.method.lower(), *(w for w in words if not w.endswith("_id"))]) + (
-            "_by_id" if self.path.endswith("}") else ""
-        )
+        """The handler's name (``my_notice``, ``compose``): unique, and what a generated client calls it."""
+        return self.handler.__name__
 
     def statuses(self) -> dict[int, str]:
         """The error statuses this operation may answer with, and why."""
