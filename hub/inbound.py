@@ -52,7 +52,7 @@ from hub.models import (
     SlipQuestion,
     SlipResponse,
 )
-from hub.planning import record_acknowledgement, record_answer, record_outcome
+from hub.planning import AlreadyAnswered, record_acknowledgement, record_answer, record_outcome
 from hub.replies import ReplyError, guardian_language, notice_for_reply, record_guardian_reply, unmatched_reply_text
 
 __all__ = [
@@ -226,10 +226,14 @@ async def _answer_yes_no(notice: Notice, value: str, *, channel: Channel, now: d
     slip, question = found
     if QuestionKind(question.kind) is not QuestionKind.YES_NO or now > slip.deadline:
         return ()
-    pupils = await _answerable_pupils(notice)
-    for pupil_id in pupils:
-        await record_answer(notice.id, pupil_id, {str(question.position): value}, channel=channel, now=now)
-    return tuple(pupils)
+    answered = []
+    for pupil_id in await _answerable_pupils(notice):
+        try:
+            await record_answer(notice.id, pupil_id, {str(question.position): value}, channel=channel, now=now)
+        except AlreadyAnswered:  # one answer per pupil, and the other parent gave it: theirs stands
+            continue
+        answered.append(pupil_id)
+    return tuple(answered)
 
 
 async def twilio_inbound(
@@ -401,9 +405,15 @@ async def _press(press: ButtonPress, now: dt.datetime) -> TelegramResult:
     pupils = await _answerable_pupils(notice)
     if not pupils:
         raise Refused("telegram: this guardian may not answer for the pupils of that notice")
-    async with in_transaction():
-        for pupil_id in pupils:
+    answered = 0
+    for pupil_id in pupils:
+        try:
             await record_answer(notice.id, pupil_id, {position: answer}, channel=Channel.TELEGRAM, now=now)
+        except AlreadyAnswered:  # one answer per pupil, and the other parent gave it: theirs stands
+            continue
+        answered += 1
+    if not answered:
+        raise Refused("telegram: another guardian already answered this slip for these pupils")
     return result("answered")
 
 

@@ -71,6 +71,7 @@ __all__ = [
     "ELECTRONIC_CHANNELS",
     "ESCALATION_WAITS",
     "MAX_ATTEMPTS",
+    "AlreadyAnswered",
     "PlanningError",
     "PublishResult",
     "digest_groups",
@@ -115,6 +116,14 @@ _PENDING = tuple(routing.PENDING_STATES)
 class PlanningError(Exception):
     """A request the rules refuse: a sender without the right, an emergency without a reason, an answer from
     a guardian who may not answer, a message already published."""
+
+
+class AlreadyAnswered(PlanningError):
+    """One answer per pupil: another guardian already answered this pupil's slip (``response`` is theirs)."""
+
+    def __init__(self, response: SlipResponse) -> None:
+        super().__init__(f"pupil {response.pupil_id} was already answered for by guardian {response.guardian_id}")  # type: ignore[attr-defined]
+        self.response = response
 
 
 @dataclass(frozen=True)
@@ -766,7 +775,8 @@ async def record_answer(
 
     Raises PlanningError if the message has no slip, the slip's deadline has passed (unless ``late_ok``: a
     secretary recording a paper slip that came back late), the pupil is not named by the notice, or the
-    guardian may not answer for the pupil (no right to answer, or barred).
+    guardian may not answer for the pupil (no right to answer, or barred); :class:`AlreadyAnswered` when the
+    slip takes one answer per pupil and another guardian gave it (a guardian may change their own).
     """
     async with in_transaction():
         notice = await Notice.get_or_none(id=notice_id)
@@ -786,6 +796,13 @@ async def record_answer(
             pupil_id=pupil_id, guardian_id=guardian_id, may_answer=True, barred=False
         ).exists():
             raise PlanningError(f"guardian {guardian_id} may not answer for pupil {pupil_id}")
+        if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
+            # One answer closes the slip for the pupil: lock the pupil's row so two parents answering at the
+            # same moment (two workers on PostgreSQL) are taken one after the other, and the second is refused.
+            await Pupil.filter(id=pupil_id).select_for_update().first()
+            other = await SlipResponse.filter(slip_id=slip.id, pupil_id=pupil_id).exclude(guardian_id=guardian_id)
+            if other:
+                raise AlreadyAnswered(other[0])
         values = {
             "notice_id": notice_id,
             "answers": dict(answers),

@@ -47,3 +47,32 @@ def test_translations_keep_their_placeholders(lang: str) -> None:
         and sorted(_PLACEHOLDER.findall(msgid)) != sorted(_PLACEHOLDER.findall(msgstr))
     ]
     assert not wrong, f"placeholders differ in {lang}: {wrong}"
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl"])
+def test_two_catalogues_never_translate_one_word_differently(lang: str) -> None:
+    """The page modules' catalogues are merged: the same English word translated two ways in two files would
+    change another module's page, depending on the order of the files."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in sorted((ROOT / "hub" / "locale" / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as po:
+            for message in read_po(po):
+                if not message.id or not message.string or path.name == "messages.po":
+                    continue
+                key = str(message.id)
+                if key in seen and seen[key][1] != str(message.string):
+                    clashes.append(
+                        f"{key!r}: {seen[key][0]} says {seen[key][1]!r}, {path.name} says {message.string!r}"
+                    )
+                seen.setdefault(key, (path.name, str(message.string)))
+    assert not clashes, "\n".join(clashes)
+
+
+def test_french_plurals_follow_french_rules() -> None:
+    fr = page_translations("fr")
+    assert fr.plural(0) == fr.plural(1) != fr.plural(2)  # "0 message", "1 message", "2 messages"
+    nl = page_translations("nl")
+    assert nl.plural(0) == nl.plural(2) != nl.plural(1)

@@ -30,7 +30,6 @@ from hub.demo_guide import demo_guide, is_demo_school
 from hub.demo_peers import DemoPeers
 from hub.enums import ActorKind
 from hub.models import Guardian
-from hub.notice_page import acknowledge, open_notice
 from hub.overview import school_overview
 from hub.web import account, api, auth, compose, office, portal, reports, threads
 from hub.web.kit import Web
@@ -75,16 +74,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="charte.pdf"'},
         )
-
-    async def notice_page(request: Request) -> Response:
-        page = await open_notice(request.path_params["token"], dt.datetime.now(dt.UTC))
-        return await web.render(request, "notice.html", status=200 if page else 404, page=page)
-
-    async def notice_ack(request: Request) -> Response:
-        token = request.path_params["token"]
-        if not await acknowledge(token, dt.datetime.now(dt.UTC)):
-            return await web.render(request, "notice.html", status=404, page=None)
-        return RedirectResponse(f"/n/{token}", status_code=303)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -196,8 +185,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Route("/charter", charter_html),
             Route("/charter.pdf", charter_pdf),
             Route("/health", health),
-            Route("/n/{token}", notice_page),
-            Route("/n/{token}/ack", notice_ack, methods=["POST"]),
             Route("/demo", demo_page),
             Route("/demo/signin/{guardian_id:int}", demo_signin, methods=["POST"]),
             Route("/demo/outbox", outbox),

@@ -91,16 +91,20 @@ class Actor:
 @cache
 def page_translations(lang: str) -> Translations:
     """Every catalogue of ``lang`` merged, compiled in memory (English: the msgids themselves)."""
-    merged = Translations()
+    merged: Translations | None = None
     directory = LOCALE_DIR / lang / "LC_MESSAGES"
     for path in sorted(directory.glob("*.po")) if lang != "en" else ():
         with path.open("rb") as po:
             catalog = read_po(po, locale=_BABEL_LOCALES[lang])
         buffer = io.BytesIO()
-        write_mo(buffer, catalog, use_fuzzy=False)
+        write_mo(buffer, catalog, use_fuzzy=False)  # the language's plural rule goes in the header
         buffer.seek(0)
-        merged.merge(Translations(buffer, domain=path.stem))
-    return merged
+        translations = Translations(buffer, domain=path.stem)
+        if merged is None:
+            merged = translations  # the base keeps the language's plural rule (French: n > 1)
+        else:
+            merged.merge(translations)
+    return merged or Translations()
 
 
 class Web:

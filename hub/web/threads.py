@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub import access, threads
 from hub.enums import ActorKind, Channel
-from hub.models import Notice
+from hub.portal import notice_by_token
 from hub.replies import ReplyError
 from hub.web.kit import Actor, Web, guardian_only, now, safe_next, staff_only
 
@@ -88,7 +88,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def link_reply(request: Request) -> Response:
         """The personal link's conversation: whoever holds the notice's secret is its guardian."""
         token = request.path_params["token"]
-        notice = await Notice.filter(token=token).only("id", "guardian_id").first()
+        notice = await notice_by_token(token)  # not erased, not barred since the message went out
         if notice is None:
             return await web.render(request, "notice.html", status=404, page=None)
         viewer = threads.Reader(ActorKind.GUARDIAN, notice.guardian_id)  # type: ignore[attr-defined]

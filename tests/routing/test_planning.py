@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -49,6 +50,7 @@ from hub.models import (
     StaffRoleGrant,
 )
 from hub.planning import (
+    AlreadyAnswered,
     PlanningError,
     due_deliveries,
     due_escalations,
@@ -499,6 +501,29 @@ async def test_one_answer_per_pupil_closes_the_other_parents_reminders(db: str) 
     assert response.answers == {"1": "oui"} and response.channel == Channel.EMAIL
     assert await SlipResponse.all().count() == 3
     assert await Acknowledgement.filter(notice_id=mother.id).exists()  # answering proves reading
+
+    # The other parent cannot overwrite it: one answer per pupil, the first stands.
+    with pytest.raises(AlreadyAnswered) as refused:
+        await record_answer(father.id, tiny.pupils["emma"].id, {"1": "non"}, channel=Channel.SMS, now=answered_at)
+    assert refused.value.response.guardian_id == tiny.guardians["mother"].id  # type: ignore[attr-defined]
+    assert (await SlipResponse.get(pupil_id=tiny.pupils["emma"].id)).answers == {"1": "oui"}
+
+
+async def test_two_parents_answering_at_once_leave_one_answer(db: str) -> None:
+    """Both parents send their answer at the same moment: the pupil's row is locked, the second is refused."""
+    tiny = await build_school()
+    message = await slip_message(tiny, AnswerMode.ONE_PER_PUPIL)
+    await publish(message.id, now=MONDAY_10, actor_staff_id=tiny.teacher.id)
+    mother = await notice_of(message, tiny.guardians["mother"])
+    father = await notice_of(message, tiny.guardians["father"])
+    lina = tiny.pupils["lina"].id
+    results = await asyncio.gather(
+        record_answer(mother.id, lina, {"1": "oui"}, channel=Channel.PORTAL, now=MONDAY_10),
+        record_answer(father.id, lina, {"1": "non"}, channel=Channel.PORTAL, now=MONDAY_10),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, AlreadyAnswered) for r in results) == 1, results
+    assert await SlipResponse.filter(pupil_id=lina).count() == 1
 
 
 async def test_every_guardian_must_answer(db: str) -> None:

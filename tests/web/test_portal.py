@@ -537,7 +537,7 @@ def test_the_pages_speak_french_dutch_and_english(site: Site) -> None:
     notice = f"/portal/notices/{family.notices[family.mother]}"
     expected = {
         "fr": ("Mes messages", "Talon", "Mes enfants", "Mes données"),
-        "nl": ("Mijn berichten", "Strookje", "Mijn kinderen", "Mijn gegevens"),
+        "nl": ("Mijn berichten", "Antwoordstrookje", "Mijn kinderen", "Mijn gegevens"),
         "en": ("My messages", "Reply slip", "My children", "My data"),
     }
     for lang, (inbox, slip, children, data) in expected.items():
@@ -589,7 +589,7 @@ def test_the_personal_link_page_in_dutch_and_english(site: Site) -> None:
     dutch = site.client.get(f"/n/{token}?lang=nl")
     assert dutch.status_code == 200 and '<html lang="nl">' in dutch.text
     assert (
-        "Strookje" in dutch.text
+        "Antwoordstrookje" in dutch.text
         and "Ik heb dit bericht gelezen" in dutch.text
         and "Mijn antwoorden verzenden" in dutch.text
     )
