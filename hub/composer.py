@@ -193,8 +193,13 @@ async def audience_options(member: Member) -> AudienceOptions:
 
 @dataclass(frozen=True)
 class Term:
+    """One term of an audience: a pupil, a group (class, course, level) or the whole school."""
+
     kind: AudienceKind
     id: int | None = None
+
+    def __post_init__(self) -> None:  # a plain "group" becomes AudienceKind.GROUP, anything else is refused
+        object.__setattr__(self, "kind", AudienceKind(self.kind))
 
 
 async def check_audience(member: Member, terms: Sequence[Term]) -> None:
@@ -202,11 +207,11 @@ async def check_audience(member: Member, terms: Sequence[Term]) -> None:
     options = await audience_options(member)
     groups, pupils = options.group_ids, options.pupil_ids
     for term in terms:
-        if term.kind is AudienceKind.SCHOOL and not options.whole_school:
+        if term.kind == AudienceKind.SCHOOL and not options.whole_school:
             raise ComposeRefused("only the principal and administrators write to the whole school")
-        if term.kind is AudienceKind.GROUP and term.id not in groups:
+        if term.kind == AudienceKind.GROUP and term.id not in groups:
             raise ComposeRefused(f"group {term.id} is not one you may address")
-        if term.kind is AudienceKind.PUPIL and term.id not in pupils:
+        if term.kind == AudienceKind.PUPIL and term.id not in pupils:
             raise ComposeRefused(f"pupil {term.id} is not one you may address")
 
 
@@ -510,8 +515,8 @@ async def save_draft(member: Member, draft: Draft, *, now: dt.datetime, message_
                 MessageAudience(
                     message_id=message.id,
                     kind=term.kind,
-                    group_id=term.id if term.kind is AudienceKind.GROUP else None,
-                    pupil_id=term.id if term.kind is AudienceKind.PUPIL else None,
+                    group_id=term.id if term.kind == AudienceKind.GROUP else None,
+                    pupil_id=term.id if term.kind == AudienceKind.PUPIL else None,
                 )
                 for term in draft.audience
             ]

@@ -12,6 +12,7 @@ from hub.composer import (
     MAX_ATTACHMENT_BYTES,
     Fields,
     QuestionDraft,
+    Term,
     Upload,
     attachment_problem,
     attachment_type,
@@ -168,3 +169,9 @@ def test_files_are_told_by_their_first_bytes() -> None:
 )
 def test_csv_cells_never_start_like_a_formula(value: object, cell: str) -> None:
     assert csv_cell(value) == cell
+
+
+def test_an_audience_term_knows_only_the_audience_kinds() -> None:
+    assert Term("group", 3).kind is AudienceKind.GROUP
+    with pytest.raises(ValueError):
+        Term("everyone")
