@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from hub import security
+from hub import composer, security
 from hub.demo import STAFF_DOMAIN, publish_demo_messages
-from hub.enums import ActorKind, GroupKind
+from hub.enums import ActorKind, AudienceKind, GroupKind, StaffRole
 from hub.models import (
     Acknowledgement,
     AuditEntry,
@@ -34,7 +34,7 @@ from hub.models import (
     Throttle,
 )
 from hub.web.auth import SIGN_IN_LIMIT
-from hub.web.kit import now
+from hub.web.kit import Actor, now
 from tests.web.conftest import Site
 
 V1 = "/api/v1"
@@ -542,3 +542,19 @@ def test_every_guardian_answers_and_who_may_not_is_refused(api: Api, site: Site)
     response = api.post(f"/notices/{refused['notice']}/answers", {"pupil_id": refused["pupil"], "answers": {"1": True}})
     assert response.status_code == 403
     assert count(site, SlipResponse, guardian_id=refused["guardian"]) == 0
+
+
+async def _draft_of(email: str) -> int:
+    """A draft saved from the composer's page, not sent."""
+    staff = await Staff.get(email=email)
+    roles = frozenset({StaffRole.PRINCIPAL})
+    member = Actor(ActorKind.STAFF, staff.id, "", "fr", staff.school_id, 0, "", roles)  # type: ignore[attr-defined]
+    draft = composer.Draft(subject="Brouillon", body="Pas encore.", audience=[composer.Term(AudienceKind.SCHOOL)])
+    return (await composer.save_draft(member, draft, now=now())).id
+
+
+def test_drafts_are_not_messages_yet(api: Api, site: Site) -> None:
+    draft = site.run(_draft_of, PRINCIPAL)
+    api.sign_in_staff(PRINCIPAL)
+    assert api.get(f"/messages/{draft}").status_code == 404
+    assert draft not in [m["id"] for m in api.get("/messages").json()["items"]]
