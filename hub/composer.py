@@ -718,10 +718,10 @@ async def preview(
     now: dt.datetime,
 ) -> Preview:
     """What publishing ``message`` would do, computed as ``planning.publish`` will (no row written)."""
-    pupil_ids = await planning._audience(message)
-    links = await planning._links(pupil_ids)
+    pupil_ids = await planning.audience_pupil_ids(message)
+    links = await planning.guardian_links(pupil_ids)
     notices_for = routing.resolve_notices(pupil_ids, links)
-    profiles = await planning._profiles(notices_for)
+    profiles = await planning.guardian_profiles(notices_for)
     guardians = sorted(g for g in notices_for if g in profiles)
     urgency = Urgency(message.urgency)
     first: Counter[Channel] = Counter()
@@ -730,7 +730,7 @@ async def preview(
     in_portal = 0
     for g in guardians:
         plan = routing.channel_plan(profiles[g], available_channels=available_channels, urgency=urgency)
-        reachable = planning._reachable_step(
+        reachable = planning.reachable_step(
             [c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts
         )
         channel = plan[reachable[0]] if reachable else Channel.LETTER

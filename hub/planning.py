@@ -171,7 +171,7 @@ async def _contacts(guardian_ids: Iterable[int]) -> dict[int, tuple[routing.Cont
     return {guardian: tuple(contacts) for guardian, contacts in found.items()}
 
 
-async def _profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianProfile]:
+async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianProfile]:
     """The profiles of the guardians not erased, in four queries per chunk whatever their number."""
     ids = sorted(set(guardian_ids))
     contacts = await _contacts(ids)
@@ -234,7 +234,7 @@ async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, routing.QuietHo
     return found
 
 
-async def _audience(message: Message) -> set[int]:
+async def audience_pupil_ids(message: Message) -> set[int]:
     """The active pupils of the message's school named by its audience terms.
 
     A group term takes the group's members and those of its sub-groups (a level holds its classes); a
@@ -279,7 +279,7 @@ async def _audience(message: Message) -> set[int]:
     return active
 
 
-async def _links(pupil_ids: Iterable[int]) -> list[routing.GuardianLink]:
+async def guardian_links(pupil_ids: Iterable[int]) -> list[routing.GuardianLink]:
     links: list[routing.GuardianLink] = []
     for chunk in _chunks(pupil_ids):
         rows = await Guardianship.filter(pupil_id__in=chunk).values(
@@ -293,7 +293,7 @@ def _first_usable(contacts: Sequence[routing.ContactInfo], channel: Channel) -> 
     return routing.contact_for(routing.GuardianProfile(guardian_id=0, contacts=tuple(contacts)), channel)
 
 
-def _reachable_step(
+def reachable_step(
     plan: Sequence[str], step: int | None, contacts: Sequence[routing.ContactInfo]
 ) -> tuple[int, int | None] | None:
     """From ``step`` on, the first step whose channel still has a usable contact (a contact may have died
@@ -389,10 +389,10 @@ async def publish(
     if urgency is Urgency.EMERGENCY and not message.urgency_reason.strip():
         raise PlanningError("an emergency message needs a reason (urgency_reason), written to the audit log")
 
-    pupil_ids = await _audience(message)
-    links = await _links(pupil_ids)
+    pupil_ids = await audience_pupil_ids(message)
+    links = await guardian_links(pupil_ids)
     notices_for = routing.resolve_notices(pupil_ids, links)
-    profiles = await _profiles(notices_for)  # erased guardians have no profile: they get nothing
+    profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
     guardians = sorted(g for g in notices_for if g in profiles)
 
     scheduled_at = message.scheduled_at
@@ -457,7 +457,7 @@ async def publish(
                         delivered_at=now if state is DeliveryState.DELIVERED else None,
                     )
                 )
-            reachable = _reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
+            reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
             assert reachable is not None  # the letter always qualifies
             step, contact_id = reachable
             channel = plan[step]
@@ -684,7 +684,7 @@ async def _create_next_step(
         return None
     plan = list(notice.plan)
     contacts = (await _contacts([notice.guardian_id])).get(notice.guardian_id, ())  # type: ignore[attr-defined]
-    reachable = _reachable_step(plan, routing.next_step(plan, delivery.step, acknowledged=False), contacts)
+    reachable = reachable_step(plan, routing.next_step(plan, delivery.step, acknowledged=False), contacts)
     if reachable is None:
         return None
     step, contact_id = reachable
@@ -912,7 +912,7 @@ async def due_escalations(
         plan = list(notices[notice_id]["plan"])
         guardian = notices[notice_id]["guardian_id"]
         nxt = routing.next_step(plan, row["step"], acknowledged=False)
-        reachable = _reachable_step(plan, nxt, contacts.get(guardian, ()))
+        reachable = reachable_step(plan, nxt, contacts.get(guardian, ()))
         if reachable is None:
             continue
         step, contact_id = reachable
@@ -960,7 +960,7 @@ async def schedule_reminders(message_id: int, now: datetime, *, charter: Charter
         if not needed.get(notice_id):
             continue
         plan = list(row["plan"])
-        reachable = _reachable_step(plan, routing.first_active_step(plan), contacts.get(row["guardian_id"], ()))
+        reachable = reachable_step(plan, routing.first_active_step(plan), contacts.get(row["guardian_id"], ()))
         if reachable is None:
             continue
         step, contact_id = reachable
