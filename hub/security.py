@@ -186,10 +186,20 @@ async def consume_sign_in_link(token: str, now: datetime) -> SignInLink | None:
 # ---------------------------------------------------------------------------------------------- throttling
 
 
+def _window_start(window: timedelta, now: datetime) -> datetime:
+    seconds = int(window.total_seconds())
+    return datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=now.tzinfo)
+
+
+async def attempts(key: str, *, window: timedelta, now: datetime) -> int:
+    """The attempts counted for ``key`` in the current window (nothing counted by asking)."""
+    row = await Throttle.filter(key=key[:200], window_start=_window_start(window, now)).first()
+    return row.count if row else 0
+
+
 async def throttle(key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
     """Count one attempt for ``key``; True while the attempts in the current window are within ``limit``."""
-    seconds = int(window.total_seconds())
-    start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=now.tzinfo)
+    start = _window_start(window, now)
     key = key[:200]
     for _ in range(3):
         updated = await Throttle.filter(key=key, window_start=start).update(count=F("count") + 1)

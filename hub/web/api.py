@@ -110,7 +110,7 @@ from hub.models import (
 )
 from hub.planning import PlanningError
 from hub.web.auth import SIGN_IN_LIMIT
-from hub.web.kit import SESSION_COOKIE, Actor, Web, _actor_of, now
+from hub.web.kit import Actor, Web, now
 
 
 class Refused(Exception):
@@ -363,24 +363,23 @@ async def sign_in(call: Call) -> Response:
         raise Refused(403, "cross-site request refused")
     kind = ActorKind(body.kind)
     email = body.email.lower()
-    if await web.throttled(request, f"{kind}-login", limit=SIGN_IN_LIMIT, minutes=15, key=email):
+    if await web.too_many_failures(request, f"{kind}-login", limit=SIGN_IN_LIMIT, minutes=15, key=email):
         raise Refused(429, "too many attempts: wait a quarter of an hour")
     if kind is ActorKind.STAFF:
         person: Any = await security.staff_by_password(email, body.password)
     else:
         person = await security.guardians_by_password(email, body.password)
     if person is None:
+        await web.count_failure(request, f"{kind}-login", minutes=15, key=email)
         if kind is ActorKind.STAFF:
             await audit("staff.login_failed", at=now())
         raise Refused(401, "wrong email or password")
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:  # never keep a session id across a sign-in (session fixation)
-        await security.end_session(old, now())
-    new = await security.start_session(kind, person.id, now(), user_agent=request.headers.get("user-agent", ""))
-    actor = await _actor_of(new.session)
+    cookie = Response()
+    new = await web.sign_in(request, cookie, kind, person.id)
+    actor = await web.actor(request)
     assert actor is not None  # just checked: active, not erased
     response = JSONResponse(SessionOut(csrf_token=new.session.csrf_token, actor=_me(actor)).model_dump(mode="json"))
-    web.set_cookie(response, SESSION_COOKIE, new.token, max_age=int(security.SESSION_LIFETIME[kind].total_seconds()))
+    response.headers.append("set-cookie", cookie.headers["set-cookie"])
     await audit(f"{kind}.login", at=now(), actor_kind=kind, actor_id=person.id, by="api")
     return response
 

@@ -202,7 +202,9 @@ class Web:
         request.state.actor = actor
         return actor
 
-    async def sign_in(self, request: Request, response: Response, kind: ActorKind, actor_id: int) -> None:
+    async def sign_in(
+        self, request: Request, response: Response, kind: ActorKind, actor_id: int
+    ) -> security.NewSession:
         """Start a session for this person and set its cookie on ``response`` (after a checked sign-in)."""
         old = request.cookies.get(SESSION_COOKIE)
         if old:  # never reuse a session id across a sign-in (session fixation)
@@ -210,7 +212,8 @@ class Web:
         new = await security.start_session(kind, actor_id, now(), user_agent=request.headers.get("user-agent", ""))
         max_age = int(security.SESSION_LIFETIME[kind].total_seconds())
         self.set_cookie(response, SESSION_COOKIE, new.token, max_age=max_age)
-        request.state.actor = None
+        request.state.actor = await _actor_of(new.session)  # the rest of this request is by the new person
+        return new
 
     async def sign_out(self, request: Request, response: Response) -> None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -241,6 +244,24 @@ class Web:
 
     def client_ip(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
+
+    def _throttle_keys(self, request: Request, what: str, key: str) -> list[str]:
+        keys = [f"{what}:ip:{self.client_ip(request)}"]
+        return [*keys, f"{what}:key:{key.lower()}"] if key else keys
+
+    async def too_many_failures(self, request: Request, what: str, *, limit: int, minutes: int, key: str = "") -> bool:
+        """True when this client, or the account ``key`` tried, failed ``limit`` times in the window: the
+        password check is not even made. Successful sign-ins are not counted (a school signs in all day)."""
+        window = dt.timedelta(minutes=minutes)
+        for name in self._throttle_keys(request, what, key):
+            if await security.attempts(name, window=window, now=now()) >= limit:
+                return True
+        return False
+
+    async def count_failure(self, request: Request, what: str, *, minutes: int, key: str = "") -> None:
+        window = dt.timedelta(minutes=minutes)
+        for name in self._throttle_keys(request, what, key):
+            await security.throttle(name, limit=0, window=window, now=now())
 
     async def throttled(self, request: Request, what: str, *, limit: int, minutes: int, key: str = "") -> bool:
         """True when this client (and ``key``, e.g. the email tried) went past ``limit`` attempts."""

@@ -41,12 +41,30 @@ def test_wrong_password_and_unknown_address_look_the_same(site: Site) -> None:
     assert site.run(WebSession.all().count) == 0
 
 
-def test_sign_in_is_throttled(site: Site) -> None:
-    for _ in range(10):
-        assert site.post("/login", {"email": TEACHER, "password": "x"}, form_page="/login").status_code == 401
+async def _failures_in_this_and_the_next_window(key: str, count: int) -> None:
+    """What ``count`` failed attempts leave behind, in the current 15-minute window and the next one (so the
+    test does not depend on which side of a window's end it runs)."""
+    start = security_now()
+    for moment in (start, start + dt.timedelta(minutes=15)):
+        for _ in range(count):
+            await security.throttle(key, limit=0, window=dt.timedelta(minutes=15), now=moment)
+
+
+def test_failed_sign_ins_are_throttled(site: Site) -> None:
+    site.run(_failures_in_this_and_the_next_window, f"staff-login:key:{TEACHER}", 9)
+    assert site.post("/login", {"email": TEACHER, "password": "x"}, form_page="/login").status_code == 401
     blocked = site.post("/login", {"email": TEACHER, "password": "demo"}, form_page="/login")
-    assert blocked.status_code == 429
+    assert blocked.status_code == 429 and "Trop de tentatives" in blocked.text  # the right password is not checked
     assert site.run(WebSession.all().count) == 0
+    # Another account is not blocked by this account's failures.
+    other = site.post("/login", {"email": f"direction@{STAFF_DOMAIN}", "password": "demo"}, form_page="/login")
+    assert other.status_code == 303
+
+
+def test_successful_sign_ins_are_not_counted(site: Site) -> None:
+    for _ in range(12):  # a school signs in all day long from one address
+        site.login_staff(TEACHER)
+    assert site.post("/login", {"email": TEACHER, "password": "x"}, form_page="/login").status_code == 401
 
 
 def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
