@@ -860,8 +860,10 @@ async def send(
     charter: Charter,
     available_channels: frozenset[Channel],
     now: dt.datetime,
+    via: str = "web",
 ) -> planning.PublishResult:
     """Publish this member's draft (``planning.publish``: the charter's rules, the audit of an emergency).
+    ``via`` names what was used (the pages, the API) in the audit entry.
 
     The audience is checked again (the member's classes may have changed since the draft was saved). Raises
     :class:`ComposeRefused` or :class:`planning.PlanningError`; either way nothing is published.
@@ -889,7 +891,7 @@ async def send(
         notices=result.notices,
         due=result.due,
         held=result.held,
-        via="web",
+        via=via,
     )
     return result
 

@@ -950,7 +950,12 @@ async def compose(call: Call) -> Published:
         async with in_transaction():  # a refusal while publishing takes the draft back with it
             message = await composer.save_draft(actor, _draft(body), now=at)
             result = await composer.send(
-                actor, message.id, charter=web.charter, available_channels=available_channels(web.settings), now=at
+                actor,
+                message.id,
+                charter=web.charter,
+                available_channels=available_channels(web.settings),
+                now=at,
+                via="api",
             )
     except (composer.ComposeRefused, PlanningError) as exc:
         raise Refused(403, str(exc)) from exc
