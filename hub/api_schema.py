@@ -33,6 +33,7 @@ from hub.enums import (
     QuestionKind,
     Urgency,
 )
+from hub.replies import MAX_LENGTH
 
 API_PREFIX = "/api/v1"
 DOCUMENT_PATH = "/api/openapi.json"
@@ -421,6 +422,66 @@ class Published(Output):
     held_until: datetime | None
 
 
+# ------------------------------------------------------------------------------------------------- threads
+
+
+class PostOut(Output):
+    id: int
+    by_staff: bool
+    author: str = Field(description="the writer's name (empty for a guardian whose data was erased)")
+    body: str
+    at: datetime
+    channel: Channel = Field(description="where a guardian wrote it (portal, sms, telegram); portal for staff")
+    unread: bool | None = Field(
+        description="for staff: a guardian's post no member of staff has opened yet; null for a guardian"
+    )
+
+
+class ThreadOut(Output):
+    """One household's conversation with the school about one message. The guardians of a household share it;
+    the other household of a separated family has its own and never sees this one."""
+
+    notice_id: int
+    message_id: int
+    subject: str
+    sender: str
+    pupils: list[str] = Field(description="the pupils the household's notices name")
+    family: list[str] = Field(description="the household's guardians who received the message")
+    posts: list[PostOut] = Field(description="oldest first")
+    waiting_since: datetime | None = Field(
+        description="the oldest post of the family the school has not answered yet; null when all are"
+    )
+    answer_by: datetime = Field(
+        description="when the school's charter promises an answer: to the waiting post, else to a post written now"
+    )
+    staff_open: bool = Field(description="staff read messages now (the charter's staff hours)")
+    staff_opens_at: datetime = Field(description="when staff next read messages (now when staff_open)")
+    max_length: int = Field(description="the longest post taken, in characters")
+
+
+class PostIn(Input):
+    body: str = Field(
+        description=f"at most {MAX_LENGTH} characters once line endings are made \\n, control characters dropped "
+        "and the outer whitespace trimmed (an empty or longer text is refused with 422, nothing stored)"
+    )
+
+
+class InboxEntryOut(Output):
+    notice_id: int = Field(description=f"open the thread at {API_PREFIX}/inbox/{{notice_id}}")
+    subject: str
+    family: list[str] = Field(description="the guardians who wrote")
+    pupils: list[str]
+    last_post_at: datetime
+    unread: int = Field(description="the family's posts no member of staff has opened yet")
+    answered: bool = Field(description="the last post is the school's")
+
+
+class InboxList(Output):
+    """Unread threads first, then the most recent."""
+
+    items: list[InboxEntryOut]
+
+
 class GuardianExport(BaseModel):
     """Everything the school holds about me (GDPR art. 15 and 20), as hub.export writes it: the guardian, and one
     list of rows per table (contacts, consents, channel_preferences, children, notices, deliveries,
@@ -508,7 +569,7 @@ _ERROR_TEXT = {
     401: "wrong email or password",
     403: "refused: see error",
     409: "the request conflicts with the current state: see error",
-    429: "too many attempts: wait a quarter of an hour",
+    429: "too many attempts in a short time: see error",
 }
 
 

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 from tortoise.transactions import in_transaction
 
 from channels.registry import available_channels
-from hub import access, composer, dispatch, portal, security
+from hub import access, composer, dispatch, portal, security, threads
 from hub.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -49,6 +49,8 @@ from hub.api_schema import (
     GroupOut,
     GroupRef,
     GuardianExport,
+    InboxEntryOut,
+    InboxList,
     JournalList,
     JournalOut,
     Me,
@@ -62,6 +64,8 @@ from hub.api_schema import (
     OpenApiDocument,
     Operation,
     Pagination,
+    PostIn,
+    PostOut,
     Progress,
     Published,
     PupilDetail,
@@ -76,6 +80,7 @@ from hub.api_schema import (
     SessionIn,
     SessionOut,
     SlipOut,
+    ThreadOut,
     Who,
     build_document,
     starlette_path,
@@ -85,6 +90,7 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
+    Channel,
     GroupKind,
     MessageState,
     QuestionKind,
@@ -109,8 +115,10 @@ from hub.models import (
     SlipResponse,
 )
 from hub.planning import PlanningError
+from hub.replies import ReplyError
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import Actor, Web, now
+from hub.web.threads import POST_LIMIT
 
 
 class Refused(Exception):
@@ -971,6 +979,132 @@ async def compose(call: Call) -> Published:
     )
 
 
+# -------------------------------------------------------------------------------------------- reply threads
+
+#: The pages' counter of posts (hub.web.threads: the same name, key and window), so a script writes no faster
+#: than the form and the two share one allowance.
+_POST_THROTTLE, _POST_WINDOW_MINUTES = "thread-post", 60
+
+
+def _thread_out(thread: threads.Thread) -> ThreadOut:
+    """A thread as hub.threads gives it; whether staff opened a post is for staff only, as on the pages."""
+    return ThreadOut(
+        notice_id=thread.notice_id,
+        message_id=thread.message_id,
+        subject=thread.subject,
+        sender=thread.sender,
+        pupils=list(thread.pupils),
+        family=list(thread.family),
+        posts=[
+            PostOut(
+                id=post.id,
+                by_staff=post.by_staff,
+                author=post.author,
+                body=post.body,
+                at=post.at,
+                channel=Channel(post.channel),
+                unread=post.unread if thread.for_staff else None,
+            )
+            for post in thread.posts
+        ],
+        waiting_since=thread.waiting_since,
+        answer_by=thread.answer_by,
+        staff_open=thread.staff_open,
+        staff_opens_at=thread.staff_opens_at,
+        max_length=thread.max_length,
+    )
+
+
+async def _thread(call: Call) -> threads.Thread:
+    """The thread of the path's notice as the caller may see it (hub.threads.thread_view), else 404."""
+    thread = await threads.thread_view(call.ids["notice_id"], call.me, now(), call.web.charter)
+    if thread is None:
+        raise _not_found()
+    return thread
+
+
+async def _own_thread(call: Call) -> threads.Thread:
+    """A guardian's thread, of a notice the API shows them (hub.portal.own_notice, as every notice operation:
+    a court order given after the message hides it and its conversation)."""
+    if await portal.own_notice(call.me.id, call.ids["notice_id"]) is None:
+        raise _not_found()
+    return await _thread(call)
+
+
+async def _not_throttled(call: Call, who: str) -> None:
+    if await call.web.throttled(
+        call.request, _POST_THROTTLE, limit=POST_LIMIT, minutes=_POST_WINDOW_MINUTES, key=f"{who}-{call.me.id}"
+    ):
+        raise Refused(429, f"more than {POST_LIMIT} posts in an hour: wait a little and send it again")
+
+
+def _post_refused(error: ReplyError) -> Refused:
+    """hub.replies' refusal as an answer: a thread not the caller's is not found, a bad text is the body's fault."""
+    if error.code == "unknown_notice":
+        return _not_found()
+    return Refused(422, "invalid request", {"body": str(error)})
+
+
+async def my_thread(call: Call) -> ThreadOut:
+    """My household's conversation with the school about one of my messages, and when to expect an answer."""
+    return _thread_out(await _own_thread(call))
+
+
+async def write_to_school(call: Call) -> ThreadOut:
+    """A post in my household's thread, by the pages' rules (hub.threads.post_as_guardian): cleaned, at most
+    MAX_LENGTH characters, throttled with the form's counter. Nothing is stored when refused."""
+    body: PostIn = call.body
+    await _own_thread(call)
+    await _not_throttled(call, "guardian")
+    try:
+        await threads.post_as_guardian(call.ids["notice_id"], call.me.id, body.body, now())
+    except ReplyError as exc:
+        raise _post_refused(exc) from exc
+    return _thread_out(await _thread(call))
+
+
+async def inbox(call: Call) -> InboxList:
+    """The threads with guardian posts on the messages this member of staff may read (hub.threads.inbox)."""
+    entries = await threads.inbox(call.me)
+    return InboxList(
+        items=[
+            InboxEntryOut(
+                notice_id=entry.notice_id,
+                subject=entry.subject,
+                family=list(entry.family),
+                pupils=list(entry.pupils),
+                last_post_at=entry.last_post_at,
+                unread=entry.unread,
+                answered=entry.answered,
+            )
+            for entry in entries
+        ]
+    )
+
+
+async def inbox_thread(call: Call) -> ThreadOut:
+    """A family's thread, as the inbox page opens it: reading it marks the family's posts read (the answer still
+    flags the posts that were new)."""
+    thread = await _thread(call)
+    await threads.mark_read(thread.notice_id, call.me, now())
+    return _thread_out(thread)
+
+
+async def answer_family(call: Call) -> ThreadOut:
+    """The school's answer in a family's thread (hub.threads.post_as_staff), then the family is told by email as
+    the page does (hub.threads.notify_family: inside the charter's hours, else the worker tells them later)."""
+    body: PostIn = call.body
+    await _not_throttled(call, "staff")
+    try:
+        post = await threads.post_as_staff(call.ids["notice_id"], call.me, body.body, now())
+    except ReplyError as exc:
+        raise _post_refused(exc) from exc
+    email = call.web.adapters.get(Channel.EMAIL)
+    if email is not None:
+        await threads.notify_family(post.id, now(), call.web.charter, email.send, base_url=call.web.settings.base_url)
+    return _thread_out(await _thread(call))
+
+
 # ---------------------------------------------------------------------------------------------- the table
 
 _V = API_PREFIX
@@ -1042,6 +1176,29 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Everything the school holds about me, as the portal's download gives it. Audited.",
     ),
     Operation("GET", f"{_V}/pupils", "My children", Who.GUARDIAN, my_children, PupilList),
+    Operation(
+        "GET",
+        f"{_V}/notices/{{notice_id}}/thread",
+        "My household's conversation with the school about a message",
+        Who.GUARDIAN,
+        my_thread,
+        ThreadOut,
+        description="The posts of my household (the adults I live with) and the school's answers, and when the "
+        "school's charter promises an answer. The other household of a separated family has its own thread.",
+    ),
+    Operation(
+        "POST",
+        f"{_V}/notices/{{notice_id}}/thread",
+        "Write to the school about a message",
+        Who.GUARDIAN,
+        write_to_school,
+        ThreadOut,
+        body=PostIn,
+        status=201,
+        errors=(429,),
+        description="Answers the thread with the new post. Staff are told inside their hours only. An empty or too "
+        "long text is refused (422), and so is a flood of posts (429, shared with the pages): nothing is stored.",
+    ),
     # pupils, for both
     Operation(
         "GET",
@@ -1120,6 +1277,36 @@ OPERATIONS: tuple[Operation, ...] = (
         Who.STAFF,
         message_progress,
         Progress,
+    ),
+    Operation(
+        "GET",
+        f"{_V}/inbox",
+        "Families' replies to the messages I may read, unread first",
+        Who.STAFF,
+        inbox,
+        InboxList,
+    ),
+    Operation(
+        "GET",
+        f"{_V}/inbox/{{notice_id}}",
+        "A family's conversation about a message",
+        Who.STAFF,
+        inbox_thread,
+        ThreadOut,
+        description="Reading it marks the family's posts read, as the inbox page does.",
+    ),
+    Operation(
+        "POST",
+        f"{_V}/inbox/{{notice_id}}",
+        "Answer a family",
+        Who.STAFF,
+        answer_family,
+        ThreadOut,
+        body=PostIn,
+        status=201,
+        errors=(429,),
+        description="Answers the thread with the new post; the family's posts are read from then on. The guardians "
+        "who wrote are told by email when the charter allows it now, else later by the worker.",
     ),
 )
 
