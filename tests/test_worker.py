@@ -185,7 +185,7 @@ class _SlowHandler(_Handler):
 async def test_sigterm_finishes_what_was_started_and_releases_the_rest(orm: str, tmp_path: Path) -> None:
     message_ids, expected = await _emergencies(1)
     peer = SmtpPeer()
-    peer._controller.handler = _SlowHandler(peer.mailbox)
+    peer._controller.handler = _SlowHandler(peer.mailbox, dsn_relay=None)
     with peer:
         worker = _start_worker(
             orm, peer, tmp_path, "solo", "--concurrency", "2", "--batch", "100", "--chunk", "5", "--lease", "300"

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import access, threads
+from hub import threads
 from hub.enums import ActorKind, Channel
-from hub.portal import notice_by_token
+from hub.portal import notice_by_token, own_notice
 from hub.replies import ReplyError
 from hub.web.kit import Actor, Web, guardian_only, now, safe_next, staff_only
 
@@ -75,10 +75,10 @@ def routes(web: Web) -> list[BaseRoute]:
         notice_id = request.path_params["notice_id"]
         back = {"back_url": f"/portal/notices/{notice_id}"}
         own = f"/portal/notices/{notice_id}/reply"
+        if await own_notice(actor.id, notice_id) is None:  # not theirs, or barred since the message went out
+            raise HTTPException(404, "not found")
         if request.method == "POST":
             form = await web.form(request)
-            if await access.guardian_notice(actor.id, notice_id) is None:
-                raise HTTPException(404, "not found")
             return await guardian_post(request, form, notice_id, actor, default_next=own, **back)
         thread = await threads.thread_view(notice_id, actor, now(), web.charter)
         if thread is None:

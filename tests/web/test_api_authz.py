@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.access import staff_pupil_ids
-from hub.api_schema import API_PREFIX, Operation, Who
+from hub.api_schema import API_PREFIX, Operation, PostIn, Who
 from hub.enums import AudienceKind, GroupKind, StaffRole
 from hub.models import (
     Acknowledgement,
@@ -342,7 +342,12 @@ def _sample_ids(site: Site) -> dict[str, dict[str, int]]:
             "pupil_id": guardian_row["pupil_id"],
             "guardian": guardian_row["notice__guardian_id"],
         },
-        "staff": {"message_id": trip, "group_id": min(view["taught"]), "pupil_id": min(view["seen"])},
+        "staff": {
+            "message_id": trip,
+            "group_id": min(view["taught"]),
+            "pupil_id": min(view["seen"]),
+            "notice_id": guardian_row["notice_id"],
+        },
     }
 
 
@@ -360,6 +365,8 @@ def _body(op: Operation, ids: dict[str, int]) -> Any:
         return _answer_body(ids["pupil_id"])
     if op.path == f"{API_PREFIX}/messages":
         return _note([{"kind": "group", "id": ids["group_id"]}])
+    if op.body is PostIn:
+        return {"body": "Une question"}
     raise AssertionError(f"a body for {op.method} {op.path}: add it here")
 
 

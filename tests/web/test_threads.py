@@ -9,7 +9,7 @@ import pytest
 
 from channels.peers.smtp import Mailbox
 from hub.enums import ContactKind
-from hub.models import Contact, Notice, Staff, ThreadPost
+from hub.models import Contact, Guardianship, Notice, Staff, ThreadPost
 from hub.web.kit import now
 from hub.web.threads import POST_LIMIT
 from tests.test_threads import SUBJECT, Family, separated_family
@@ -75,6 +75,25 @@ def test_a_guardian_writes_and_the_household_reads_it_the_other_household_does_n
     forged = site.post(page, {"body": "Je lis chez l'autre parent"}, form_page=f"/portal/notices/{other}/reply")
     assert forged.status_code == 404
     assert site.run(_posts, [mine, theirs, other]) == ["Notre fille sera absente ce jour-là."]
+
+
+async def _bar(guardian_id: int) -> None:
+    await Guardianship.filter(guardian_id=guardian_id).update(barred=True, barred_reason="Ordonnance du tribunal")
+
+
+def test_a_guardian_barred_after_the_message_no_longer_reads_its_thread(site: Site, family: Family) -> None:
+    """A court order made after the message went out: the thread is closed to that guardian, by page or link."""
+    first = family.home[0]
+    notice = family.notices[first]
+    page = f"/portal/notices/{notice}/reply"
+    token = site.run(_token, notice)
+    site.login_guardian(first)
+    assert site.client.get(page).status_code == 200
+    site.run(_bar, first)
+    assert site.client.get(page).status_code == 404
+    assert site.post(page, {"body": "Encore moi"}, form_page="/portal").status_code == 404
+    assert site.client.get(f"/n/{token}/reply").status_code == 404
+    assert site.run(_posts, [notice]) == []
 
 
 def test_the_next_page_never_leaves_the_site(site: Site, family: Family) -> None:
