@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,14 @@ def test_the_demo_worker_sends_to_the_local_providers_and_the_outbox_shows_it(tm
             time.sleep(0.5)
         assert "Fermeture de l&#39;école" in page  # the email, with its subject
         assert "<td>sms</td>" in page  # an emergency goes by SMS first where consented
+        # The landing page says where to click, and opens a separated parent's portal in one click.
+        landing = client.get("/")
+        assert "où cliquer" in landing.text and "prof.demo@" in landing.text
+        signin = re.search(r'action="(/demo/signin/\d+)"', landing.text)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        assert signin and csrf
+        portal = client.post(signin.group(1), data={"csrf_token": csrf.group(1)})
+        assert portal.status_code == 200 and "Se déconnecter" in portal.text
     with TestClient(create_app(Settings(data_dir=tmp_path))) as plain:
         assert plain.get("/demo/outbox").status_code == 404  # only in the demo
 
