@@ -174,7 +174,7 @@ class FcmAdapter(ChannelAdapter):
         service._async_client = _http_client.HttpxAsyncClient(
             credential=service._credential,
             retry_config=_http_client.HttpxRetry(max_retries=0),
-            timeout=settings.timeout,  # type: ignore[arg-type]
+            timeout=settings.timeout,
         )
         self._service = service
 

@@ -151,7 +151,7 @@ class _HttpClient(AsyncTwilioHttpClient):
     we encode (the SDK builds an ``aiohttp.BasicAuth``, deprecated since aiohttp 3.14, and the warning would be
     an error under pytest); and the response headers are kept for Retry-After."""
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         url: str,
@@ -260,7 +260,7 @@ class SmsAdapter(ChannelAdapter):
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.http_client.close()  # type: ignore[attr-defined]
+            await client.http_client.close()
 
     async def __aenter__(self) -> SmsAdapter:
         return self

@@ -243,7 +243,7 @@ class WebPushAdapter(ChannelAdapter):
                 vapid_private_key=self._vapid,
                 vapid_claims={"sub": s.vapid_contact},  # a fresh dict: pywebpush adds aud and exp to it
                 ttl=s.ttl,
-                timeout=aiohttp.ClientTimeout(total=s.timeout),  # type: ignore[arg-type]
+                timeout=aiohttp.ClientTimeout(total=s.timeout),
                 aiohttp_session=self._http(),
             )
         except WebPushException as exc:

@@ -11,6 +11,7 @@ the URL or a form without them (changing an id in the address must give 404, nev
 
 from __future__ import annotations
 
+from hub.db import ids_of
 from hub.enums import AudienceKind, StaffRole
 from hub.models import Group, Guardianship, Membership, Message, MessageAudience, Notice, Pupil, Teaching
 
@@ -27,17 +28,13 @@ def sees_whole_school(roles: frozenset[StaffRole] | set[StaffRole]) -> bool:
 
 async def guardian_pupil_ids(guardian_id: int) -> set[int]:
     """The pupils this guardian may see: held guardianships, court-order bars excluded."""
-    rows = await Guardianship.filter(guardian_id=guardian_id, barred=False, pupil__active=True).values_list(
-        "pupil_id", flat=True
-    )
+    rows = await ids_of(Guardianship.filter(guardian_id=guardian_id, barred=False, pupil__active=True), "pupil_id")
     return set(rows)
 
 
 async def guardian_answerable_pupil_ids(guardian_id: int) -> set[int]:
     """The pupils this guardian may answer reply slips for (``may_answer``), bars excluded."""
-    rows = await Guardianship.filter(guardian_id=guardian_id, barred=False, may_answer=True).values_list(
-        "pupil_id", flat=True
-    )
+    rows = await ids_of(Guardianship.filter(guardian_id=guardian_id, barred=False, may_answer=True), "pupil_id")
     return set(rows)
 
 
@@ -51,24 +48,24 @@ async def guardian_notice(guardian_id: int, notice_id: int) -> Notice | None:
 
 async def taught_group_ids(staff_id: int) -> set[int]:
     """The classes and courses this member of staff teaches."""
-    return set(await Teaching.filter(staff_id=staff_id).values_list("group_id", flat=True))
+    return set(await ids_of(Teaching.filter(staff_id=staff_id), "group_id"))
 
 
 async def staff_group_ids(staff_id: int, roles: frozenset[StaffRole], school_id: int) -> set[int]:
     """The groups this member of staff may address and read about."""
     if sees_whole_school(roles):
-        return set(await Group.filter(school_id=school_id).values_list("id", flat=True))
+        return set(await ids_of(Group.filter(school_id=school_id)))
     return await taught_group_ids(staff_id)
 
 
 async def staff_pupil_ids(staff_id: int, roles: frozenset[StaffRole], school_id: int) -> set[int]:
     """The pupils this member of staff may address and read about."""
     if sees_whole_school(roles):
-        return set(await Pupil.filter(school_id=school_id, active=True).values_list("id", flat=True))
+        return set(await ids_of(Pupil.filter(school_id=school_id, active=True)))
     groups = await taught_group_ids(staff_id)
     if not groups:
         return set()
-    return set(await Membership.filter(group_id__in=groups, pupil__active=True).values_list("pupil_id", flat=True))
+    return set(await ids_of(Membership.filter(group_id__in=groups, pupil__active=True), "pupil_id"))
 
 
 async def staff_may_see_group(staff_id: int, roles: frozenset[StaffRole], school_id: int, group_id: int) -> bool:
@@ -93,7 +90,7 @@ async def staff_message(staff_id: int, roles: frozenset[StaffRole], school_id: i
     message = await Message.filter(id=message_id, school_id=school_id).first()
     if message is None:
         return None
-    if sees_whole_school(roles) or message.author_id == staff_id:  # type: ignore[attr-defined]
+    if sees_whole_school(roles) or message.author_id == staff_id:
         return message
     groups = await taught_group_ids(staff_id)
     if not groups:

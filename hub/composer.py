@@ -40,6 +40,7 @@ from channels.letter import Letter, LetterRecipient, LetterSchool
 from charter import Charter, may_send
 from hub import access, planning, rendering, routing, threads
 from hub.audit import audit
+from hub.db import ids_of
 from hub.dispatch import personal_link, short_code
 from hub.enums import (
     ActorKind,
@@ -659,7 +660,7 @@ async def staff_attachment(member: Member, attachment_id: int) -> Attachment | N
     attachment = await Attachment.get_or_none(id=attachment_id)
     if attachment is None:
         return None
-    message_id: int = attachment.message_id  # type: ignore[attr-defined]
+    message_id: int = attachment.message_id
     if await own_draft(member, message_id) is not None:
         return attachment
     visible = await access.staff_message(member.id, member.roles, member.school_id, message_id)
@@ -814,8 +815,8 @@ class _Letterhead:
 
 
 async def _letterhead(message: Message) -> _Letterhead:
-    school = await School.get(id=message.school_id)  # type: ignore[attr-defined]
-    author = await Staff.get(id=message.author_id)  # type: ignore[attr-defined]
+    school = await School.get(id=message.school_id)
+    author = await Staff.get(id=message.author_id)
     slip = await ReplySlip.get_or_none(message_id=message.id)
     view = None
     if slip is not None:
@@ -904,16 +905,18 @@ async def visible_message_ids(member: Member) -> set[int]:
     all of their school's, a teacher what they wrote and what was addressed to their groups or pupils."""
     school = Message.filter(school_id=member.school_id)
     if access.sees_whole_school(member.roles):
-        return set(await school.values_list("id", flat=True))
+        return set(await ids_of(school))
     groups = list(await access.taught_group_ids(member.id))
-    pupils = await Membership.filter(group_id__in=groups).values_list("pupil_id", flat=True)
-    mine = await school.filter(author_id=member.id).values_list("id", flat=True)
-    to_groups = await MessageAudience.filter(
-        kind=AudienceKind.GROUP, group_id__in=groups, message__school_id=member.school_id
-    ).values_list("message_id", flat=True)
-    to_pupils = await MessageAudience.filter(
-        kind=AudienceKind.PUPIL, pupil_id__in=list(pupils), message__school_id=member.school_id
-    ).values_list("message_id", flat=True)
+    pupils = await ids_of(Membership.filter(group_id__in=groups), "pupil_id")
+    mine = await ids_of(school.filter(author_id=member.id))
+    to_groups = await ids_of(
+        MessageAudience.filter(kind=AudienceKind.GROUP, group_id__in=groups, message__school_id=member.school_id),
+        "message_id",
+    )
+    to_pupils = await ids_of(
+        MessageAudience.filter(kind=AudienceKind.PUPIL, pupil_id__in=list(pupils), message__school_id=member.school_id),
+        "message_id",
+    )
     return {*mine, *to_groups, *to_pupils}
 
 
@@ -989,17 +992,14 @@ class MessageList:
 async def _rows(messages: Sequence[Message]) -> list[MessageRow]:
     ids = [m.id for m in messages]
     counts = await counts_of(ids)
-    slips = set(await ReplySlip.filter(message_id__in=ids).values_list("message_id", flat=True))
+    slips = set(await ids_of(ReplySlip.filter(message_id__in=ids), "message_id"))
     authors = {
         sid: f"{first} {last}"
-        for sid, first, last in await Staff.filter(id__in={m.author_id for m in messages}).values_list(  # type: ignore[attr-defined]
+        for sid, first, last in await Staff.filter(id__in={m.author_id for m in messages}).values_list(
             "id", "first_name", "last_name"
         )
     }
-    return [
-        MessageRow(m, authors.get(m.author_id, ""), counts[m.id], m.id in slips)  # type: ignore[attr-defined]
-        for m in messages
-    ]
+    return [MessageRow(m, authors.get(m.author_id, ""), counts[m.id], m.id in slips) for m in messages]
 
 
 async def sent_messages(member: Member, page: int = 1) -> MessageList:
@@ -1031,7 +1031,7 @@ async def visible_message(member: Member, message_id: int) -> Message | None:
 async def restricted_pupils(member: Member, message: Message) -> set[int] | None:
     """The pupils whose families this member follows on ``message``: None for all (its author, whole-school
     roles), else the pupils they teach (a class's other teachers follow their own pupils' families only)."""
-    if access.sees_whole_school(member.roles) or message.author_id == member.id:  # type: ignore[attr-defined]
+    if access.sees_whole_school(member.roles) or message.author_id == member.id:
         return None
     return await access.staff_pupil_ids(member.id, member.roles, member.school_id)
 
@@ -1113,9 +1113,7 @@ def answer_text(question: SlipQuestion, value: object) -> str:
 async def _visible_notices(message: Message, visible: set[int] | None) -> QuerySet[Notice]:
     notices = Notice.filter(message_id=message.id)
     if visible is not None:
-        named = await NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)).values_list(
-            "notice_id", flat=True
-        )
+        named = await ids_of(NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)), "notice_id")
         notices = notices.filter(id__in=list(set(named)))
     return notices
 
@@ -1215,14 +1213,14 @@ def _pupil_answer(
     name = f"{link['pupil__first_name']} {link['pupil__last_name']}"
     if slip is None:
         return PupilAnswer(pupil_id, name, "")
-    own = next((r for r in responses if r.pupil_id == pupil_id and r.guardian_id == guardian_id), None)  # type: ignore[attr-defined]
+    own = next((r for r in responses if r.pupil_id == pupil_id and r.guardian_id == guardian_id), None)
     if own is not None:
         values = dict(own.answers or {})
         lines = tuple((q.text, answer_text(q, values[str(q.position)])) for q in questions if str(q.position) in values)
         return PupilAnswer(pupil_id, name, "answered", lines, own.signed_name, own.at)
     if (guardian_id, pupil_id) not in rights:
         return PupilAnswer(pupil_id, name, "no_right")
-    other = any(r.pupil_id == pupil_id for r in responses)  # type: ignore[attr-defined]
+    other = any(r.pupil_id == pupil_id for r in responses)
     if other and AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
         return PupilAnswer(pupil_id, name, "by_other")
     return PupilAnswer(pupil_id, name, "waiting")
@@ -1244,7 +1242,7 @@ class MessagePage:
 
 async def message_page(member: Member, message: Message, page: int = 1) -> MessagePage:
     visible = await restricted_pupils(member, message)
-    author = await Staff.get(id=message.author_id)  # type: ignore[attr-defined]
+    author = await Staff.get(id=message.author_id)
     slip = await ReplySlip.get_or_none(message_id=message.id)
     return MessagePage(
         message=message,

@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as _migrate
+from tortoise.queryset import QuerySet
 
 from hub.config import Settings
 
@@ -92,3 +93,9 @@ async def open_db(settings: Settings | str, *, run_migrations: bool = True) -> A
         yield
     finally:
         await close()
+
+
+async def ids_of(query: QuerySet[Any], column: str = "id") -> list[int]:
+    """The ids in one column of a query's rows, ``values_list(column, flat=True)`` typed as what it returns:
+    Tortoise's stubs type a flat values list as a list of tuples."""
+    return cast(list[int], await query.values_list(column, flat=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from hub.db import ids_of
 from hub.demo import DEMO_PASSWORD, DEMO_SCHOOL_NAME, STAFF_DOMAIN
 from hub.enums import GroupKind
 from hub.models import Contact, Group, Guardian, Guardianship, Membership, Notice, Pupil, School, Staff
@@ -67,14 +68,14 @@ async def demo_guide() -> DemoGuide | None:
             guide.accounts.append(GuideAccount(staff.email, f"{staff.first_name} {staff.last_name}", role))
 
     klass = await Group.filter(school=school, kind=GroupKind.CLASS, code=TRIP_CLASS).first()
-    pupil_ids = await Membership.filter(group=klass).values_list("pupil_id", flat=True) if klass else []
+    pupil_ids = await ids_of(Membership.filter(group=klass), "pupil_id") if klass else []
     links = await Guardianship.filter(pupil_id__in=pupil_ids, barred=False, receives=True).prefetch_related(
         "guardian", "household"
     )
     by_pupil: dict[int, list[Guardianship]] = defaultdict(list)
     for link in links:
-        by_pupil[link.pupil_id].append(link)  # type: ignore[attr-defined]
-    electronic = set(await Contact.filter(dead_at__isnull=True).values_list("guardian_id", flat=True))
+        by_pupil[link.pupil_id].append(link)
+    electronic = set(await ids_of(Contact.filter(dead_at__isnull=True), "guardian_id"))
 
     def person(link: Guardianship, token: str) -> GuidePerson:
         home = link.household
@@ -88,15 +89,15 @@ async def demo_guide() -> DemoGuide | None:
 
     for pupil_id in sorted(by_pupil):
         parents = [link for link in by_pupil[pupil_id] if str(link.relation) in ("mother", "father")]
-        homes = {link.household_id for link in parents}  # type: ignore[attr-defined]
-        if len(parents) == 2 and len(homes) == 2 and all(p.guardian_id in electronic for p in parents):  # type: ignore[attr-defined]
+        homes = {link.household_id for link in parents}
+        if len(parents) == 2 and len(homes) == 2 and all(p.guardian_id in electronic for p in parents):
             pupil = await Pupil.get(id=pupil_id)
             guide.separated_pupil = f"{pupil.first_name} {pupil.last_name} ({TRIP_CLASS})"
-            guide.separated_parents = [person(p, await token_of(p.guardian_id)) for p in parents]  # type: ignore[attr-defined]
+            guide.separated_parents = [person(p, await token_of(p.guardian_id)) for p in parents]
             break
     for pupil_id in sorted(by_pupil):
         family = by_pupil[pupil_id]
-        if family and not any(link.guardian_id in electronic for link in family):  # type: ignore[attr-defined]
+        if family and not any(link.guardian_id in electronic for link in family):
             pupil = await Pupil.get(id=pupil_id)
             guide.paper_pupil = f"{pupil.first_name} {pupil.last_name} ({TRIP_CLASS})"
             guide.paper_family = [person(link, "") for link in family]

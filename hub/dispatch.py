@@ -131,7 +131,7 @@ async def progress(message_id: int) -> dict[str, int]:
 
 async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[int, NoticeView]:
     """The rendering input of each notice, in a fixed number of queries whatever the batch size."""
-    notice_ids = {d.notice_id for d in deliveries}  # type: ignore[attr-defined]
+    notice_ids = {d.notice_id for d in deliveries}
     notices = {
         n.id: n
         for n in await Notice.filter(id__in=notice_ids).prefetch_related(
@@ -145,11 +145,11 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
         .values_list("notice_id", "pupil__first_name", "pupil__last_name")
     ):
         pupils[notice_id].append(f"{first} {last}")
-    message_ids = {n.message_id for n in notices.values()}  # type: ignore[attr-defined]
-    slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}  # type: ignore[attr-defined]
+    message_ids = {n.message_id for n in notices.values()}
+    slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}
     questions: dict[int, list[QuestionView]] = defaultdict(list)
     for q in await SlipQuestion.filter(slip_id__in=[s.id for s in slips.values()]).order_by("position"):
-        questions[q.slip_id].append(  # type: ignore[attr-defined]
+        questions[q.slip_id].append(
             QuestionView(q.position, q.kind, q.text, tuple(q.choices or ()), q.unit_price_cents)
         )
     views = {}
@@ -224,7 +224,7 @@ async def dispatch_due(
         return report
     views = await notice_views(claimed, base_url)
     contacts = dict(
-        await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")  # type: ignore[attr-defined]
+        await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")
     )
     by_channel: dict[Channel, list[Delivery]] = defaultdict(list)
     for delivery in claimed:
@@ -244,8 +244,8 @@ async def dispatch_due(
             else:
                 envelopes = [
                     Envelope(
-                        contacts.get(d.contact_id, ""),  # type: ignore[attr-defined]
-                        dataclasses.replace(render(views[d.notice_id], channel), idempotency_key=f"delivery-{d.id}"),  # type: ignore[attr-defined]
+                        contacts.get(d.contact_id, ""),
+                        dataclasses.replace(render(views[d.notice_id], channel), idempotency_key=f"delivery-{d.id}"),
                     )
                     for d in piece
                 ]

@@ -68,7 +68,7 @@ def _plain(value: Any) -> Any:
 
 async def export_guardian(guardian_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the school holds about this guardian, as one JSON-ready dict (a list of rows per table)."""
-    return _plain(await guardian_data(guardian_id, now=now))  # type: ignore[no-any-return]
+    return _plain(await guardian_data(guardian_id, now=now))
 
 
 async def guardian_data(guardian_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:

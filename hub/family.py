@@ -20,7 +20,7 @@ async def households_of(pupil_id: int) -> dict[int | None, list[Guardian]]:
     )
     found: dict[int | None, list[Guardian]] = defaultdict(list)
     for link in links:
-        found[link.household_id].append(link.guardian)  # type: ignore[attr-defined]
+        found[link.household_id].append(link.guardian)
     return dict(found)
 
 

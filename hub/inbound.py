@@ -29,6 +29,7 @@ from channels.telegram import ButtonPress, InvalidLinkCode, LinkRequest, TextRep
 from hub.audit import audit
 from hub.config import Settings
 from hub.consent import withdraw_consent
+from hub.db import ids_of
 from hub.enums import (
     ActorKind,
     Channel,
@@ -147,7 +148,7 @@ async def _free_text(
     if notice is None:
         language = await guardian_language(guardian_ids[0])
         return _FreeText(guardian_ids[0], response_text=unmatched_reply_text(language))
-    guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
+    guardian_id: int = notice.guardian_id
     try:
         post = await record_guardian_reply(notice.id, guardian_id, body, channel, now)
     except ReplyError as exc:
@@ -167,42 +168,47 @@ async def _first_question(message_id: int) -> tuple[ReplySlip, SlipQuestion] | N
 
 
 async def _answerable_pupils(notice: Notice) -> list[int]:
-    pupils = await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True)
+    pupils = await ids_of(NoticePupil.filter(notice_id=notice.id), "pupil_id")
     return sorted(
-        await Guardianship.filter(
-            pupil_id__in=list(pupils),
-            guardian_id=notice.guardian_id,  # type: ignore[attr-defined]
-            may_answer=True,
-            barred=False,
-        ).values_list("pupil_id", flat=True)
+        await ids_of(
+            Guardianship.filter(
+                pupil_id__in=list(pupils),
+                guardian_id=notice.guardian_id,
+                may_answer=True,
+                barred=False,
+            ),
+            "pupil_id",
+        )
     )
 
 
 async def _slip_open(notice: Notice, now: dt.datetime) -> bool:
-    slip = await ReplySlip.get_or_none(message_id=notice.message_id)  # type: ignore[attr-defined]
+    slip = await ReplySlip.get_or_none(message_id=notice.message_id)
     if slip is None or now > slip.deadline:
         return False
     pupils = await _answerable_pupils(notice)
     answered = set(
-        await SlipResponse.filter(
-            slip_id=slip.id,
-            guardian_id=notice.guardian_id,  # type: ignore[attr-defined]
-        ).values_list("pupil_id", flat=True)
+        await ids_of(
+            SlipResponse.filter(
+                slip_id=slip.id,
+                guardian_id=notice.guardian_id,
+            ),
+            "pupil_id",
+        )
     )
     return bool(set(pupils) - answered)
 
 
 async def _open_sms_notice(contact_ids: list[int], now: dt.datetime) -> Notice | None:
     """The most recent notice sent by SMS to one of these contacts that is unacknowledged or has an open slip."""
-    notice_ids = await (
+    notice_ids = await ids_of(
         Delivery.filter(
             contact_id__in=contact_ids,
             channel=Channel.SMS,
             state__in=[DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.FAILED],
             sent_at__isnull=False,
-        )
-        .order_by("-sent_at", "-id")
-        .values_list("notice_id", flat=True)
+        ).order_by("-sent_at", "-id"),
+        "notice_id",
     )
     seen: set[int] = set()
     for notice_id in notice_ids:
@@ -220,7 +226,7 @@ async def _open_sms_notice(contact_ids: list[int], now: dt.datetime) -> Notice |
 async def _answer_yes_no(notice: Notice, value: str, *, channel: Channel, now: dt.datetime) -> tuple[int, ...]:
     """Record ``value`` as the answer to the notice's first question when it is a yes/no question of an open
     slip, for every pupil of the notice this guardian may answer for."""
-    found = await _first_question(notice.message_id)  # type: ignore[attr-defined]
+    found = await _first_question(notice.message_id)
     if found is None:
         return ()
     slip, question = found
@@ -369,7 +375,7 @@ async def _link(request: LinkRequest, now: dt.datetime) -> TelegramResult:
 async def _button_answer(notice: Notice, position: int, value: str) -> str:
     """The answer a button stands for, stored as every channel stores it: "yes"/"no", or the choice's text (the
     button carries the choice's index, Telegram limits callback data to 64 bytes)."""
-    question = await SlipQuestion.filter(slip__message_id=notice.message_id, position=position).first()  # type: ignore[attr-defined]
+    question = await SlipQuestion.filter(slip__message_id=notice.message_id, position=position).first()
     if question is None:
         raise Refused(f"telegram: the slip has no question {position}")
     if question.kind == QuestionKind.YES_NO and value in ("yes", "no"):
@@ -381,15 +387,15 @@ async def _button_answer(notice: Notice, position: int, value: str) -> str:
 
 
 async def _press(press: ButtonPress, now: dt.datetime) -> TelegramResult:
-    owners = await Contact.filter(
-        kind=ContactKind.TELEGRAM, value=str(press.chat_id), dead_at__isnull=True
-    ).values_list("guardian_id", flat=True)
+    owners = await ids_of(
+        Contact.filter(kind=ContactKind.TELEGRAM, value=str(press.chat_id), dead_at__isnull=True), "guardian_id"
+    )
     notice = None
     if owners and len(press.notice_ref) >= _MIN_REF:
         notice = await Notice.filter(token__startswith=press.notice_ref, guardian_id__in=list(owners)).first()
     if notice is None:
         raise Refused("telegram: this chat is not linked to the guardian of that notice")
-    guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
+    guardian_id: int = notice.guardian_id
 
     def result(kind: str) -> TelegramResult:
         return TelegramResult(kind, press.chat_id, guardian_id, notice.id, callback_query_id=press.callback_query_id)

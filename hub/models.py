@@ -61,6 +61,7 @@ class School(Model):
 class Staff(Model):
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="staff")
+    school_id: int
     first_name = fields.CharField(max_length=100)
     last_name = fields.CharField(max_length=100)
     email = fields.CharField(max_length=254, unique=True)
@@ -87,6 +88,7 @@ class StaffRoleGrant(Model):
     staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="roles", on_delete=fields.CASCADE
     )
+    staff_id: int
     role = fields.CharEnumField(StaffRole)
     granted_at = fields.DatetimeField(auto_now_add=True)
 
@@ -100,6 +102,7 @@ class Group(Model):
 
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="groups")
+    school_id: int
     kind = fields.CharEnumField(GroupKind)
     #: Short, unique per school and kind: "3B", "LAT3", "3".
     code = fields.CharField(max_length=50)
@@ -108,6 +111,7 @@ class Group(Model):
     parent: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
         "models.Group", related_name="children", null=True, on_delete=fields.SET_NULL
     )
+    parent_id: int | None
 
     memberships: fields.ReverseRelation[Membership]
 
@@ -122,6 +126,7 @@ class Group(Model):
 class Pupil(Model):
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="pupils")
+    school_id: int
     external_id = fields.CharField(max_length=64)
     first_name = fields.CharField(max_length=100)
     last_name = fields.CharField(max_length=100)
@@ -146,9 +151,11 @@ class Membership(Model):
     group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
         "models.Group", related_name="memberships", on_delete=fields.CASCADE
     )
+    group_id: int
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="memberships", on_delete=fields.CASCADE
     )
+    pupil_id: int
 
     class Meta:
         table = "membership"
@@ -162,9 +169,11 @@ class Teaching(Model):
     staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="teachings", on_delete=fields.CASCADE
     )
+    staff_id: int
     group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
         "models.Group", related_name="teachings", on_delete=fields.CASCADE
     )
+    group_id: int
     subject = fields.CharField(max_length=100, default="")
     #: The class teacher (titulaire) of a class.
     is_titular = fields.BooleanField(default=False)
@@ -179,6 +188,7 @@ class Household(Model):
 
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="households")
+    school_id: int
     external_id = fields.CharField(max_length=64)
     #: The postal address a printed letter goes to.
     street = fields.CharField(max_length=200, default="")
@@ -194,6 +204,7 @@ class Household(Model):
 class Guardian(Model):
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="guardians")
+    school_id: int
     external_id = fields.CharField(max_length=64)
     first_name = fields.CharField(max_length=100)
     last_name = fields.CharField(max_length=100)
@@ -201,6 +212,7 @@ class Guardian(Model):
     household: fields.ForeignKeyNullableRelation[Household] = fields.ForeignKeyField(
         "models.Household", related_name="guardians", null=True, on_delete=fields.SET_NULL
     )
+    household_id: int | None
     #: The guardian's own postal address (falls back to the household's).
     street = fields.CharField(max_length=200, default="")
     postal_code = fields.CharField(max_length=16, default="")
@@ -236,6 +248,7 @@ class Contact(Model):
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="contacts", on_delete=fields.CASCADE
     )
+    guardian_id: int
     kind = fields.CharEnumField(ContactKind)
     #: An email, an E.164 phone number, a Telegram chat id, an FCM token, or a push subscription as JSON.
     value = fields.CharField(max_length=2048)
@@ -258,14 +271,17 @@ class Guardianship(Model):
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="guardianships", on_delete=fields.CASCADE
     )
+    pupil_id: int
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="guardianships", on_delete=fields.CASCADE
     )
+    guardian_id: int
     relation = fields.CharEnumField(Relation)
     #: The household this link belongs to: a step-parent lives in one parent's household.
     household: fields.ForeignKeyNullableRelation[Household] = fields.ForeignKeyField(
         "models.Household", related_name="guardianships", null=True, on_delete=fields.SET_NULL
     )
+    household_id: int | None
     receives = fields.BooleanField(default=True)  #: receives the school's messages about this pupil
     may_answer = fields.BooleanField(default=True)  #: may answer reply slips and sign for this pupil
     #: A court order bars this guardian: nothing about this pupil reaches them, whatever else says.
@@ -285,6 +301,7 @@ class Consent(Model):
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="consents", on_delete=fields.CASCADE
     )
+    guardian_id: int
     purpose = fields.CharEnumField(ConsentPurpose)
     #: The version of the text the guardian agreed to (the charter's or the privacy notice's).
     version = fields.CharField(max_length=32)
@@ -305,6 +322,7 @@ class ChannelPreference(Model):
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="preferences", on_delete=fields.CASCADE
     )
+    guardian_id: int
     channel = fields.CharEnumField(Channel)
     rank = fields.SmallIntField()
     enabled = fields.BooleanField(default=True)
@@ -319,7 +337,9 @@ class Message(Model):
 
     id = fields.IntField(primary_key=True)
     school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField("models.School", related_name="messages")
+    school_id: int
     author: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField("models.Staff", related_name="messages")
+    author_id: int
     subject = fields.CharField(max_length=200)
     body = fields.TextField()
     urgency = fields.CharEnumField(Urgency, default=Urgency.NORMAL)
@@ -349,13 +369,16 @@ class MessageAudience(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="audience", on_delete=fields.CASCADE
     )
+    message_id: int
     kind = fields.CharEnumField(AudienceKind)
     pupil: fields.ForeignKeyNullableRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name=False, null=True, on_delete=fields.CASCADE
     )
+    pupil_id: int | None
     group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
         "models.Group", related_name=False, null=True, on_delete=fields.CASCADE
     )
+    group_id: int | None
 
     class Meta:
         table = "message_audience"
@@ -368,11 +391,12 @@ class ReplySlip(Model):
     message: fields.OneToOneRelation[Message] = fields.OneToOneField(
         "models.Message", related_name="slip", on_delete=fields.CASCADE
     )
+    message_id: int
     deadline = fields.DatetimeField()
     answer_mode = fields.CharEnumField(AnswerMode, default=AnswerMode.ONE_PER_PUPIL)
     needs_signature = fields.BooleanField(default=False)
     #: Hours before the deadline at which unanswered guardians are reminded, e.g. [72, 24].
-    reminder_hours = fields.JSONField(default=list)
+    reminder_hours = fields.JSONField[list[int]](default=list)
 
     questions: fields.ReverseRelation[SlipQuestion]
 
@@ -385,11 +409,12 @@ class SlipQuestion(Model):
     slip: fields.ForeignKeyRelation[ReplySlip] = fields.ForeignKeyField(
         "models.ReplySlip", related_name="questions", on_delete=fields.CASCADE
     )
+    slip_id: int
     position = fields.SmallIntField()
     kind = fields.CharEnumField(QuestionKind)
     text = fields.TextField()
     #: The options of a one-choice or several-choices question.
-    choices = fields.JSONField(default=list)
+    choices = fields.JSONField[list[str]](default=list)
     required = fields.BooleanField(default=True)
     #: For an amount: the unit price in euro cents (e.g. a ticket), if the answer is a count times a price.
     unit_price_cents = fields.IntField(null=True)
@@ -406,13 +431,15 @@ class Notice(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="notices", on_delete=fields.CASCADE
     )
+    message_id: int
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="notices", on_delete=fields.CASCADE
     )
+    guardian_id: int
     #: The secret of the guardian's personal link to this notice.
     token = fields.CharField(max_length=64, unique=True)
     #: The ordered channel plan chosen by the router, e.g. ["telegram", "email", "letter"].
-    plan = fields.JSONField(default=list)
+    plan = fields.JSONField[list[str]](default=list)
     first_read_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -429,9 +456,11 @@ class NoticePupil(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="pupils", on_delete=fields.CASCADE
     )
+    notice_id: int
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="notice_links", on_delete=fields.CASCADE
     )
+    pupil_id: int
 
     class Meta:
         table = "notice_pupil"
@@ -445,6 +474,7 @@ class Delivery(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="deliveries", on_delete=fields.CASCADE
     )
+    notice_id: int
     channel = fields.CharEnumField(Channel)
     #: Index in the notice's plan: 0 is the first channel tried.
     step = fields.SmallIntField(default=0)
@@ -454,6 +484,7 @@ class Delivery(Model):
     contact: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
         "models.Contact", related_name="deliveries", null=True, on_delete=fields.SET_NULL
     )
+    contact_id: int | None
     due_at = fields.DatetimeField()
     attempts = fields.SmallIntField(default=0)
     #: The worker holding the delivery and until when, an expired lease may be reclaimed.
@@ -499,6 +530,7 @@ class Acknowledgement(Model):
     notice: fields.OneToOneRelation[Notice] = fields.OneToOneField(
         "models.Notice", related_name="acknowledgement", on_delete=fields.CASCADE
     )
+    notice_id: int
     at = fields.DatetimeField()
     channel = fields.CharEnumField(Channel)
 
@@ -513,23 +545,28 @@ class SlipResponse(Model):
     slip: fields.ForeignKeyRelation[ReplySlip] = fields.ForeignKeyField(
         "models.ReplySlip", related_name="responses", on_delete=fields.CASCADE
     )
+    slip_id: int
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="responses", on_delete=fields.CASCADE
     )
+    notice_id: int
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="responses", on_delete=fields.CASCADE
     )
+    guardian_id: int
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="responses", on_delete=fields.CASCADE
     )
+    pupil_id: int
     #: {question position: answer}
-    answers = fields.JSONField(default=dict)
+    answers = fields.JSONField[dict[str, Any]](default=dict)
     signed_name = fields.CharField(max_length=200, default="")
     channel = fields.CharEnumField(Channel)
     #: A secretary who typed in a paper slip.
     recorded_by: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    recorded_by_id: int | None
     at = fields.DatetimeField()
 
     class Meta:
@@ -542,9 +579,11 @@ class Grade(Model):
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="grades", on_delete=fields.CASCADE
     )
+    pupil_id: int
     teacher: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    teacher_id: int | None
     subject = fields.CharField(max_length=100)
     title = fields.CharField(max_length=200)
     term = fields.CharField(max_length=20)
@@ -564,10 +603,11 @@ class ReportCard(Model):
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="report_cards", on_delete=fields.CASCADE
     )
+    pupil_id: int
     school_year = fields.CharField(max_length=9)
     term = fields.CharField(max_length=20)
     #: {subject: {"score": .., "max": .., "comment": ..}}
-    results = fields.JSONField(default=dict)
+    results = fields.JSONField[dict[str, Any]](default=dict)
     general_comment = fields.TextField(default="")
     published_at = fields.DatetimeField(null=True)
 
@@ -581,6 +621,7 @@ class Absence(Model):
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="absences", on_delete=fields.CASCADE
     )
+    pupil_id: int
     starts_at = fields.DatetimeField()
     ends_at = fields.DatetimeField()
     reason = fields.CharEnumField(AbsenceReason, default=AbsenceReason.UNKNOWN)
@@ -589,10 +630,12 @@ class Absence(Model):
     recorded_by: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    recorded_by_id: int | None
     #: The message that told the family, if one was sent.
     message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    message_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -606,9 +649,11 @@ class JournalEntry(Model):
     group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
         "models.Group", related_name="journal", on_delete=fields.CASCADE
     )
+    group_id: int
     author: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    author_id: int | None
     kind = fields.CharEnumField(JournalKind)
     subject = fields.CharField(max_length=100)
     text = fields.TextField()
@@ -631,7 +676,7 @@ class AuditEntry(Model):
     action = fields.CharField(max_length=64)
     subject_type = fields.CharField(max_length=64, default="")
     subject_id = fields.CharField(max_length=64, default="")
-    details = fields.JSONField(default=dict)
+    details = fields.JSONField[dict[str, Any]](default=dict)
 
     class Meta:
         table = "audit_log"
@@ -660,9 +705,11 @@ class WebSession(Model):
     staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="sessions", null=True, on_delete=fields.CASCADE
     )
+    staff_id: int | None
     guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="sessions", null=True, on_delete=fields.CASCADE
     )
+    guardian_id: int | None
     #: The token every form of this session carries (double-submit is not enough against a sibling subdomain).
     csrf_token = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
@@ -684,6 +731,7 @@ class SignInLink(Model):
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="sign_in_links", on_delete=fields.CASCADE
     )
+    guardian_id: int
     purpose = fields.CharEnumField(LinkPurpose, default=LinkPurpose.SIGN_IN)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
@@ -714,9 +762,11 @@ class VerificationCode(Model):
     guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="verification_codes", on_delete=fields.CASCADE
     )
+    guardian_id: int
     contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
         "models.Contact", related_name="verification_codes", on_delete=fields.CASCADE
     )
+    contact_id: int
     code_hash = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
@@ -735,13 +785,16 @@ class ThreadPost(Model):
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(
         "models.Notice", related_name="posts", on_delete=fields.CASCADE
     )
+    notice_id: int
     author_kind = fields.CharEnumField(ActorKind)
     staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="posts", null=True, on_delete=fields.SET_NULL
     )
+    staff_id: int | None
     guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
         "models.Guardian", related_name="posts", null=True, on_delete=fields.SET_NULL
     )
+    guardian_id: int | None
     body = fields.TextField()
     channel = fields.CharEnumField(Channel, default=Channel.PORTAL)
     at = fields.DatetimeField()
@@ -764,6 +817,7 @@ class Attachment(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="attachments", on_delete=fields.CASCADE
     )
+    message_id: int
     filename = fields.CharField(max_length=255)
     content_type = fields.CharField(max_length=100)
     size = fields.IntField()

@@ -60,4 +60,4 @@ async def attachment(token: str, attachment_id: int) -> Attachment | None:
 
 
 def _guardian_of(notice: Notice) -> int:
-    return notice.guardian_id  # type: ignore[attr-defined,no-any-return]
+    return notice.guardian_id

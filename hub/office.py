@@ -187,7 +187,7 @@ async def find_letter(code: str, school_id: int) -> PaperLetter:
     if notice is None:
         raise LetterProblem("unknown")
     await notice.fetch_related("message", "guardian")
-    if notice.message.school_id != school_id:  # type: ignore[attr-defined]
+    if notice.message.school_id != school_id:
         raise LetterProblem("unknown")
     slip = await ReplySlip.get_or_none(message_id=notice.message.id)
     if slip is None:
@@ -224,7 +224,7 @@ async def _answers_so_far(slip: ReplySlip, notice: Notice) -> dict[int, SlipResp
     responses = SlipResponse.filter(slip_id=slip.id).order_by("at")
     if AnswerMode(slip.answer_mode) is not AnswerMode.ONE_PER_PUPIL:
         responses = responses.filter(guardian_id=notice.guardian.id)
-    return {r.pupil_id: r for r in await responses}  # type: ignore[attr-defined]
+    return {r.pupil_id: r for r in await responses}
 
 
 class AnswerError(ValueError):

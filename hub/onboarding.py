@@ -28,6 +28,7 @@ from charter import Charter
 from hub import security
 from hub.audit import audit
 from hub.dates import long_date
+from hub.db import ids_of
 from hub.enums import ActorKind, GroupKind, LinkPurpose
 from hub.models import Group, Guardian, Guardianship, Membership, School
 from hub.pdf import UnicodePDF, find_unicode_fonts
@@ -94,7 +95,7 @@ async def waiting_guardian_ids(school_id: int, group_id: int | None = None) -> l
     if group_id is not None:
         in_class = {g for c, g in await _class_links(school_id) if c == group_id}
         query = query.filter(id__in=list(in_class))
-    return list(await query.order_by("last_name", "first_name", "id").values_list("id", flat=True))
+    return list(await ids_of(query.order_by("last_name", "first_name", "id")))
 
 
 # ------------------------------------------------------------------------------------------ the letter text

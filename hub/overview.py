@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from hub.db import ids_of
 from hub.enums import GroupKind
 from hub.models import Contact, Group, Guardian, Guardianship, Household, Pupil, School, Staff, StaffRoleGrant
 
@@ -50,9 +51,7 @@ async def school_overview() -> Overview | None:
         homes[pupil_id].add(household_id)
     separated = sum(1 for hs in homes.values() if len(hs) >= 2)
 
-    with_contact = set(
-        await Contact.filter(guardian__school=school, dead_at__isnull=True).values_list("guardian_id", flat=True)
-    )
+    with_contact = set(await ids_of(Contact.filter(guardian__school=school, dead_at__isnull=True), "guardian_id"))
     paper_only = guardians - len(with_contact)
 
     staff = await Staff.filter(school=school, active=True).count()

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from channels.letter import LetterRecipient, LetterSchool, render_letters
 from hub.audit import audit
+from hub.db import ids_of
 from hub.dispatch import LEASE, notice_views
 from hub.enums import ActorKind, Channel, DeliveryState, QuestionKind
 from hub.models import Delivery, Notice, NoticePupil, ReplySlip, School, SlipQuestion, SlipResponse
@@ -143,17 +144,17 @@ async def _claim_letters(now: datetime, message_id: int | None, school_id: int |
     the same letter twice. A letter held until school hours whose time has come is due; a claim left by a
     batch that crashed is taken back once its lease expired. Returns the claim's owner."""
     letters = _letters(message_id, school_id)
-    held = await letters.filter(state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now).values_list(
-        "id", flat=True
-    )
+    held = await ids_of(letters.filter(state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now))
     if held:
         await Delivery.filter(id__in=list(held), state__in=(DeliveryState.HELD, DeliveryState.PLANNED)).update(
             state=DeliveryState.DUE
         )
     ids = list(
-        await letters.filter(
-            Q(state=DeliveryState.DUE, due_at__lte=now) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now)
-        ).values_list("id", flat=True)
+        await ids_of(
+            letters.filter(
+                Q(state=DeliveryState.DUE, due_at__lte=now) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now)
+            )
+        )
     )
     owner = f"print-{secrets.token_hex(8)}"
     if ids:
@@ -255,7 +256,7 @@ async def find_notice_by_code(code: str) -> Notice | None:
 
 
 async def _checked_answers(notice: Notice, answers: Mapping[Any, Any]) -> dict[str, Any]:
-    slip = await ReplySlip.get_or_none(message_id=notice.message_id)  # type: ignore[attr-defined]
+    slip = await ReplySlip.get_or_none(message_id=notice.message_id)
     if slip is None:
         raise PaperError("this letter has no reply slip: there is nothing to record")
     kinds = dict(await SlipQuestion.filter(slip_id=slip.id).values_list("position", "kind"))

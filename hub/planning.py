@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from charter import Charter, may_send, next_allowed, school_charter
 from hub import routing
+from hub.db import ids_of
 from hub.enums import (
     CHANNEL_CONTACT,
     ActorKind,
@@ -122,7 +123,7 @@ class AlreadyAnswered(PlanningError):
     """One answer per pupil: another guardian already answered this pupil's slip (``response`` is theirs)."""
 
     def __init__(self, response: SlipResponse) -> None:
-        super().__init__(f"pupil {response.pupil_id} was already answered for by guardian {response.guardian_id}")  # type: ignore[attr-defined]
+        super().__init__(f"pupil {response.pupil_id} was already answered for by guardian {response.guardian_id}")
         self.response = response
 
 
@@ -252,9 +253,9 @@ async def audience_pupil_ids(message: Message) -> set[int]:
             pupil_ids.add(term["pupil_id"])
         elif kind is AudienceKind.GROUP and term["group_id"] is not None:
             group_ids.add(term["group_id"])
-    school_id = message.school_id  # type: ignore[attr-defined]
+    school_id = message.school_id
     if whole_school:
-        return set(await Pupil.filter(school_id=school_id, active=True).values_list("id", flat=True))
+        return set(await ids_of(Pupil.filter(school_id=school_id, active=True)))
     if group_ids:
         groups = await Group.filter(school_id=school_id).values("id", "parent_id", "kind")
         children: dict[int, list[int]] = defaultdict(list)
@@ -264,7 +265,7 @@ async def audience_pupil_ids(message: Message) -> set[int]:
                 children[row["parent_id"]].append(row["id"])
         selected = {g for g in group_ids if g in kinds}  # a group of another school names nobody
         if any(kinds[g] is GroupKind.SCHOOL for g in selected):
-            return set(await Pupil.filter(school_id=school_id, active=True).values_list("id", flat=True))
+            return set(await ids_of(Pupil.filter(school_id=school_id, active=True)))
         todo = list(selected)
         while todo:
             for child in children[todo.pop()]:
@@ -272,10 +273,10 @@ async def audience_pupil_ids(message: Message) -> set[int]:
                     selected.add(child)
                     todo.append(child)
         for chunk in _chunks(selected):
-            pupil_ids.update(await Membership.filter(group_id__in=chunk).values_list("pupil_id", flat=True))
+            pupil_ids.update(await ids_of(Membership.filter(group_id__in=chunk), "pupil_id"))
     active: set[int] = set()
     for chunk in _chunks(pupil_ids):
-        active.update(await Pupil.filter(id__in=chunk, school_id=school_id, active=True).values_list("id", flat=True))
+        active.update(await ids_of(Pupil.filter(id__in=chunk, school_id=school_id, active=True)))
     return active
 
 
@@ -381,7 +382,7 @@ async def publish(
         raise PlanningError(f"no message {message_id}")
     urgency = Urgency(message.urgency)
     staff = await Staff.get_or_none(id=actor_staff_id, active=True)
-    if staff is None or staff.school_id != message.school_id:  # type: ignore[attr-defined]
+    if staff is None or staff.school_id != message.school_id:
         raise PlanningError(f"staff {actor_staff_id} may not publish for this school")
     roles = await StaffRoleGrant.filter(staff_id=actor_staff_id).values_list("role", flat=True)
     if not may_send(charter, [str(role) for role in roles], urgency):
@@ -641,28 +642,26 @@ async def record_outcome(
         if not await _move(delivery, DeliveryState.FAILED, **changes):
             return delivery
         if kind is ErrorKind.TRANSIENT and attempts < MAX_ATTEMPTS:
-            notice = await Notice.get(id=delivery.notice_id).prefetch_related("message")  # type: ignore[attr-defined]
+            notice = await Notice.get(id=delivery.notice_id).prefetch_related("message")
             # Full backoff with jitter: after a provider outage, thousands of retries must not all come back in
             # the same second (the thundering herd that would trip its rate limit again).
             wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.75, 1.0)
             if retry_after is not None and retry_after > 0:  # the provider said when: never come back sooner
                 wait = max(wait, timedelta(seconds=retry_after))
             await Delivery.create(
-                notice_id=delivery.notice_id,  # type: ignore[attr-defined]
+                notice_id=delivery.notice_id,
                 channel=delivery.channel,
                 step=delivery.step,
                 purpose=delivery.purpose,
                 state=DeliveryState.PLANNED,
-                contact_id=delivery.contact_id,  # type: ignore[attr-defined]
+                contact_id=delivery.contact_id,
                 due_at=next_allowed(charter, now + wait, notice.message.urgency),
                 attempts=attempts,
                 digest_key=delivery.digest_key,
             )
             return delivery
-        if dead_contact and delivery.contact_id is not None:  # type: ignore[attr-defined]
-            await Contact.filter(
-                id=delivery.contact_id, dead_at__isnull=True
-            ).update(  # type: ignore[attr-defined]
+        if dead_contact and delivery.contact_id is not None:
+            await Contact.filter(id=delivery.contact_id, dead_at__isnull=True).update(
                 dead_at=now, dead_reason=(error or "permanent failure")[:500]
             )
         if DeliveryPurpose(delivery.purpose) is DeliveryPurpose.REMINDER:
@@ -675,7 +674,7 @@ async def _create_next_step(
     delivery: Delivery, *, now: datetime, charter: Charter, purpose: DeliveryPurpose
 ) -> Delivery | None:
     """The next reachable step after ``delivery``'s, unless acknowledged or already under way."""
-    notice_id: int = delivery.notice_id  # type: ignore[attr-defined]
+    notice_id: int = delivery.notice_id
     if await _is_acknowledged(notice_id):
         return None
     notice = await Notice.get(id=notice_id).prefetch_related("message")
@@ -683,12 +682,12 @@ async def _create_next_step(
     if later:
         return None
     plan = list(notice.plan)
-    contacts = (await _contacts([notice.guardian_id])).get(notice.guardian_id, ())  # type: ignore[attr-defined]
+    contacts = (await _contacts([notice.guardian_id])).get(notice.guardian_id, ())
     reachable = reachable_step(plan, routing.next_step(plan, delivery.step, acknowledged=False), contacts)
     if reachable is None:
         return None
     step, contact_id = reachable
-    quiet = (await _quiet_hours([notice.guardian_id])).get(notice.guardian_id)  # type: ignore[attr-defined]
+    quiet = (await _quiet_hours([notice.guardian_id])).get(notice.guardian_id)
     state, due_at = _due_state(charter, now, Urgency(notice.message.urgency), quiet)
     return await Delivery.create(
         notice_id=notice_id,
@@ -782,8 +781,8 @@ async def record_answer(
         notice = await Notice.get_or_none(id=notice_id)
         if notice is None:
             raise PlanningError(f"no notice {notice_id}")
-        guardian_id: int = notice.guardian_id  # type: ignore[attr-defined]
-        slip = await ReplySlip.get_or_none(message_id=notice.message_id)  # type: ignore[attr-defined]
+        guardian_id: int = notice.guardian_id
+        slip = await ReplySlip.get_or_none(message_id=notice.message_id)
         if slip is None:
             raise PlanningError(f"the message of notice {notice_id} has no reply slip")
         if now > slip.deadline and not late_ok:
@@ -820,10 +819,13 @@ async def record_answer(
         await _acknowledge(notice, Channel(channel), now)
 
         if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
-            affected = await NoticePupil.filter(
-                pupil_id=pupil_id,
-                notice__message_id=notice.message_id,  # type: ignore[attr-defined]
-            ).values_list("notice_id", flat=True)
+            affected = await ids_of(
+                NoticePupil.filter(
+                    pupil_id=pupil_id,
+                    notice__message_id=notice.message_id,
+                ),
+                "notice_id",
+            )
         else:
             affected = [notice_id]
         done = [n for n, needed in (await _needing_reminder(slip, affected)).items() if not needed]
@@ -885,7 +887,7 @@ async def due_escalations(
     if not latest:
         return []
     ids = list(latest)
-    acknowledged = set(await Acknowledgement.filter(notice_id__in=ids).values_list("notice_id", flat=True))
+    acknowledged = set(await ids_of(Acknowledgement.filter(notice_id__in=ids), "notice_id"))
     furthest: dict[int, int] = {}
     for notice_id, step in await Delivery.filter(notice_id__in=ids, purpose__in=_PLAN_PURPOSES).values_list(
         "notice_id", "step"

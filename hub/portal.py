@@ -27,6 +27,7 @@ from typing import Any
 
 from hub import access
 from hub.audit import audit
+from hub.db import ids_of
 from hub.enums import (
     ActorKind,
     AnswerMode,
@@ -134,9 +135,12 @@ async def visible_notice_ids(guardian_id: int, pupil_id: int | None = None) -> s
         pupils &= {pupil_id}
     if not pupils:
         return set()
-    rows = await NoticePupil.filter(
-        notice__guardian_id=guardian_id, notice__message__state=MessageState.PUBLISHED, pupil_id__in=list(pupils)
-    ).values_list("notice_id", flat=True)
+    rows = await ids_of(
+        NoticePupil.filter(
+            notice__guardian_id=guardian_id, notice__message__state=MessageState.PUBLISHED, pupil_id__in=list(pupils)
+        ),
+        "notice_id",
+    )
     return set(rows)
 
 
@@ -186,9 +190,9 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
         .values("notice_id", "pupil_id", "pupil__first_name", "pupil__last_name")
     ):
         pupils[row["notice_id"]].append((row["pupil_id"], f"{row['pupil__first_name']} {row['pupil__last_name']}"))
-    acknowledged = set(await Acknowledgement.filter(notice_id__in=ids).values_list("notice_id", flat=True))
+    acknowledged = set(await ids_of(Acknowledgement.filter(notice_id__in=ids), "notice_id"))
     message_ids = list({row["message_id"] for row in rows})
-    with_files = set(await Attachment.filter(message_id__in=message_ids).values_list("message_id", flat=True))
+    with_files = set(await ids_of(Attachment.filter(message_id__in=message_ids), "message_id"))
     slips = {
         row["message_id"]: row
         for row in await ReplySlip.filter(message_id__in=message_ids).values(
@@ -343,7 +347,7 @@ async def own_notice(guardian_id: int, notice_id: int) -> Notice | None:
 async def notice_by_token(token: str) -> Notice | None:
     """The notice of a personal link if its guardian may see it now (not erased, not barred since), else None."""
     notice = await Notice.filter(token=token, guardian__erased_at__isnull=True).first() if token else None
-    if notice is None or notice.id not in await visible_notice_ids(notice.guardian_id):  # type: ignore[attr-defined]
+    if notice is None or notice.id not in await visible_notice_ids(notice.guardian_id):
         return None
     return notice
 
@@ -413,11 +417,11 @@ async def _slip(
         .order_by("at", "id")
         .prefetch_related("guardian")
     )
-    own = {r.pupil_id: r for r in rows if r.guardian_id == guardian_id}  # type: ignore[attr-defined]
+    own = {r.pupil_id: r for r in rows if r.guardian_id == guardian_id}
     others: dict[int, SlipResponse] = {}
     for r in rows:
-        if r.guardian_id != guardian_id:  # type: ignore[attr-defined]
-            others.setdefault(r.pupil_id, r)  # type: ignore[attr-defined]
+        if r.guardian_id != guardian_id:
+            others.setdefault(r.pupil_id, r)
     if one_per_pupil:
         targets = tuple(
             SlipTarget(
@@ -645,17 +649,19 @@ async def guardian_attachment(guardian_id: int, attachment_id: int) -> Attachmen
     attachment = await Attachment.get_or_none(id=attachment_id)
     if attachment is None:
         return None
-    notices = await Notice.filter(
-        guardian_id=guardian_id,
-        message_id=attachment.message_id,  # type: ignore[attr-defined]
-    ).values_list("id", flat=True)
+    notices = await ids_of(
+        Notice.filter(
+            guardian_id=guardian_id,
+            message_id=attachment.message_id,
+        )
+    )
     visible = await visible_notice_ids(guardian_id)
     return attachment if visible.intersection(notices) else None
 
 
 async def notice_attachment(notice: Notice, attachment_id: int) -> Attachment | None:
     """An attachment of the message of this (already authorised) notice, else None."""
-    return await Attachment.get_or_none(id=attachment_id, message_id=notice.message_id)  # type: ignore[attr-defined]
+    return await Attachment.get_or_none(id=attachment_id, message_id=notice.message_id)
 
 
 # ---------------------------------------------------------------------------------------- children's records
@@ -710,16 +716,19 @@ async def children(guardian_id: int, today: dt.date) -> list[ChildSummary]:
         await Guardianship.filter(guardian_id=guardian_id, pupil_id__in=ids).values_list("pupil_id", "relation")
     )
     grades: dict[int, int] = defaultdict(int)
-    for pid in await Grade.filter(pupil_id__in=ids, published_at__isnull=False).values_list("pupil_id", flat=True):
+    for pid in await ids_of(Grade.filter(pupil_id__in=ids, published_at__isnull=False), "pupil_id"):
         grades[pid] += 1
     unjustified: dict[int, int] = defaultdict(int)
-    for pid in await Absence.filter(pupil_id__in=ids, justified=False).values_list("pupil_id", flat=True):
+    for pid in await ids_of(Absence.filter(pupil_id__in=ids, justified=False), "pupil_id"):
         unjustified[pid] += 1
     coming: dict[int, int] = defaultdict(int)  # group -> homework and tests still to come
     all_groups = {g for rows in groups.values() for g, _k, _n in rows}
-    for group_id in await JournalEntry.filter(
-        group_id__in=list(all_groups), kind__in=(JournalKind.HOMEWORK, JournalKind.TEST), due_on__gte=today
-    ).values_list("group_id", flat=True):
+    for group_id in await ids_of(
+        JournalEntry.filter(
+            group_id__in=list(all_groups), kind__in=(JournalKind.HOMEWORK, JournalKind.TEST), due_on__gte=today
+        ),
+        "group_id",
+    ):
         coming[group_id] += 1
     return [
         ChildSummary(

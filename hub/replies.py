@@ -125,7 +125,7 @@ async def notice_for_reply(contact_ids: Sequence[int], channel: Channel, now: dt
     )
     if delivery is None:
         return None
-    return await Notice.get(id=delivery.notice_id)  # type: ignore[attr-defined]
+    return await Notice.get(id=delivery.notice_id)
 
 
 _UNMATCHED = {

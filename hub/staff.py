@@ -42,8 +42,8 @@ async def _audit(action: str, staff: Staff, by: Staff | None, at: dt.datetime, *
 async def _refuse_losing_an_admin(staff: Staff, what: str) -> None:
     """Inside the caller's transaction: lock the school's row first, so two administrators removed at the same
     moment (two workers on PostgreSQL) are counted one after the other and the second is refused."""
-    await School.filter(id=staff.school_id).select_for_update().first()  # type: ignore[attr-defined]
-    if staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:  # type: ignore[attr-defined]
+    await School.filter(id=staff.school_id).select_for_update().first()
+    if staff.active and await active_admin_count(staff.school_id) <= MIN_ADMINS:
         raise StaffRuleError(f"a school keeps at least {MIN_ADMINS} administrators: name another one before {what}")
 
 

@@ -34,6 +34,7 @@ from charter import Charter, expected_reply_by, is_allowed, next_staff_available
 from hub import access
 from hub.audit import audit
 from hub.consent import current_purposes
+from hub.db import ids_of
 from hub.enums import ActorKind, AudienceKind, Channel, ConsentPurpose, ContactKind, StaffRole, Urgency
 from hub.models import (
     Contact,
@@ -170,13 +171,15 @@ def _household_key(household_id: int | None, guardian_id: int) -> tuple[str, int
 
 async def _thread_notice_ids(notice: Notice, viewer: Viewer) -> list[int]:
     """The notices of ``notice``'s message held by its household, that ``viewer`` may read."""
-    guardian = await Guardian.get(id=notice.guardian_id)  # type: ignore[attr-defined]
-    if guardian.household_id is None:  # type: ignore[attr-defined]
+    guardian = await Guardian.get(id=notice.guardian_id)
+    if guardian.household_id is None:
         return [notice.id]
-    ids = await Notice.filter(
-        message_id=notice.message_id,  # type: ignore[attr-defined]
-        guardian__household_id=guardian.household_id,  # type: ignore[attr-defined]
-    ).values_list("id", flat=True)
+    ids = await ids_of(
+        Notice.filter(
+            message_id=notice.message_id,
+            guardian__household_id=guardian.household_id,
+        )
+    )
     if viewer.kind != ActorKind.GUARDIAN:
         return sorted(ids)
     allowed = await access.guardian_pupil_ids(viewer.id)
@@ -195,7 +198,7 @@ async def _visible_notice(notice_id: int, viewer: Viewer) -> Notice | None:
     notice = await Notice.filter(id=notice_id).first()
     if notice is None:
         return None
-    message = await access.staff_message(viewer.id, viewer.roles, viewer.school_id, notice.message_id)  # type: ignore[attr-defined]
+    message = await access.staff_message(viewer.id, viewer.roles, viewer.school_id, notice.message_id)
     return notice if message is not None else None
 
 
@@ -214,9 +217,7 @@ async def visible_message_ids(viewer: Viewer, candidates: Iterable[int]) -> set[
     visible |= {m for m, kind, group, _pupil in terms if kind == AudienceKind.GROUP and group in groups}
     named = {pupil for _m, kind, _group, pupil in terms if kind == AudienceKind.PUPIL}
     if named:
-        taught = set(
-            await Membership.filter(group_id__in=groups, pupil_id__in=named).values_list("pupil_id", flat=True)
-        )
+        taught = set(await ids_of(Membership.filter(group_id__in=groups, pupil_id__in=named), "pupil_id"))
         visible |= {m for m, kind, _group, pupil in terms if kind == AudienceKind.PUPIL and pupil in taught}
     return visible
 
@@ -283,7 +284,7 @@ async def thread_view(notice_id: int, viewer: Viewer, now: dt.datetime, charter:
     if notice is None:
         return None
     notice_ids = await _thread_notice_ids(notice, viewer)
-    message = await Message.get(id=notice.message_id).prefetch_related("author")  # type: ignore[attr-defined]
+    message = await Message.get(id=notice.message_id).prefetch_related("author")
     pupils = (
         await NoticePupil.filter(notice_id__in=notice_ids)
         .order_by("pupil__first_name", "pupil__last_name")
@@ -340,10 +341,9 @@ async def inbox(viewer: Viewer) -> list[InboxEntry]:
     recent. One entry per household and message, opened through the notice that was written on last."""
     if viewer.kind != ActorKind.STAFF:
         return []
-    candidates = await (
-        ThreadPost.filter(author_kind=ActorKind.GUARDIAN, notice__message__school_id=viewer.school_id)
-        .distinct()
-        .values_list("notice__message_id", flat=True)
+    candidates = await ids_of(
+        ThreadPost.filter(author_kind=ActorKind.GUARDIAN, notice__message__school_id=viewer.school_id).distinct(),
+        "notice__message_id",
     )
     messages = await visible_message_ids(viewer, candidates)
     if not messages:
@@ -507,9 +507,7 @@ async def notify_staff(now: dt.datetime, charter: Charter, send: Send, *, base_u
     school's systems, the text stays in Carnet behind a sign-in."""
     if not staff_available(charter, now):
         return 0
-    pending = await ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at__isnull=True).values_list(
-        "id", flat=True
-    )
+    pending = await ids_of(ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at__isnull=True))
     if not pending:
         return 0
     await ThreadPost.filter(id__in=list(pending), staff_notified_at__isnull=True).update(staff_notified_at=now)
@@ -530,11 +528,11 @@ async def notify_staff(now: dt.datetime, charter: Charter, send: Send, *, base_u
 
 async def _digests(posts: Sequence[ThreadPost]) -> dict[int, _Digest]:
     """Who gets which posts: one digest per member of staff, one line per thread (notice) in it."""
-    told = await followers({post.notice.message_id for post in posts})  # type: ignore[attr-defined]
+    told = await followers({post.notice.message_id for post in posts})
     staff = {s.id: s for s in await Staff.filter(id__in={i for ids in told.values() for i in ids}, active=True)}
     digests: dict[int, _Digest] = {}
     for post in posts:
-        for staff_id in sorted(told[post.notice.message_id]):  # type: ignore[attr-defined]
+        for staff_id in sorted(told[post.notice.message_id]):
             if staff_id not in staff:
                 continue
             digest = digests.setdefault(staff_id, _Digest(staff[staff_id]))
@@ -645,9 +643,7 @@ async def notify_family(post_id: int, now: dt.datetime, charter: Charter, send: 
         return 0
     notice_ids = await _thread_notice_ids(post.notice, Reader(ActorKind.SYSTEM, 0))
     writers = set(
-        await ThreadPost.filter(notice_id__in=notice_ids, author_kind=ActorKind.GUARDIAN).values_list(
-            "guardian_id", flat=True
-        )
+        await ids_of(ThreadPost.filter(notice_id__in=notice_ids, author_kind=ActorKind.GUARDIAN), "guardian_id")
     )
     guardians = await Guardian.filter(id__in=[g for g in writers if g is not None], erased_at__isnull=True)
     if any(in_quiet_hours(guardian, now, charter) for guardian in guardians):
@@ -694,9 +690,9 @@ async def notify_families(now: dt.datetime, charter: Charter, send: Send, *, bas
     runs this on each pass); how many guardians were emailed."""
     if not is_allowed(charter, now, Urgency.NORMAL):
         return 0
-    waiting = await ThreadPost.filter(
-        author_kind=ActorKind.STAFF, family_notified_at__isnull=True, at__gte=now - ANNOUNCE_WITHIN
-    ).values_list("id", flat=True)
+    waiting = await ids_of(
+        ThreadPost.filter(author_kind=ActorKind.STAFF, family_notified_at__isnull=True, at__gte=now - ANNOUNCE_WITHIN)
+    )
     told = 0
     for post_id in waiting:
         told += await notify_family(post_id, now, charter, send, base_url=base_url)

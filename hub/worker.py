@@ -156,7 +156,7 @@ class Limits:
         while True:
             rows = await conn.execute_query_dict(_PG_TAKE, [str(channel), limit])
             if rows:
-                return rows[0]["window_start"]  # type: ignore[no-any-return]
+                return rows[0]["window_start"]
             # This second's window is full: wait for the next one.
             wait = await conn.execute_query_dict(_PG_WAIT)
             await asyncio.sleep(min(1.0, max(0.001, float(wait[0]["wait"]))))

@@ -131,7 +131,7 @@ class _Handler:
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         doomed = [r for r in envelope.rcpt_tos if r.lower().endswith("@" + BOUNCE_DOMAIN)]
         if len(doomed) < len(envelope.rcpt_tos):
-            self.mailbox.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+            self.mailbox.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
         for recipient in doomed:
             if envelope.mail_from:  # never bounce a bounce (null sender)
                 task = asyncio.create_task(self._bounce(envelope.mail_from, recipient, raw))

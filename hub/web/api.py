@@ -86,6 +86,7 @@ from hub.api_schema import (
     starlette_path,
 )
 from hub.audit import audit
+from hub.db import ids_of
 from hub.enums import (
     ActorKind,
     AnswerMode,
@@ -313,7 +314,7 @@ async def _answers(**filters: Any) -> list[AnswerOut]:
     rows = await SlipResponse.filter(**filters).order_by("at", "id").prefetch_related("guardian")
     return [
         AnswerOut(
-            pupil_id=row.pupil_id,  # type: ignore[attr-defined]
+            pupil_id=row.pupil_id,
             guardian_id=row.guardian.id,
             guardian_name=f"{row.guardian.first_name} {row.guardian.last_name}",
             answers=dict(row.answers),
@@ -345,7 +346,7 @@ async def _acknowledged(notice_ids: Iterable[int]) -> dict[int, dt.datetime]:
 
 
 async def _with_slip(message_ids: Iterable[int]) -> set[int]:
-    return set(await ReplySlip.filter(message_id__in=list(message_ids)).values_list("message_id", flat=True))
+    return set(await ids_of(ReplySlip.filter(message_id__in=list(message_ids)), "message_id"))
 
 
 def _page(query: Pagination) -> tuple[int, int]:
@@ -422,7 +423,7 @@ async def _my_notice(call: Call) -> tuple[Notice, set[int]]:
         raise _not_found()
     await notice.fetch_related("message__author")
     pupils = await access.guardian_pupil_ids(call.me.id)
-    named = set(await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True))
+    named = set(await ids_of(NoticePupil.filter(notice_id=notice.id), "pupil_id"))
     return notice, named & pupils
 
 
@@ -616,7 +617,7 @@ async def _pupil_groups(pupil_ids: Iterable[int]) -> dict[int, list[GroupRef]]:
     )
     found: dict[int, list[GroupRef]] = defaultdict(list)
     for row in rows:
-        found[row.pupil_id].append(_group_ref(row.group))  # type: ignore[attr-defined]
+        found[row.pupil_id].append(_group_ref(row.group))
     return found
 
 
@@ -700,7 +701,7 @@ async def pupil_report_cards(call: Call) -> ReportCardList:
 async def pupil_journal(call: Call) -> JournalList:
     """The diary of the pupil's classes and courses, latest first."""
     pupil, _published_only = await _pupil(call)
-    groups = await Membership.filter(pupil_id=pupil.id).values_list("group_id", flat=True)
+    groups = await ids_of(Membership.filter(pupil_id=pupil.id), "group_id")
     entries = await JournalEntry.filter(group_id__in=list(groups)).order_by("-on_date", "id").prefetch_related("group")
     return JournalList(
         items=[
@@ -752,7 +753,7 @@ async def my_groups(call: Call) -> GroupList:
         items=[
             GroupOut(
                 **_group_ref(g).model_dump(),
-                parent_id=g.parent_id,  # type: ignore[attr-defined]
+                parent_id=g.parent_id,
                 pupils=len(members[g.id]),
                 taught=g.id in taught,
             )
@@ -851,15 +852,13 @@ async def message_responses(call: Call) -> ResponsePage:
     visible = await composer.restricted_pupils(call.me, message)
     notices = Notice.filter(message_id=message.id)
     if visible is not None:
-        named = await NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)).values_list(
-            "notice_id", flat=True
-        )
+        named = await ids_of(NoticePupil.filter(notice__message_id=message.id, pupil_id__in=list(visible)), "notice_id")
         notices = notices.filter(id__in=list(set(named)))
     total = await notices.count()
     offset, limit = _page(query)
     page = await notices.order_by("id").offset(offset).limit(limit).prefetch_related("guardian")
     ids = [n.id for n in page]
-    pupils_of = await NoticePupil.filter(notice_id__in=ids).values_list("pupil_id", flat=True)
+    pupils_of = await ids_of(NoticePupil.filter(notice_id__in=ids), "pupil_id")
     shown = set(pupils_of) if visible is None else set(pupils_of) & visible
     refs, acks = await _pupil_refs(ids, shown), await _acknowledged(ids)
     answers = await _answers(notice_id__in=ids, pupil_id__in=list(shown))

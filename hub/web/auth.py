@@ -98,12 +98,12 @@ def routes(web: Web) -> list[BaseRoute]:
             return await web.render(request, "auth/open_link.html", status=410, token=token, link=None)
         target = "/portal/onboarding" if link.purpose == LinkPurpose.ONBOARDING else "/portal"
         response = RedirectResponse(target, status_code=303)
-        await web.sign_in(request, response, ActorKind.GUARDIAN, link.guardian_id)  # type: ignore[attr-defined]
+        await web.sign_in(request, response, ActorKind.GUARDIAN, link.guardian_id)
         await audit(
             "guardian.login",
             at=now(),
             actor_kind=ActorKind.GUARDIAN,
-            actor_id=link.guardian_id,  # type: ignore[attr-defined]
+            actor_id=link.guardian_id,
             by=str(link.purpose),
         )
         return response

@@ -283,7 +283,7 @@ async def _actor_of(session: WebSession) -> Actor | None:
             id=staff.id,
             name=f"{staff.first_name} {staff.last_name}",
             language=str(staff.language),
-            school_id=staff.school_id,  # type: ignore[attr-defined]
+            school_id=staff.school_id,
             session_id=session.id,
             csrf_token=session.csrf_token,
             roles=frozenset(StaffRole(r) for r in roles),
@@ -296,7 +296,7 @@ async def _actor_of(session: WebSession) -> Actor | None:
         id=guardian.id,
         name=f"{guardian.first_name} {guardian.last_name}",
         language=str(guardian.language),
-        school_id=guardian.school_id,  # type: ignore[attr-defined]
+        school_id=guardian.school_id,
         session_id=session.id,
         csrf_token=session.csrf_token,
     )

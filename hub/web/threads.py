@@ -91,7 +91,7 @@ def routes(web: Web) -> list[BaseRoute]:
         notice = await notice_by_token(token)  # not erased, not barred since the message went out
         if notice is None:
             return await web.render(request, "notice.html", status=404, page=None)
-        viewer = threads.Reader(ActorKind.GUARDIAN, notice.guardian_id)  # type: ignore[attr-defined]
+        viewer = threads.Reader(ActorKind.GUARDIAN, notice.guardian_id)
         own = f"/n/{token}/reply"
         page = {"back_url": f"/n/{token}", "reply_action": own}
         if request.method == "POST":
