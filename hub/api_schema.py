@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import models_json_schema
@@ -595,7 +595,8 @@ def _schemas(operations: Iterable[Operation]) -> tuple[dict[str, Any], Refs]:
             wanted.append((op.response, "serialization"))
     unique = list(dict.fromkeys(wanted))
     refs, definitions = models_json_schema(unique, ref_template="#/components/schemas/{model}")
-    return definitions.get("$defs", {}), dict(refs)
+    # Pydantic's keys allow dataclasses and its values any JSON: here they are our models and ``$ref`` objects.
+    return definitions.get("$defs", {}), cast(Refs, dict(refs))
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def parse_dsn(raw: bytes) -> list[RecipientStatus]:
     if not isinstance(blocks, list) or len(blocks) < 2:
         raise MalformedDsn("no per-recipient fields in the delivery-status part")
     statuses = []
-    for block in blocks[1:]:  # the first block is about the message, the others one recipient each
+    # The payload of a multipart part is its list of parts (the type allows a string, for other parts).
+    for block in cast(list[Message], blocks)[1:]:  # the first block is about the message, the others a recipient
         status = _typed_value(_field(block, "Status")).split(" ", 1)[0]
         action = _field(block, "Action").lower()
         if not _STATUS.match(status) or not action:

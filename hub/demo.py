@@ -950,10 +950,10 @@ class _Planner:
         # One titular per class, never twice the same teacher: French in A, mathematics in B, someone else in C.
         taken: set[int] = set()
         for code in classes:
-            subject = {"A": FRENCH, "B": MATH}.get(code[1])
+            titular_subject = {"A": FRENCH, "B": MATH}.get(code[1])
             candidates = (
-                [self.teacher_of[(code, subject)]]
-                if subject
+                [self.teacher_of[(code, titular_subject)]]
+                if titular_subject
                 else [self.teacher_of[(code, s)] for s in (SCIENCES, HISTORY, GEOGRAPHY, PE, CPC)]
             )
             choice = next((t for t in candidates if t not in taken), candidates[0])

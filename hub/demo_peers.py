@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from channels.email import return_path_key
 from channels.peers.fcm import FcmPeer
@@ -81,7 +81,8 @@ class DemoPeers:
         await asyncio.to_thread(self.fcm.start_in_thread)
         (self.files / "fcm-service-account.json").write_text(json.dumps(self.fcm.service_account()))
         await self._resubscribe_browsers()
-        chats = {int(v) for v in await Contact.filter(kind=ContactKind.TELEGRAM).values_list("value", flat=True)}
+        values = cast(list[str], await Contact.filter(kind=ContactKind.TELEGRAM).values_list("value", flat=True))
+        chats = {int(v) for v in values}
         self.telegram = TelegramPeer(token=DEMO_TELEGRAM_TOKEN, username="carnet_demo_bot", chats=chats)
         await self.telegram.start()
         return self
@@ -160,8 +161,8 @@ class DemoPeers:
             endpoint = f"{self.push.base_url}/push/{push.subscription_id}"
             items.append(self._item("webpush", endpoint, owners, *_title_and_body(payload), None))
         for sent in list(self.fcm.messages):
-            title, body = _title_and_body(sent.message.get("notification"))
-            items.append(self._item("fcm", sent.token, owners, title, body, None))
+            title, text = _title_and_body(sent.message.get("notification"))
+            items.append(self._item("fcm", sent.token, owners, title, text, None))
         for sms in self.twilio.messages:
             items.append(self._item("sms", sms.to, owners, "", sms.body, None))
         for tg in self.telegram.messages if self.telegram else []:

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
-from fpdf.enums import XPos, YPos
+from fpdf.enums import WrapMode, XPos, YPos
 
 from charter import Charter
 from hub import security
@@ -253,7 +253,7 @@ def _page(pdf: _WelcomePDF, school: School, letter: WelcomeLetter, charter: Char
     # Under the code, the link in a monospaced face, broken anywhere, so that every character can be typed.
     pdf.set_xy(_LEFT, max(pdf.get_y(), top + _QR_SIZE) + 2)
     pdf.set_font("Courier", "B", 10)
-    pdf.multi_cell(0, 5, letter.link, wrapmode="CHAR", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, letter.link, wrapmode=WrapMode.CHAR, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     pdf.paragraph(texts["keep"], 9.5)
     pdf.ln(2)

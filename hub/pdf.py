@@ -10,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
 #: Where Debian/Ubuntu, Fedora, Arch and Homebrew put DejaVu, a free font covering all of French and far more.
 _DEJAVU_DIRS = (
@@ -70,7 +71,9 @@ class UnicodePDF(FPDF):
             self.add_font("DejaVu", "B", str(fonts[1]))
             self.base_family = "DejaVu"
             # Characters both faces can draw; others would be dropped with a warning, so we replace them.
-            self.glyphs: frozenset[int] = frozenset(self.fonts["dejavu"].cmap) & frozenset(self.fonts["dejavuB"].cmap)
+            regular, bold = self.fonts["dejavu"], self.fonts["dejavuB"]
+            assert isinstance(regular, TTFFont) and isinstance(bold, TTFFont)  # added from files just above
+            self.glyphs: frozenset[int] = frozenset(regular.cmap) & frozenset(bold.cmap)
         else:
             self.base_family = "Helvetica"
             self.glyphs = frozenset(range(256))

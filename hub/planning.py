@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from tortoise.transactions import in_transaction
 
@@ -858,13 +858,15 @@ async def due_escalations(
         shortest = wait
     else:
         shortest = min(ESCALATION_WAITS.values())
-        own = (
+        # The first row's value, or None (Tortoise's stubs type it as a tuple).
+        own = cast(
+            int | None,
             await Message.filter(
                 state=MessageState.PUBLISHED, needs_acknowledgement=True, escalation_wait_minutes__isnull=False
             )
             .order_by("escalation_wait_minutes")
             .first()
-            .values_list("escalation_wait_minutes", flat=True)
+            .values_list("escalation_wait_minutes", flat=True),
         )
         if own is not None:
             shortest = min(shortest, _own_wait(own))

@@ -246,8 +246,8 @@ class TwilioPeer:
         to, from_, body = (str(form.get(key, "")) for key in ("To", "From", "Body"))
         callback = str(form.get("StatusCallback", ""))
         if refusal := _refusal(to, from_, body, self.unsubscribed):
-            code, message = refusal
-            return _error(400, code, message)
+            code, reason = refusal
+            return _error(400, code, reason)
 
         sid = _sid("SM")
         now = format_datetime(dt.datetime.now(dt.UTC))

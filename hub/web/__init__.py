@@ -39,7 +39,12 @@ PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
-    settings = settings or Settings.from_env()
+    return _app(settings or Settings.from_env(), run_migrations=run_migrations)
+
+
+def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
+    """The application over these settings (never None here: the handlers below read them, and the demo's
+    lifespan replaces them by the settings of its local providers)."""
     charter: Charter = load_charter(settings.charter_path) if settings.charter_path else default_charter()
     use_charter(charter)  # the rules publish and the worker obey, not only the document shown
     web = Web(settings, charter)

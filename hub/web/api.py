@@ -19,7 +19,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -828,8 +828,10 @@ async def message_detail(call: Call) -> MessageDetail:
     for term in terms:
         kind = AudienceKind(term.kind)
         if kind is AudienceKind.GROUP:
+            assert term.group is not None  # a group term names its group
             audience.append(AudienceOut(kind=kind, id=term.group.id, name=term.group.name))
         elif kind is AudienceKind.PUPIL:
+            assert term.pupil is not None  # a pupil term names its pupil
             shown = visible is None or term.pupil.id in visible
             name = f"{term.pupil.first_name} {term.pupil.last_name}" if shown else ""
             audience.append(AudienceOut(kind=kind, id=term.pupil.id if shown else None, name=name))
@@ -966,7 +968,8 @@ async def compose(call: Call) -> Published:
             )
     except (composer.ComposeRefused, PlanningError) as exc:
         raise Refused(403, str(exc)) from exc
-    state = await Message.filter(id=message.id).first().values_list("state", flat=True)
+    # The row's value (Tortoise's stubs type a single flat value as a tuple).
+    state = cast(MessageState, await Message.filter(id=message.id).first().values_list("state", flat=True))
     return Published(
         id=message.id,
         state=state,

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -181,7 +181,8 @@ class Web:
         return response
 
     async def current_school_name(self) -> str:
-        names = await School.all().order_by("id").limit(1).values_list("name", flat=True)
+        # A flat values list is a list of values (Tortoise's stubs type it as a list of tuples).
+        names = cast(list[str], await School.all().order_by("id").limit(1).values_list("name", flat=True))
         return names[0] if names else ""
 
     def set_cookie(
@@ -277,7 +278,7 @@ async def _actor_of(session: WebSession) -> Actor | None:
         staff = await Staff.filter(id=session.staff_id, active=True).first()
         if staff is None:
             return None
-        roles = await StaffRoleGrant.filter(staff_id=staff.id).values_list("role", flat=True)
+        roles = cast(list[str], await StaffRoleGrant.filter(staff_id=staff.id).values_list("role", flat=True))
         return Actor(
             kind=ActorKind.STAFF,
             id=staff.id,

@@ -97,6 +97,7 @@ def routes(web: Web) -> list[BaseRoute]:
         form = await web.form(request)
         target = str(form.get("target", ""))
         fields = _fields(form)
+        why: dict[str, Any]
         try:
             if await submit(target, fields) is None:
                 return await unknown_link(request)

@@ -12,6 +12,8 @@ the reason, and nothing is stored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -73,7 +75,7 @@ def routes(web: Web) -> list[BaseRoute]:
     @guardian_only(web)
     async def portal_reply(request: Request, actor: Actor) -> Response:
         notice_id = request.path_params["notice_id"]
-        back = {"back_url": f"/portal/notices/{notice_id}"}
+        back: dict[str, Any] = {"back_url": f"/portal/notices/{notice_id}"}
         own = f"/portal/notices/{notice_id}/reply"
         if await own_notice(actor.id, notice_id) is None:  # not theirs, or barred since the message went out
             raise HTTPException(404, "not found")
@@ -93,7 +95,7 @@ def routes(web: Web) -> list[BaseRoute]:
             return await web.render(request, "notice.html", status=404, page=None)
         viewer = threads.Reader(ActorKind.GUARDIAN, notice.guardian_id)
         own = f"/n/{token}/reply"
-        page = {"back_url": f"/n/{token}", "reply_action": own}
+        page: dict[str, Any] = {"back_url": f"/n/{token}", "reply_action": own}
         if request.method == "POST":
             form = await web.form(request)
             return await guardian_post(request, form, notice.id, viewer, default_next=own, **page)
