@@ -172,10 +172,7 @@ async def _answerable_pupils(notice: Notice) -> list[int]:
     return sorted(
         await ids_of(
             Guardianship.filter(
-                pupil_id__in=list(pupils),
-                guardian_id=notice.guardian_id,
-                may_answer=True,
-                barred=False,
+                pupil_id__in=list(pupils), guardian_id=notice.guardian_id, may_answer=True, barred=False
             ),
             "pupil_id",
         )
@@ -189,10 +186,7 @@ async def _slip_open(notice: Notice, now: dt.datetime) -> bool:
     pupils = await _answerable_pupils(notice)
     answered = set(
         await ids_of(
-            SlipResponse.filter(
-                slip_id=slip.id,
-                guardian_id=notice.guardian_id,
-            ),
+            SlipResponse.filter(slip_id=slip.id, guardian_id=notice.guardian_id),
             "pupil_id",
         )
     )

@@ -820,10 +820,7 @@ async def record_answer(
 
         if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
             affected = await ids_of(
-                NoticePupil.filter(
-                    pupil_id=pupil_id,
-                    notice__message_id=notice.message_id,
-                ),
+                NoticePupil.filter(pupil_id=pupil_id, notice__message_id=notice.message_id),
                 "notice_id",
             )
         else:

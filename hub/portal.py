@@ -649,12 +649,7 @@ async def guardian_attachment(guardian_id: int, attachment_id: int) -> Attachmen
     attachment = await Attachment.get_or_none(id=attachment_id)
     if attachment is None:
         return None
-    notices = await ids_of(
-        Notice.filter(
-            guardian_id=guardian_id,
-            message_id=attachment.message_id,
-        )
-    )
+    notices = await ids_of(Notice.filter(guardian_id=guardian_id, message_id=attachment.message_id))
     visible = await visible_notice_ids(guardian_id)
     return attachment if visible.intersection(notices) else None
 

@@ -174,12 +174,7 @@ async def _thread_notice_ids(notice: Notice, viewer: Viewer) -> list[int]:
     guardian = await Guardian.get(id=notice.guardian_id)
     if guardian.household_id is None:
         return [notice.id]
-    ids = await ids_of(
-        Notice.filter(
-            message_id=notice.message_id,
-            guardian__household_id=guardian.household_id,
-        )
-    )
+    ids = await ids_of(Notice.filter(message_id=notice.message_id, guardian__household_id=guardian.household_id))
     if viewer.kind != ActorKind.GUARDIAN:
         return sorted(ids)
     allowed = await access.guardian_pupil_ids(viewer.id)
