@@ -73,9 +73,14 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
     async def charter_html(request: Request) -> Response:
         return HTMLResponse(render_html(charter))
 
+    pdf_cache: list[bytes] = []
+
     async def charter_pdf(request: Request) -> Response:
+        # The charter cannot change while the app runs: rendered once, off the event loop.
+        if not pdf_cache:
+            pdf_cache.append(await asyncio.to_thread(render_pdf, charter))
         return Response(
-            render_pdf(charter),
+            pdf_cache[0],
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="charte.pdf"'},
         )
