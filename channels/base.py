@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
+from hub import clock
 from hub.enums import Channel, DeliveryState, ErrorKind
 
 
@@ -110,4 +111,4 @@ def retry_after_seconds(value: str | None, *, default: float, now: dt.datetime |
         return default
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    return max(0.0, (when - (now or clock.now())).total_seconds())

@@ -26,6 +26,7 @@ import aiosmtplib
 from aiosmtplib import errors as smtp_errors
 
 from channels.base import ChannelAdapter, Envelope, Outcome, Rendered
+from hub import clock
 from hub.enums import Channel
 
 
@@ -118,7 +119,7 @@ def build_mime(settings: EmailSettings, to: str, message: Rendered, *, now: dt.d
     mime["From"] = settings.sender
     mime["To"] = to
     mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+    mime["Date"] = format_datetime(now or clock.now())
     mime["Message-ID"] = make_msgid(idstring=message.idempotency_key or None, domain=settings.message_id_domain)
     if message.reply_to:
         mime["Reply-To"] = message.reply_to

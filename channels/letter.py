@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import segno
 from fpdf.enums import XPos, YPos
 
+from hub import clock
 from hub.dates import long_date as _long_date
 from hub.enums import Channel, QuestionKind
 from hub.pdf import UnicodePDF, find_unicode_fonts, printable
@@ -506,7 +507,7 @@ class LetterAdapter(ChannelAdapter):
             school=self.school,
             recipient=LetterRecipient(lines[0], tuple(lines[1:])),
             language=message.language,
-            date=self.today or date.today(),
+            date=self.today or clock.now().astimezone(ZoneInfo(self.school.timezone)).date(),
             subject=message.subject,
             body=message.text,
             link=message.link,

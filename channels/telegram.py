@@ -65,6 +65,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from channels.base import ChannelAdapter, Outcome, Rendered
+from hub import clock
 from hub.enums import Channel
 
 __all__ = [
@@ -299,7 +300,7 @@ def parse_update(
     command, _, payload = message.text.strip().partition(" ")
     if command.split("@", 1)[0] == "/start" and payload.strip():
         code = payload.strip()
-        guardian_id = verify_link_code(code, secret, now or dt.datetime.now(dt.UTC), max_age)
+        guardian_id = verify_link_code(code, secret, now or clock.now(), max_age)
         return LinkRequest(message.chat.id, guardian_id, link_code_id(code))
     return TextReply(message.chat.id, message.text)
 

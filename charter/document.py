@@ -17,6 +17,7 @@ from fpdf.enums import XPos, YPos
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from hub import clock
 from hub.dates import long_date
 from hub.enums import StaffRole, Urgency
 from hub.pdf import UnicodePDF, find_unicode_fonts, printable
@@ -269,8 +270,8 @@ _ENV.filters["french_date"] = french_date
 
 
 def _today(today: date | None) -> date:
-    # The only clock of this package: "the current school year" of a document rendered without a date.
-    return today if today is not None else date.today()
+    # "The current school year" of a document rendered without a date: today in the product's clock.
+    return today if today is not None else clock.now().date()
 
 
 def render_html(charter: Charter, today: date | None = None) -> str:

@@ -35,7 +35,7 @@ from typing import Any, cast
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.email import ForgedReturnPath, parse_verp, return_path_key
-from hub import routing
+from hub import clock, routing
 from hub.config import Settings
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.models import Delivery
@@ -179,7 +179,7 @@ class _Handler:
         for address in envelope.rcpt_tos:
             delivery_id = cast(int, parse_verp(address, self.key))  # checked at RCPT
             try:
-                result = await handle_dsn(delivery_id, statuses, dt.datetime.now(dt.UTC))
+                result = await handle_dsn(delivery_id, statuses, clock.now())
             except Exception:
                 # The database is away: the sending server keeps the DSN and tries again later.
                 log.exception("bounce for delivery %s not recorded", delivery_id)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hub import clock
 from hub.config import Settings
 
 
@@ -60,7 +60,7 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             print(summary.describe())
             if args.with_messages:
-                ids = await publish_demo_messages(dt.datetime.now(dt.UTC))
+                ids = await publish_demo_messages(clock.now())
                 print(f"published demo messages {ids}: they go out as the charter allows (see /demo/outbox)")
         return 0
 
@@ -86,14 +86,13 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from hub import db
     from hub.paper import PaperError, paper_list, print_batch, record_paper_answer
 
     async def run() -> int:
-        now = datetime.now(UTC)
+        now = clock.now()
         async with db.open_db(settings):
             if args.action == "list":
                 items = await paper_list(message_id=args.message, school_id=args.school)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
+from hub import clock
 from hub.audit import audit
 from hub.enums import (
     AbsenceReason,
@@ -1321,7 +1322,7 @@ async def generate_demo(seed: int = 2026, replace: bool = False) -> DemoSummary:
         summary = _summarise(planner, school, writer)
         await audit(
             "demo.generated",
-            at=dt.datetime.now(dt.UTC),  # the audit log records when it happened, not a demo date
+            at=clock.now(),  # the audit log records when it happened, not a demo date
             subject_type="school",
             subject_id=school.id,
             seed=seed,

@@ -30,6 +30,7 @@ from channels.peers.pushservice import PushServicePeer
 from channels.peers.smtp import SmtpPeer
 from channels.peers.telegram import TelegramPeer
 from channels.peers.twilio import TwilioPeer
+from hub import clock
 from hub.bounces import BounceResult, BounceServer
 from hub.config import Settings
 from hub.enums import ContactKind
@@ -177,7 +178,7 @@ class DemoPeers:
         channel: str, to: str, owners: dict[str, tuple[int, str]], subject: str, text: str, at: datetime | None
     ) -> OutboxItem:
         gid, name = owners.get(to, (None, ""))
-        return OutboxItem(channel, to, gid, name, subject, text, at or datetime.now(UTC))
+        return OutboxItem(channel, to, gid, name, subject, text, at or clock.now())
 
 
 def _endpoint(subscription: str) -> str:

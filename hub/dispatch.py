@@ -14,14 +14,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tortoise import Tortoise
 from tortoise.functions import Count
 
 from channels.base import ChannelAdapter, Envelope, Outcome
 from charter import Charter, school_charter
-from hub import planning
+from hub import clock, planning
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.models import Contact, Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
 from hub.rendering import NoticeView, QuestionView, SlipView, render
@@ -114,7 +114,7 @@ async def release(ids: Sequence[int], *, worker_id: str, now: datetime | None = 
     if not ids:
         return 0
     return await Delivery.filter(id__in=list(ids), state=DeliveryState.CLAIMED, claimed_by=worker_id).update(
-        state=DeliveryState.DUE, claimed_by="", lease_until=None, updated_at=now or datetime.now(UTC)
+        state=DeliveryState.DUE, claimed_by="", lease_until=None, updated_at=now or clock.now()
     )
 
 
@@ -299,7 +299,7 @@ async def run(
     """
     while not stop.is_set():
         try:
-            now = datetime.now(UTC)
+            now = clock.now()
             await reclaim_expired(now)
             await planning.due_escalations(now, charter=charter)
             await notify_staff_of_replies(adapters, now, base_url=base_url, charter=charter)

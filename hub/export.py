@@ -24,6 +24,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from hub import clock
 from hub.audit import audit
 from hub.enums import ActorKind
 from hub.models import (
@@ -84,7 +85,7 @@ async def guardian_data(guardian_id: int, *, now: dt.datetime | None = None) -> 
     notice_ids = [n.id for n in notices]
     return {
         "format": FORMAT,
-        "exported_at": now or dt.datetime.now(dt.UTC),
+        "exported_at": now or clock.now(),
         "school": guardian.school.name,
         "guardian": (
             {

@@ -47,6 +47,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from channels.base import Button, Rendered
 from channels.letter import Letter, LetterQuestion, LetterRecipient, LetterSchool, LetterSlip
+from hub import clock
 from hub.enums import Channel, QuestionKind, Urgency
 from hub.sms_segments import SegmentCount, count_segments, gsm_friendly
 
@@ -409,7 +410,7 @@ def render_letter(
         school=school,
         recipient=recipient,
         language=lang,
-        date=day or datetime.now(ZoneInfo(view.timezone)).date(),
+        date=day or clock.now().astimezone(ZoneInfo(view.timezone)).date(),
         subject=_subject(view, lang),
         body=view.body,
         pupils=tuple(view.pupils),

@@ -29,6 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
+from hub import clock
 from hub.enums import ActorKind, ContactKind, GroupKind, Language, Relation
 from hub.models import AuditEntry, Contact, Group, Guardian, Guardianship, Household, Membership, Pupil, School
 
@@ -673,7 +674,7 @@ async def store_roster(
     """Store a parsed roster in one transaction (rolled back for a dry run) and report what changed."""
     report = ImportReport(file_name=file_name, dry_run=dry_run, lines=len(parsed.links))
     report.warnings = [w.describe() for w in sorted(parsed.warnings)]
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     total = len(parsed.pupils) + len(parsed.guardians) + len(parsed.links)
     with tqdm(total=total, desc="roster", unit="row", file=sys.stderr, disable=not progress, leave=False) as bar:
         try:

@@ -29,13 +29,13 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from channels.base import ChannelAdapter, Envelope, Outcome
-from hub import dispatch, planning
+from hub import clock, dispatch, planning
 from hub.config import Settings
 from hub.enums import Channel
 
@@ -225,7 +225,7 @@ async def _loop(
     while not stop.is_set():
         full = False
         try:
-            now = datetime.now(UTC)
+            now = clock.now()
             reclaimed = await dispatch.reclaim_expired(now)
             if reclaimed:
                 log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)

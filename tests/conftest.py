@@ -9,6 +9,7 @@ is skipped: the server is installed and started, and a failure to do so fails th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import os
 import shutil
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from hub import clock
 from hub import db as hubdb
-from hub.testing import postgres
+from hub.testing import postgres, times
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -126,3 +128,43 @@ async def db(db_url: str) -> AsyncIterator[str]:
         yield db_url
     finally:
         await hubdb.close()
+
+
+# ------------------------------------------------------------------------------------------------ the clock
+# A test whose outcome depends on the hour states the hour: these fixtures install a running clock at that moment
+# (hub.clock) for the test and put the system's back after it. A test that takes none runs at whatever time the
+# process has, which scripts/test sets to a Saturday 23:30 in CI: such a test must not depend on the hour.
+
+
+@pytest.fixture(autouse=True)
+def _system_clock_after_each_test() -> Iterator[None]:
+    yield
+    clock.use(None)
+
+
+@pytest.fixture
+def at_school_hours() -> Iterator[dt.datetime]:
+    """The product's clock on a Tuesday 10:00 in term (Brussels), running forward: the charter lets messages go."""
+    with clock.using(clock.RunningClock(times.school_hours())) as running:
+        yield running.now()
+
+
+@pytest.fixture
+def at_saturday_night() -> Iterator[dt.datetime]:
+    """The product's clock on a Saturday 23:30 (Brussels), running forward: only emergencies go out."""
+    with clock.using(clock.RunningClock(times.saturday_night())) as running:
+        yield running.now()
+
+
+@pytest.fixture
+def at_sunday_afternoon() -> Iterator[dt.datetime]:
+    """The product's clock on a Sunday 15:00 (Brussels), running forward."""
+    with clock.using(clock.RunningClock(times.sunday_afternoon())) as running:
+        yield running.now()
+
+
+@pytest.fixture
+def at_holidays() -> Iterator[dt.datetime]:
+    """The product's clock on a weekday 10:00 in the school holidays (Brussels), running forward."""
+    with clock.using(clock.RunningClock(times.holidays())) as running:
+        yield running.now()

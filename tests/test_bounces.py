@@ -37,7 +37,7 @@ DOMAIN = "athenee.example.be"
 SENDER = f"Athénée royal <ecole@{DOMAIN}>"
 ORIGINAL = b"From: ecole@athenee.example.be\r\nTo: anne@bounce.invalid\r\nSubject: Sortie\r\n\r\nJeudi.\r\n"
 #: Generous: only reached when the DSN never arrives, which is the failure being tested.
-PATIENCE = 60
+PATIENCE = 600
 
 
 @dataclass

@@ -6,8 +6,7 @@ the count of deliveries to a peer is known.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from hub import clock
 from hub.enums import AudienceKind, Channel, StaffRole, Urgency
 from hub.models import Message, MessageAudience, School, Staff
 from hub.planning import publish
@@ -31,7 +30,7 @@ async def publish_emergencies(count: int, *, reason: str = "exercice d'évacuati
         await MessageAudience.create(message=message, kind=AudienceKind.SCHOOL)
         await publish(
             message.id,
-            now=datetime.now(UTC),
+            now=clock.now(),
             actor_staff_id=principal.id,
             available_channels=frozenset({Channel.PORTAL, Channel.EMAIL}),
         )

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from hub import db
+from hub import clock, db
 from hub.config import ROOT, Settings
 
 T = TypeVar("T")
@@ -97,28 +97,34 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve(workdir: Path, *, seed: int = 2026) -> Iterator[LiveServer]:
-    """A live server on a new demo school in ``workdir``, stopped on leaving."""
-    server = start(workdir, seed=seed)
+def serve(workdir: Path, *, seed: int = 2026, at: dt.datetime | None = None) -> Iterator[LiveServer]:
+    """A live server on a new demo school in ``workdir``, stopped on leaving; its clock at ``at`` if given."""
+    server = start(workdir, seed=seed, at=at)
     try:
         yield server
     finally:
         server.stop()
 
 
-def start(workdir: Path, *, seed: int = 2026) -> LiveServer:
-    """Load the demo school into a fresh database in ``workdir``, start the server and wait until it answers."""
+def start(workdir: Path, *, seed: int = 2026, at: dt.datetime | None = None) -> LiveServer:
+    """Load the demo school into a fresh database in ``workdir``, start the server and wait until it answers.
+
+    With ``at``, the demo school is loaded and the server runs on a clock that started at ``at`` and runs
+    forward (``hub.clock.RunningClock``): the browser tests that need the charter open say so with a Tuesday
+    10:00. The child gets the clock's offset from the real time, so both processes read the same "now".
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     listener = socket.create_server(("127.0.0.1", 0))
     try:
         port = int(listener.getsockname()[1])
         env = _server_env(workdir, port)
         settings = Settings.from_env(env)
-        _in_own_thread(lambda: _load_demo(settings, seed))
+        offset = (at - dt.datetime.now(dt.UTC)).total_seconds() if at is not None else 0.0
+        _in_own_thread(lambda: _load_demo(settings, seed, offset))
         log_path = workdir / "server.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "hub.testing.liveserver", str(listener.fileno())],
+                [sys.executable, "-m", "hub.testing.liveserver", str(listener.fileno()), repr(offset)],
                 env=env,
                 cwd=ROOT,
                 pass_fds=[listener.fileno()],
@@ -153,13 +159,24 @@ def _server_env(workdir: Path, port: int) -> dict[str, str]:
     return env
 
 
-async def _load_demo(settings: Settings, seed: int) -> None:
+def _clock(offset: float) -> clock.Clock:
+    if not offset:
+        return clock.current()
+    return clock.RunningClock.with_offset(dt.timedelta(seconds=offset))
+
+
+async def _load_demo(settings: Settings, seed: int, offset: float) -> None:
     """What ``carnet demo-data --with-messages`` does: the demo school, then its messages published now."""
+    with clock.using(_clock(offset)):
+        await _load_demo_now(settings, seed)
+
+
+async def _load_demo_now(settings: Settings, seed: int) -> None:
     from hub.demo import generate_demo, publish_demo_messages
 
     async with db.open_db(settings):
         await generate_demo(seed=seed)
-        await publish_demo_messages(dt.datetime.now(dt.UTC))
+        await publish_demo_messages(clock.now())
 
 
 def _in_own_thread(fn: Callable[[], Awaitable[T]]) -> T:
@@ -190,16 +207,18 @@ def _wait_until_healthy(server: LiveServer) -> None:
         time.sleep(0.1)
 
 
-def _serve_inherited_socket(fd: int) -> None:
-    """The child: ``create_app`` from the environment, under uvicorn, on the socket the parent bound."""
+def _serve_inherited_socket(fd: int, offset: float) -> None:
+    """The child: ``create_app`` from the environment, under uvicorn, on the socket the parent bound, on the
+    parent's clock."""
     import uvicorn
 
     from hub.web import create_app
 
+    clock.use(_clock(offset))
     listener = socket.socket(fileno=fd)
     config = uvicorn.Config(create_app(Settings.from_env()), log_level="warning", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[listener])
 
 
 if __name__ == "__main__":
-    _serve_inherited_socket(int(sys.argv[1]))
+    _serve_inherited_socket(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -24,7 +23,7 @@ from channels.registry import build_adapters
 from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
-from hub import db, dispatch, inbound
+from hub import clock, db, dispatch, inbound
 from hub.config import ROOT, Settings
 from hub.demo_guide import demo_guide, is_demo_school
 from hub.demo_peers import DemoPeers
@@ -116,7 +115,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
             return Response(status_code=404)
         url, params, signature = got
         try:
-            await inbound.twilio_status(url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC))
+            await inbound.twilio_status(url, params, signature, settings.twilio_auth_token, clock.now())
         except ForgedCallback:
             return Response("forged", status_code=403)
         except ValueError as exc:  # signed, but unreadable: Twilio should not retry it
@@ -129,9 +128,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
             return Response(status_code=404)
         url, params, signature = got
         try:
-            result = await inbound.twilio_inbound(
-                url, params, signature, settings.twilio_auth_token, dt.datetime.now(dt.UTC)
-            )
+            result = await inbound.twilio_inbound(url, params, signature, settings.twilio_auth_token, clock.now())
         except ForgedCallback:
             return Response("forged", status_code=403)
         return Response(inbound.twiml(result), media_type="application/xml")
@@ -144,7 +141,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         except ValueError:
             return Response("not JSON", status_code=400)
         try:
-            result = await inbound.telegram_update(update, settings, dt.datetime.now(dt.UTC))
+            result = await inbound.telegram_update(update, settings, clock.now())
         except (ForgedButton, InvalidLinkCode, inbound.Refused) as exc:
             # Answered 200 all the same: Telegram would otherwise repeat the update.
             return JSONResponse({"ok": False, "error": str(exc)})

@@ -44,7 +44,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.base import ChannelAdapter
 from charter import Charter
-from hub import security
+from hub import clock, security
 from hub.config import ROOT, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
@@ -60,7 +60,7 @@ _BABEL_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from hub.testing import times
 from hub.testing.browser import browser_unavailable, launch_chromium, new_context
 from hub.testing.liveserver import LiveServer, serve
 
@@ -31,7 +32,8 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 @pytest.fixture(scope="package")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory.mktemp("live_server")) as server:
+    # The journeys these tests follow need the charter open: the server runs from a Tuesday 10:00 in term.
+    with serve(tmp_path_factory.mktemp("live_server"), at=times.school_hours()) as server:
         yield server
 
 
