@@ -15,6 +15,7 @@ directly, so that the clock is put back after each test.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from charter import Charter, default_charter, is_allowed, is_school_day
@@ -27,7 +28,9 @@ def _real_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)  # the process's time (moved by scripts/test), not the product's clock
 
 
-def _next_local(weekday: int | None, at: dt.time, accept, after: dt.datetime | None = None) -> dt.datetime:  # type: ignore[no-untyped-def]
+def _next_local(
+    weekday: int | None, at: dt.time, accept: Callable[[dt.date, dt.datetime], bool], after: dt.datetime | None = None
+) -> dt.datetime:
     start = (after or _real_now()).astimezone(BRUSSELS)
     day = start.date()
     for _ in range(800):
