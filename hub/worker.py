@@ -81,15 +81,15 @@ class TokenBucket:
 
 
 #: PostgreSQL: take one slot of the channel's current one-second window, shared by every worker. The conditional
-#: update leaves a full window untouched and returns no row, so ``count`` is exactly the slots granted. ``wait`` is
-#: how long until the next window starts (database clock).
+#: update leaves a full window untouched and returns no row, so ``count`` is exactly the slots granted. The window
+#: is the second of the product's clock (``hub.clock``), as every other time of the product: workers on several
+#: machines agree as far as their clocks do (NTP keeps them within milliseconds of a one-second window).
 _PG_TAKE = (
-    "INSERT INTO rate_window (channel, window_start, count) VALUES ($1, date_trunc('second', now()), 1) "
+    "INSERT INTO rate_window (channel, window_start, count) VALUES ($1, $3, 1) "
     "ON CONFLICT (channel, window_start) DO UPDATE SET count = rate_window.count + 1 "
     "WHERE rate_window.count < $2 RETURNING count, window_start"
 )
-_PG_WAIT = "SELECT EXTRACT(EPOCH FROM (date_trunc('second', now()) + interval '1 second' - clock_timestamp())) AS wait"
-_PG_PURGE = "DELETE FROM rate_window WHERE window_start < now() - interval '1 minute'"
+_PG_PURGE = "DELETE FROM rate_window WHERE window_start < $1"
 #: Old windows are deleted once every this many acquisitions of a process's :class:`Limits`.
 PURGE_EVERY = 100
 
@@ -151,15 +151,16 @@ class Limits:
             return None
         self._acquisitions += 1
         if self._acquisitions % PURGE_EVERY == 0:
-            await conn.execute_query(_PG_PURGE)
+            await conn.execute_query(_PG_PURGE, [clock.now() - timedelta(minutes=1)])
         limit = self.per_second(channel)
         while True:
-            rows = await conn.execute_query_dict(_PG_TAKE, [str(channel), limit])
+            window = clock.now().replace(microsecond=0)
+            rows = await conn.execute_query_dict(_PG_TAKE, [str(channel), limit, window])
             if rows:
                 return rows[0]["window_start"]
             # This second's window is full: wait for the next one.
-            wait = await conn.execute_query_dict(_PG_WAIT)
-            await asyncio.sleep(min(1.0, max(0.001, float(wait[0]["wait"]))))
+            wait = (window + timedelta(seconds=1) - clock.now()).total_seconds()
+            await asyncio.sleep(min(1.0, max(0.001, wait)))
 
     async def send(self, channel: Channel, adapter: ChannelAdapter, envelopes: list[Envelope]) -> list[Outcome]:
         semaphore = self.semaphores.get(channel)
