@@ -4,12 +4,16 @@ batches kept as a record, and the reply slips that come back on paper.
 A print batch is recorded in the audit log (``paper.batch_printed``, with the ids of the deliveries it printed),
 not as a file: the batch's PDF is rendered again from those deliveries when it is downloaded, dated the day it
 was printed. So no letter (a family's name and address) lies on the server's disk, a GDPR erasure needs nothing
-more, and every web process of the school can serve any batch.
+more, and every web process of the school can serve any batch. Every batch is printed and recorded by
+:func:`print_letters`, from the print queue's page as from ``carnet paper print``, so the page lists them all.
+
+Printing is a staff action: it works at any hour (see :mod:`hub.paper` for which letters a batch takes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,11 +32,14 @@ from hub.models import (
     ReplySlip,
     SlipQuestion,
     SlipResponse,
+    Staff,
 )
 
 BATCH_ACTION = "paper.batch_printed"
 #: How many past batches the print queue lists.
 PAST_BATCHES = 20
+#: Where a batch was printed: the print queue's page, or the ``carnet paper print`` command.
+FROM_PAGE, FROM_COMMAND = "page", "command"
 
 
 # ------------------------------------------------------------------------------------------------ the queue
@@ -40,7 +47,8 @@ PAST_BATCHES = 20
 
 @dataclass
 class QueueGroup:
-    """The letters waiting for one message."""
+    """The letters of one message: waiting to be printed, or (in :attr:`PrintQueue.later`) waiting for the time
+    the sender chose."""
 
     message_id: int
     subject: str
@@ -49,22 +57,57 @@ class QueueGroup:
     paper_only: int = 0
     fallback: int = 0
     oldest: dt.datetime | None = None
+    #: How many the quiet hours hold (printed all the same when asked for) or, for a message scheduled for later,
+    #: the sender's chosen time; and the earliest time one of them is released.
+    held: int = 0
+    held_until: dt.datetime | None = None
     guardians: list[str] = field(default_factory=list)
+    #: The letters themselves: the page's "print these" button prints exactly them.
+    delivery_ids: list[int] = field(default_factory=list)
 
 
-async def print_queue(school_id: int) -> list[QueueGroup]:
-    """The letters waiting to be printed, one group per message, the oldest message first."""
+@dataclass(frozen=True)
+class PrintQueue:
+    #: The letters a batch prints now, one group per message, the oldest message first.
+    groups: list[QueueGroup]
+    #: Letters of messages scheduled for later by their sender: not printable before that time.
+    later: list[QueueGroup]
+
+    @property
+    def count(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    @property
+    def delivery_ids(self) -> list[int]:
+        return [i for group in self.groups for i in group.delivery_ids]
+
+
+def _groups(items: list[paper.PaperItem]) -> list[QueueGroup]:
     groups: dict[int, QueueGroup] = {}
-    for item in await paper.paper_list(school_id=school_id):
+    for item in items:
         group = groups.setdefault(item.message_id, QueueGroup(item.message_id, item.subject))
         group.count += 1
         if item.reason == "only channel":
             group.paper_only += 1
         else:
             group.fallback += 1
-        group.oldest = min(group.oldest or item.due_at, item.due_at)
+        if item.held:
+            group.held += 1
+            group.held_until = min(group.held_until or item.due_at, item.due_at)
+        else:
+            group.oldest = min(group.oldest or item.due_at, item.due_at)
         group.guardians.append(item.guardian_name)
+        group.delivery_ids.append(item.delivery_id)
     return list(groups.values())
+
+
+async def print_queue(school_id: int, now: dt.datetime) -> PrintQueue:
+    """The school's print queue at ``now``: what a batch prints now (exactly :func:`hub.paper.paper_list`), and
+    the letters waiting for their sender's chosen time."""
+    return PrintQueue(
+        groups=_groups(await paper.paper_list(now=now, school_id=school_id)),
+        later=_groups(await paper.letters_for_later(now=now, school_id=school_id)),
+    )
 
 
 @dataclass(frozen=True)
@@ -74,44 +117,91 @@ class BatchRecord:
     count: int
     message_id: int | None
     staff_id: int | None
+    #: ``FROM_PAGE`` or ``FROM_COMMAND``.
+    source: str = FROM_PAGE
+    #: The staff member who printed it ("" when unknown: a command run without ``--staff``).
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class PrintedBatch:
+    pdf: bytes  #: every letter of the batch, one PDF
+    count: int
+    #: The batch as each school's print queue lists it (one record; several when a command printed for all).
+    records: list[BatchRecord]
 
 
 async def print_letters(
-    *, school_id: int, staff_id: int, now: dt.datetime, base_url: str, message_id: int | None = None
-) -> BatchRecord | None:
-    """Print what is due now (one message's letters, or all) with :func:`hub.paper.print_batch`, which marks
-    them handed over, and record the batch. None when nothing was due (letters held until school hours wait)."""
-    batch = await paper.print_batch(now=now, base_url=base_url, school_id=school_id, message_id=message_id)
+    *,
+    school_id: int | None,
+    staff_id: int | None,
+    now: dt.datetime,
+    base_url: str,
+    message_id: int | None = None,
+    delivery_ids: Iterable[int] | None = None,
+    source: str = FROM_PAGE,
+) -> PrintedBatch | None:
+    """Print what the print queue holds now (one school's or, from the command, every school's; one message's or
+    all; only ``delivery_ids`` when the page says which it showed) with :func:`hub.paper.print_batch`, which
+    marks them handed over, at any hour; and record the batch, once per school, so that the school's print
+    queue lists it with its PDF. None when nothing was printable."""
+    batch = await paper.print_batch(
+        now=now, base_url=base_url, school_id=school_id, message_id=message_id, delivery_ids=delivery_ids
+    )
     if not batch.count:
         return None
-    entry = await audit(
-        BATCH_ACTION,
-        at=now,
-        actor_kind=ActorKind.STAFF,
-        actor_id=staff_id,
-        subject_type="school",
-        subject_id=school_id,
-        message_id=message_id,
-        count=batch.count,
-        delivery_ids=batch.delivery_ids,
-    )
-    return _record(entry)
+    school_of = dict(await Delivery.filter(id__in=batch.delivery_ids).values_list("id", "notice__message__school_id"))
+    by_school: dict[int, list[int]] = {}
+    for delivery_id in batch.delivery_ids:  # in the PDF's order
+        by_school.setdefault(int(school_of[delivery_id]), []).append(delivery_id)
+    records = []
+    for of_school, ids in sorted(by_school.items()):
+        entry = await audit(
+            BATCH_ACTION,
+            at=now,
+            actor_kind=ActorKind.STAFF if staff_id is not None else ActorKind.SYSTEM,
+            actor_id=staff_id,
+            subject_type="school",
+            subject_id=of_school,
+            message_id=message_id,
+            count=len(ids),
+            delivery_ids=ids,
+            source=source,
+        )
+        records.append(_record(entry, await _names([entry])))
+    return PrintedBatch(pdf=batch.pdf, count=batch.count, records=records)
 
 
-def _record(entry: AuditEntry) -> BatchRecord:
+async def _names(entries: list[AuditEntry]) -> dict[int, str]:
+    ids = {e.actor_id for e in entries if e.actor_id is not None and e.actor_kind == ActorKind.STAFF}
+    rows = await Staff.filter(id__in=sorted(ids)).values_list("id", "first_name", "last_name") if ids else []
+    return {int(i): f"{first} {last}" for i, first, last in rows}
+
+
+def _record(entry: AuditEntry, names: dict[int, str]) -> BatchRecord:
+    staff_id = entry.actor_id if entry.actor_kind == ActorKind.STAFF else None
     return BatchRecord(
         id=entry.id,
         at=entry.at,
         count=int(entry.details.get("count", 0)),
         message_id=entry.details.get("message_id"),
-        staff_id=entry.actor_id,
+        staff_id=staff_id,
+        source=str(entry.details.get("source", FROM_PAGE)),
+        by=names.get(staff_id, "") if staff_id is not None else "",
     )
 
 
 async def past_batches(school_id: int, limit: int = PAST_BATCHES) -> list[BatchRecord]:
-    """The school's last print batches, newest first."""
+    """The school's last print batches (from the page and from the command alike), newest first."""
     entries = await _batches(school_id).order_by("-at", "-id").limit(limit)
-    return [_record(e) for e in entries]
+    names = await _names(entries)
+    return [_record(e, names) for e in entries]
+
+
+async def batch(batch_id: int, school_id: int) -> BatchRecord | None:
+    """One print batch of this school, or None."""
+    entry = await _batches(school_id).filter(id=batch_id).first()
+    return _record(entry, await _names([entry])) if entry is not None else None
 
 
 def _batches(school_id: int) -> QuerySet[AuditEntry]:

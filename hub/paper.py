@@ -3,6 +3,15 @@
 A notice reaches the paper list when its plan comes to the letter: at once for families without internet, or
 after the last electronic channel failed or went unacknowledged. The list is read from the deliveries themselves
 (the queue is the report), so it is never out of step with what was sent.
+
+Printing is a staff action, done whenever a person asks: the charter governs what families receive and when they
+are disturbed, not when the office works. A letter rings nobody, and it reaches the family when it is handed over
+or posted (in school hours), so a letter held by the quiet hours (the charter's, the daily limit's or the
+guardian's own) is printed at once when asked for. Two kinds of letter wait all the same, because their time is
+not the charter's to give: the letters of a message whose sender chose to send it later (``scheduled_at`` still
+to come), and the steps of a plan whose own time has not come (PLANNED: a retry's wait, a slip's reminder). The
+list (:func:`paper_list`) and the batch (:func:`print_batch`) read the same query (:func:`printable`), so the
+print queue shows exactly what a click prints.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +38,8 @@ from hub.models import Delivery, Notice, NoticePupil, ReplySlip, School, SlipQue
 from hub.planning import PlanningError, record_answer, record_outcome
 from hub.rendering import render_letter
 
-#: Letters waiting to be printed: due now or held until the charter allows (a letter is printed in school hours).
+#: The states of a letter in the print queue: due, held by the quiet hours (or the sender's chosen time), or in a
+#: batch being printed. Which of them a batch prints now is :func:`printable`'s to say.
 WAITING = (DeliveryState.DUE, DeliveryState.HELD, DeliveryState.CLAIMED)
 
 
@@ -45,6 +55,9 @@ class PaperItem:
     due_at: datetime
     #: Why paper: "only channel" for families without internet, "fallback" or "escalation" otherwise.
     reason: str
+    #: Held until ``due_at`` by the quiet hours (printed all the same when asked for) or, for
+    #: :func:`letters_for_later`, by the sender's chosen time (``due_at`` is that time).
+    held: bool = False
 
 
 def _address(street: str, postal_code: str, city: str, country: str) -> tuple[str, ...]:
@@ -74,20 +87,62 @@ def _letters(message_id: int | None, school_id: int | None) -> QuerySet[Delivery
     return query
 
 
-async def paper_list(*, message_id: int | None = None, school_id: int | None = None) -> list[PaperItem]:
-    """Letters to print, oldest first, in one query."""
-    return await _items(_letters(message_id, school_id).filter(state__in=WAITING))
+def _sender_time_come(now: datetime) -> Q:
+    """The message has no chosen sending time, or that time has come."""
+    return Q(notice__message__scheduled_at__isnull=True) | Q(notice__message__scheduled_at__lte=now)
 
 
-async def _items(query: QuerySet[Delivery]) -> list[PaperItem]:
+def printable(
+    now: datetime,
+    *,
+    message_id: int | None = None,
+    school_id: int | None = None,
+    delivery_ids: Iterable[int] | None = None,
+) -> QuerySet[Delivery]:
+    """The letters a batch printed at ``now`` takes (one message's, one school's, or only ``delivery_ids``):
+
+    - DUE letters;
+    - HELD letters, held by the quiet hours (the charter's, the daily limit's, the guardian's own): a person asks
+      for them, and a paper letter disturbs nobody; unless their message is SCHEDULED for a time still to come,
+      which is the sender's choice, not the charter's;
+    - PLANNED steps whose time has come (a retry, a reminder): those still to come are not in the queue yet;
+    - letters CLAIMED by a batch that crashed, once its lease expired (a live claim is another batch printing).
+    """
+    query = _letters(message_id, school_id)
+    if delivery_ids is not None:
+        query = query.filter(id__in=sorted(set(delivery_ids)))
+    return query.filter(
+        Q(state=DeliveryState.DUE)
+        | Q(Q(state=DeliveryState.HELD), _sender_time_come(now))
+        | Q(state=DeliveryState.PLANNED, due_at__lte=now)
+        | Q(state=DeliveryState.CLAIMED, lease_until__lt=now)
+    )
+
+
+async def paper_list(*, now: datetime, message_id: int | None = None, school_id: int | None = None) -> list[PaperItem]:
+    """The letters to print at ``now``, oldest first, in one query: what :func:`print_batch` would print."""
+    return await _items(printable(now, message_id=message_id, school_id=school_id), now)
+
+
+async def letters_for_later(
+    *, now: datetime, message_id: int | None = None, school_id: int | None = None
+) -> list[PaperItem]:
+    """The letters of messages their sender scheduled for later: printed once that time has come, not before."""
+    query = _letters(message_id, school_id).filter(state=DeliveryState.HELD, notice__message__scheduled_at__gt=now)
+    return await _items(query, now)
+
+
+async def _items(query: QuerySet[Delivery], now: datetime | None = None) -> list[PaperItem]:
     rows = await query.order_by("due_at", "id").values(
         "id",
         "notice_id",
         "due_at",
+        "state",
         "purpose",
         "step",
         "notice__message_id",
         "notice__message__subject",
+        "notice__message__scheduled_at",
         "notice__guardian_id",
         "notice__guardian__first_name",
         "notice__guardian__last_name",
@@ -114,6 +169,14 @@ async def _items(query: QuerySet[Delivery]) -> list[PaperItem]:
             r["notice__guardian__household__city"] or "",
             r["notice__guardian__household__country"] or "",
         )
+        scheduled_at = r["notice__message__scheduled_at"]
+        if now is not None and scheduled_at is not None and scheduled_at > now:
+            # The sender's chosen time: the letter may be printed from then on, whatever the quiet hours say.
+            held, due_at = True, scheduled_at
+        else:
+            state = DeliveryState(r["state"])
+            held = state in (DeliveryState.HELD, DeliveryState.PLANNED) and now is not None and r["due_at"] > now
+            due_at = r["due_at"]
         items.append(
             PaperItem(
                 delivery_id=r["id"],
@@ -123,8 +186,9 @@ async def _items(query: QuerySet[Delivery]) -> list[PaperItem]:
                 guardian_id=r["notice__guardian_id"],
                 guardian_name=f"{r['notice__guardian__first_name']} {r['notice__guardian__last_name']}",
                 address_lines=own or home,
-                due_at=r["due_at"],
+                due_at=due_at,
                 reason=str(r["purpose"]) if r["purpose"] != "initial" else "only channel",
+                held=held,
             )
         )
     return items
@@ -139,28 +203,21 @@ def _school_lines(address: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in parts if part.strip())
 
 
-async def _claim_letters(now: datetime, message_id: int | None, school_id: int | None) -> str:
-    """Take the letters due now under a lease (compare-and-set): two secretaries printing at once never print
-    the same letter twice. A letter held until school hours whose time has come is due; a claim left by a
-    batch that crashed is taken back once its lease expired. Returns the claim's owner."""
-    letters = _letters(message_id, school_id)
-    held = await ids_of(letters.filter(state__in=(DeliveryState.HELD, DeliveryState.PLANNED), due_at__lte=now))
-    if held:
-        await Delivery.filter(id__in=list(held), state__in=(DeliveryState.HELD, DeliveryState.PLANNED)).update(
-            state=DeliveryState.DUE
-        )
-    ids = list(
-        await ids_of(
-            letters.filter(
-                Q(state=DeliveryState.DUE, due_at__lte=now) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now)
-            )
-        )
-    )
+async def _claim_letters(now: datetime, letters: QuerySet[Delivery]) -> str:
+    """Take these printable letters under a lease (compare-and-set): two secretaries printing at once never
+    print the same letter twice. A held letter (or a step whose time has come) becomes DUE first, as the worker
+    would make it at its time; one held for later is due from ``now``, when a person asked for it. A claim left
+    by a batch that crashed is taken back once its lease expired. Returns the claim's owner."""
+    ids = list(await ids_of(letters))
     owner = f"print-{secrets.token_hex(8)}"
-    if ids:
-        await Delivery.filter(
-            Q(state=DeliveryState.DUE) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now), id__in=ids
-        ).update(state=DeliveryState.CLAIMED, claimed_by=owner, lease_until=now + LEASE)
+    if not ids:
+        return owner
+    waiting = (DeliveryState.HELD, DeliveryState.PLANNED)
+    await Delivery.filter(id__in=ids, state__in=waiting, due_at__gt=now).update(state=DeliveryState.DUE, due_at=now)
+    await Delivery.filter(id__in=ids, state__in=waiting).update(state=DeliveryState.DUE)
+    await Delivery.filter(
+        Q(state=DeliveryState.DUE) | Q(state=DeliveryState.CLAIMED, lease_until__lt=now), id__in=ids
+    ).update(state=DeliveryState.CLAIMED, claimed_by=owner, lease_until=now + LEASE)
     return owner
 
 
@@ -196,12 +253,22 @@ async def render_batch(deliveries: QuerySet[Delivery], *, base_url: str, at: dat
 
 
 async def print_batch(
-    *, now: datetime, base_url: str, school_id: int | None = None, message_id: int | None = None
+    *,
+    now: datetime,
+    base_url: str,
+    school_id: int | None = None,
+    message_id: int | None = None,
+    delivery_ids: Iterable[int] | None = None,
 ) -> PrintBatch:
-    """Print every letter due now into ONE PDF and record each as DELIVERED (printed and handed over), so a
-    second call prints nothing again. Letters HELD until school hours wait for their time. Nothing waiting:
-    ``count`` 0 and an empty ``pdf``."""
-    owner = await _claim_letters(now, message_id, school_id)
+    """Print the letters :func:`printable` gives at ``now`` (one school's, one message's, or only those of
+    ``delivery_ids``: the ones a page showed) into ONE PDF, whatever the hour: printing is a person's action,
+    and the charter's quiet hours hold what rings a family, which a letter does not. Each is recorded as
+    DELIVERED (printed and handed over), sent at ``now``, so a second call prints nothing again.
+
+    Letters of a message SCHEDULED for later, and plan steps whose time has not come, stay in the queue. Nothing
+    printable: ``count`` 0 and an empty ``pdf``."""
+    letters = printable(now, message_id=message_id, school_id=school_id, delivery_ids=delivery_ids)
+    owner = await _claim_letters(now, letters)
     claimed = Delivery.filter(state=DeliveryState.CLAIMED, claimed_by=owner)
     items = await _items(claimed)
     if not items:

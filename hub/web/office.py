@@ -40,35 +40,46 @@ def _int(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _ids(value: Any) -> list[int]:
+    """The delivery ids a print form carries ("12 15 18")."""
+    return [int(part) for part in str(value or "").split() if part.isdigit()]
+
+
 def routes(web: Web) -> list[BaseRoute]:
     # ------------------------------------------------------------------------------------------ print queue
 
     async def print_page(request: Request, actor: Actor, *, status: int = 200, **values: Any) -> Response:
+        printed_id = _int(request.query_params.get("printed"))
         return await web.render(
             request,
             "office/print.html",
             status=status,
-            groups=await office.print_queue(actor.school_id),
+            queue=await office.print_queue(actor.school_id, now()),
             batches=await office.past_batches(actor.school_id),
-            printed=_int(request.query_params.get("printed")),
+            printed=await office.batch(printed_id, actor.school_id) if printed_id is not None else None,
+            FROM_COMMAND=office.FROM_COMMAND,
             **values,
         )
 
     @staff_only(web, *OFFICE_ROLES)
     async def print_queue(request: Request, actor: Actor) -> Response:
+        """The print queue; POST prints, at any hour, the letters the page showed (its ``ids``) that nobody
+        printed meanwhile: one message's or all."""
         if request.method == "GET":
             return await print_page(request, actor)
         form = await web.form(request)
+        shown = form.get("ids")
         batch = await office.print_letters(
             school_id=actor.school_id,
             staff_id=actor.id,
             now=now(),
             base_url=web.settings.base_url,
             message_id=_int(form.get("message_id")),
+            delivery_ids=_ids(shown) if shown is not None else None,
         )
         if batch is None:
-            return await print_page(request, actor, nothing_due=True)
-        return RedirectResponse(f"/staff/print?printed={batch.id}", status_code=303)
+            return await print_page(request, actor, nothing_printed=True)
+        return RedirectResponse(f"/staff/print?printed={batch.records[0].id}", status_code=303)
 
     @staff_only(web, *OFFICE_ROLES)
     async def batch_pdf(request: Request, actor: Actor) -> Response:

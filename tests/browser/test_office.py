@@ -1,5 +1,6 @@
-"""The school office in Chromium: a paper-only family's letter appears in the print queue and downloads as a PDF;
-the paper answer form, onboarding and the settings; each page checked with axe-core and photographed."""
+"""The school office in Chromium: a paper-only family's letter appears in the print queue and downloads as a PDF
+(printed whatever the hour); the paper answer form, onboarding and the settings; each page checked with axe-core
+and photographed."""
 
 from __future__ import annotations
 
@@ -9,33 +10,48 @@ import io
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from hub.demo import STAFF_DOMAIN
+from hub import clock
+from hub.demo import DEMO_SCHOOL_NAME, STAFF_DOMAIN
 from hub.enums import AudienceKind, QuestionKind
-from hub.models import Guardian, Guardianship, Message, MessageAudience, Notice, ReplySlip, School, SlipQuestion, Staff
-from hub.paper import paper_list
+from hub.models import (
+    Contact,
+    Guardian,
+    Guardianship,
+    Message,
+    MessageAudience,
+    Notice,
+    ReplySlip,
+    School,
+    SlipQuestion,
+    Staff,
+)
 from hub.planning import publish
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 
 SUBJECT = "Photo de classe : bon de commande"
-#: A Tuesday morning in school hours, before the tests run: the letter published then is due now.
-PUBLISHED = dt.datetime(2026, 11, 17, 9, 0, tzinfo=dt.UTC)
 
 
 async def _letter_for_a_paper_only_family() -> tuple[str, str]:
-    """Write to one pupil of a family reached by paper only, with a reply slip; that family's guardian's name and
-    the letter's short code."""
-    item = next(i for i in await paper_list() if i.reason == "only channel")
-    guardian = await Guardian.get(id=item.guardian_id)
-    link = await Guardianship.filter(guardian=guardian, barred=False, may_answer=True).first()
-    assert link is not None
-    school = await School.get(id=guardian.school_id)  # type: ignore[attr-defined]
+    """Write now (whatever the hour: printing does not wait for school hours) to one pupil of a family reached by
+    paper only, with a reply slip; that family's guardian's name and the letter's short code."""
+    school = await School.get(name=DEMO_SCHOOL_NAME)
+    with_contacts = await Contact.filter(guardian__school=school).values_list("guardian_id", flat=True)
+    link = (
+        await Guardianship.filter(guardian__school=school, receives=True, barred=False, may_answer=True)
+        .exclude(guardian_id__in=list(with_contacts))
+        .order_by("id")
+        .first()
+    )
+    assert link is not None, "the demo school has families reached by paper only"
+    guardian = await Guardian.get(id=link.guardian_id)  # type: ignore[attr-defined]
     secretary = await Staff.get(email=f"secretariat@{STAFF_DOMAIN}")
+    now = clock.now()
     message = await Message.create(school=school, author=secretary, subject=SUBJECT, body="Le photographe passe.")
     await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=link.pupil_id)  # type: ignore[attr-defined]
-    slip = await ReplySlip.create(message=message, deadline=PUBLISHED + dt.timedelta(days=30))
+    slip = await ReplySlip.create(message=message, deadline=now + dt.timedelta(days=30))
     await SlipQuestion.create(slip=slip, position=1, kind=QuestionKind.YES_NO, text="Commandez-vous la photo ?")
-    await publish(message.id, now=PUBLISHED, actor_staff_id=secretary.id)
+    await publish(message.id, now=now, actor_staff_id=secretary.id)
     notice = await Notice.get(message=message, guardian=guardian)
     code = notice.token[:8].upper()
     return f"{guardian.first_name} {guardian.last_name}", f"{code[:4]}-{code[4:]}"

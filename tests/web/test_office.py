@@ -6,19 +6,29 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import zxingcpp
 from pypdf import PdfReader
 
-from hub.demo import STAFF_DOMAIN, publish_demo_messages
-from hub.enums import Channel, DeliveryState, StaffRole
+from hub import clock
+from hub.demo import DEMO_SCHOOL_NAME, STAFF_DOMAIN, publish_demo_messages
+from hub.enums import ActorKind, AudienceKind, Channel, DeliveryState, StaffRole, Urgency
 from hub.models import (
     AuditEntry,
+    Contact,
     Delivery,
     Guardian,
     Guardianship,
+    Message,
+    MessageAudience,
     Notice,
     NoticePupil,
     School,
@@ -27,7 +37,8 @@ from hub.models import (
     Staff,
     StaffRoleGrant,
 )
-from hub.paper import paper_list
+from hub.paper import PaperItem, paper_list
+from hub.planning import publish
 from tests.web.conftest import Site
 
 TEACHER = f"prof.demo@{STAFF_DOMAIN}"
@@ -65,8 +76,102 @@ def _published(site: Site) -> None:
     site.run(publish_demo_messages, PUBLISHED)
 
 
+async def _waiting() -> list[PaperItem]:
+    """What a batch would print now."""
+    return await paper_list(now=clock.now())
+
+
 async def _paper_only_names() -> set[str]:
-    return {item.guardian_name for item in await paper_list() if item.reason == "only channel"}
+    return {item.guardian_name for item in await _waiting() if item.reason == "only channel"}
+
+
+_FORM = re.compile(r'<form method="post" action="/staff/print"[^>]*>(.*?)</form>', re.S)
+_FIELD = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
+_BUTTON = re.compile(r"<button[^>]*>([^<]*)</button>")
+
+
+@dataclass
+class PrintForm:
+    """A "print" button of the print queue, with the fields its form sends."""
+
+    fields: dict[str, str]
+    label: str
+
+    @property
+    def ids(self) -> set[int]:
+        return {int(i) for i in self.fields["ids"].split()}
+
+
+def _print_forms(html: str) -> list[PrintForm]:
+    """The print queue's buttons: one per message, then the one for every letter."""
+    forms = []
+    for body in _FORM.findall(html):
+        button = _BUTTON.search(body)
+        assert button, body
+        forms.append(PrintForm(dict(_FIELD.findall(body)), button.group(1)))
+    return forms
+
+
+def _click(site: Site, form: PrintForm) -> Any:
+    return site.client.post("/staff/print", data=form.fields, follow_redirects=False)
+
+
+async def _write_to_a_paper_family(
+    subject: str, *, urgency: Urgency = Urgency.NORMAL, scheduled_at: dt.datetime | None = None
+) -> tuple[int, str]:
+    """The principal writes, now, to one pupil of a family reached by paper only: the message and that
+    guardian's name."""
+    school = await School.get(name=DEMO_SCHOOL_NAME)
+    with_contacts = await Contact.filter(guardian__school=school).values_list("guardian_id", flat=True)
+    link = (
+        await Guardianship.filter(guardian__school=school, receives=True, barred=False)
+        .exclude(guardian_id__in=list(with_contacts))
+        .order_by("id")
+        .first()
+    )
+    assert link is not None, "the demo school has families reached by paper only"
+    guardian = await Guardian.get(id=link.guardian_id)  # type: ignore[attr-defined]
+    principal = await Staff.get(email=PRINCIPAL)
+    message = await Message.create(
+        school=school,
+        author=principal,
+        subject=subject,
+        body="Le message du jour.",
+        urgency=urgency,
+        urgency_reason="Fuite de gaz : l'école est évacuée." if urgency is Urgency.EMERGENCY else "",
+        scheduled_at=scheduled_at,
+    )
+    await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=link.pupil_id)  # type: ignore[attr-defined]
+    await publish(message.id, now=clock.now(), actor_staff_id=principal.id)
+    return message.id, f"{guardian.first_name} {guardian.last_name}"
+
+
+#: ``carnet ARGS`` with the product's clock at ``argv[1]``: the command as the tests' hour sees it.
+_CARNET_AT = (
+    "import datetime as dt, sys\n"
+    "from hub import clock\n"
+    "clock.use(clock.RunningClock(dt.datetime.fromisoformat(sys.argv[1])))\n"
+    "from hub.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+def _carnet(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    """``carnet ARGS`` on the site's database, in a process of its own whose clock reads this test's "now"."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CARNET_") or k == "CARNET_TEST_CLOCK_OFFSET"},
+        "CARNET_DATABASE_URL": site.settings.database_url,
+        "CARNET_DATA_DIR": str(site.settings.data_dir),
+        "CARNET_BASE_URL": site.settings.base_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", _CARNET_AT, clock.now().isoformat(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 async def _letter_states() -> dict[str, int]:
@@ -121,7 +226,8 @@ def test_a_paper_only_familys_letter_is_queued_printed_and_downloaded(site: Site
     name = sorted(names)[0]
     assert name in queue.text
 
-    printed = site.post("/staff/print", {}, form_page="/staff/print")
+    every = _print_forms(queue.text)[-1]
+    printed = _click(site, every)
     assert printed.status_code == 303
     batch_url = re.search(r"/staff/print/batches/\d+\.pdf", site.client.get(printed.headers["location"]).text)
     assert batch_url, "the page offers the batch's PDF"
@@ -131,12 +237,13 @@ def test_a_paper_only_familys_letter_is_queued_printed_and_downloaded(site: Site
     assert name in _texts(pdf.content)
 
     # Printed: recorded as handed over, out of the queue, listed among the batches.
-    assert site.run(paper_list) == []
+    assert site.run(_waiting) == []
     assert site.run(_letter_states).get(str(DeliveryState.DELIVERED), 0) >= len(names)
     again = site.client.get("/staff/print")
     assert name not in again.text and batch_url.group(0) in again.text
     entry = site.run(AuditEntry.filter(action="paper.batch_printed").first)
     assert entry is not None and entry.details["count"] >= len(names)
+    assert entry.details["source"] == "page" and entry.actor_kind == ActorKind.STAFF
 
 
 def test_print_one_messages_letters_only(site: Site) -> None:
@@ -145,7 +252,7 @@ def test_print_one_messages_letters_only(site: Site) -> None:
 
     async def by_message() -> dict[int, int]:
         counts: dict[int, int] = {}
-        for item in await paper_list():
+        for item in await _waiting():
             counts[item.message_id] = counts.get(item.message_id, 0) + 1
         return counts
 
@@ -156,11 +263,116 @@ def test_print_one_messages_letters_only(site: Site) -> None:
     assert site.run(by_message) == {other: counts[other]}
 
 
-def test_nothing_due_says_so_and_another_schools_batch_is_not_found(site: Site) -> None:
+def test_nothing_to_print_says_so_and_another_schools_batch_is_not_found(site: Site) -> None:
     site.login_staff(SECRETARY)
     response = site.post("/staff/print", {}, form_page="/staff/print")
-    assert response.status_code == 200 and "Aucune lettre n’est à imprimer maintenant" in response.text
+    assert response.status_code == 200 and "Rien n’a été imprimé" in response.text
     assert site.client.get("/staff/print/batches/999999.pdf").status_code == 404
+
+
+def test_the_print_queue_prints_on_a_sunday(at_sunday_afternoon: dt.datetime, site: Site) -> None:
+    """The user's report: "Imprimer celles-ci" refused outside school hours. The charter holds the letters
+    until Monday; the secretary prints them on a Sunday all the same, each recorded as printed then."""
+    site.run(publish_demo_messages, at_sunday_afternoon)
+    waiting = site.run(_waiting)
+    assert waiting and all(item.held for item in waiting), "the charter holds them until school hours"
+    site.login_staff(SECRETARY)
+    queue = site.client.get("/staff/print").text
+    assert "retenues par les heures de calme" in queue
+    news = next(f for f in _print_forms(queue) if "message_id" in f.fields and "Réunion" in _subject_of(f, waiting))
+    assert news.label == f"Imprimer celles-ci ({len(news.ids)})" and len(news.ids) > 1
+
+    printed = _click(site, news)
+    assert printed.status_code == 303
+    page = site.client.get(printed.headers["location"]).text
+    assert f"Le lot est imprimé : {len(news.ids)} lettres." in page
+    rows = site.run(lambda: Delivery.filter(id__in=sorted(news.ids)).values_list("state", "sent_at"))
+    assert {state for state, _ in rows} == {DeliveryState.DELIVERED}
+    assert all(at_sunday_afternoon <= sent_at <= clock.now() for _, sent_at in rows), "printed on the Sunday"
+
+
+def _subject_of(form: PrintForm, items: list[PaperItem]) -> str:
+    return next(item.subject for item in items if item.delivery_id in form.ids)
+
+
+def test_the_count_shown_is_what_a_click_prints(at_saturday_night: dt.datetime, site: Site) -> None:
+    """The page's buttons say how many letters they print, and print exactly those: not a letter that arrived
+    after the page was shown, not one of a message its sender scheduled for later (listed apart)."""
+    site.run(publish_demo_messages, at_saturday_night)
+    later = at_saturday_night + dt.timedelta(days=3)
+    site.run(lambda: _write_to_a_paper_family("Classes vertes", scheduled_at=later))
+    site.login_staff(SECRETARY)
+    queue = site.client.get("/staff/print").text
+    every = _print_forms(queue)[-1]
+    shown = {item.delivery_id for item in site.run(_waiting)}
+    assert every.ids == shown and every.label == f"Imprimer toutes les lettres en attente ({len(shown)})"
+    assert f"Lettres en attente : {len(shown)}." in queue
+    assert "Programmées pour plus tard" in queue
+    assert re.search(r"« Classes vertes » : \d+ lettres?, à partir du", queue)
+
+    arrived, _name = site.run(lambda: _write_to_a_paper_family("Piscine annulée"))
+    printed = _click(site, every)
+    assert printed.status_code == 303
+    assert f"Le lot est imprimé : {len(shown)} lettres." in site.client.get(printed.headers["location"]).text
+    entry = site.run(AuditEntry.filter(action="paper.batch_printed").first)
+    assert entry is not None and set(entry.details["delivery_ids"]) == shown
+    left = site.run(_waiting)
+    assert {item.message_id for item in left} == {arrived}, "the letter that came after the page waits its turn"
+    assert "Classes vertes" not in {item.subject for item in left}
+
+
+def test_an_emergency_letter_prints_on_saturday_night(at_saturday_night: dt.datetime, site: Site) -> None:
+    message_id, name = site.run(lambda: _write_to_a_paper_family("Évacuation de l'école", urgency=Urgency.EMERGENCY))
+    site.login_staff(SECRETARY)
+    form = next(f for f in _print_forms(site.client.get("/staff/print").text) if "message_id" in f.fields)
+    assert form.fields["message_id"] == str(message_id) and form.label == f"Imprimer celles-ci ({len(form.ids)})"
+    printed = _click(site, form)
+    assert printed.status_code == 303
+    batch_url = re.search(r"/staff/print/batches/\d+\.pdf", site.client.get(printed.headers["location"]).text)
+    assert batch_url
+    text = _texts(site.client.get(batch_url.group(0)).content)
+    assert name in text and "Évacuation de l'école" in text
+
+
+def test_a_batch_printed_by_the_command_is_listed_on_the_page(
+    at_sunday_afternoon: dt.datetime, site: Site, tmp_path: Path
+) -> None:
+    """``carnet paper print`` on a Sunday prints the letters the charter holds, and records its batch as the
+    page does: the print queue lists it, and its PDF downloads there."""
+    message_id, name = site.run(lambda: _write_to_a_paper_family("Photo de classe"))
+    listed = _carnet(site, "paper", "list")
+    assert listed.returncode == 0, listed.stderr
+    waiting = site.run(_waiting)
+    assert name in listed.stdout and f"{len(waiting)} letter(s) waiting" in listed.stdout
+
+    out = tmp_path / "lettres.pdf"
+    printed = _carnet(site, "paper", "print", "--out", str(out))
+    assert printed.returncode == 0, printed.stderr
+    assert f"{len(waiting)} letter(s) printed" in printed.stdout
+    assert name in _texts(out.read_bytes())
+    assert site.run(_waiting) == []
+
+    site.login_staff(SECRETARY)
+    page = site.client.get("/staff/print").text
+    batch_url = re.search(r"/staff/print/batches/(\d+)\.pdf", page)
+    assert batch_url, "the command's batch is listed with its PDF"
+    assert "en ligne de commande" in page
+    assert f"batch {batch_url.group(1)} " in printed.stdout
+    pdf = site.client.get(batch_url.group(0))
+    assert pdf.status_code == 200 and name in _texts(pdf.content) and "Photo de classe" in _texts(pdf.content)
+    entry = site.run(AuditEntry.filter(action="paper.batch_printed").first)
+    assert entry is not None and entry.details["source"] == "command" and entry.actor_kind == ActorKind.SYSTEM
+    assert set(entry.details["delivery_ids"]) == {item.delivery_id for item in waiting}
+    assert {item.message_id for item in waiting} == {message_id}
+
+    # Who ran the command, when they say so, is named on the page.
+    site.run(lambda: _write_to_a_paper_family("Photo de classe : rappel"))
+    secretary = site.run(lambda: Staff.get(email=SECRETARY))
+    again = _carnet(site, "paper", "print", "--out", str(tmp_path / "rappel.pdf"), "--staff", str(secretary.id))
+    assert again.returncode == 0, again.stderr
+    page = site.client.get("/staff/print").text.replace("&#39;", "'")
+    assert f"{secretary.first_name} {secretary.last_name}, en ligne de commande" in page
+    assert _carnet(site, "paper", "print", "--out", str(out), "--staff", "999999").returncode == 2
 
 
 # ------------------------------------------------------------------------------------------- paper slips
