@@ -11,7 +11,10 @@ The composer's pages (``hub/web/compose.py``) and the JSON API share these funct
 * :func:`preview` — how many families and pupils, on which channels, what the SMS costs, when it goes out, and
   the message rendered per channel and language for a sample family (``hub.rendering``).
 * :func:`send` — ``planning.publish`` and the audit log.
-* :func:`message_page`, :func:`family_rows`, :func:`responses_csv`, :func:`dashboard` — following what was sent.
+* :func:`message_page`, :func:`family_rows`, :func:`family_progress`, :func:`responses_csv`, :func:`dashboard` —
+  following what was sent. Progress is counted in families (notices), the unit of the preview: each family's
+  copy is in one state (:func:`family_standing`), so "held until Monday 07:30" and "being sent" never mix, and a
+  message the charter holds is never said to be on its way.
 
 Times from the form are wall-clock times of the charter's zone; everything stored is UTC.
 """
@@ -1078,9 +1081,10 @@ class FamilyRow:
     guardian: str
     #: The channel that reached the family (a channel other than the inbox took it), else None.
     channel: Channel | None
-    #: ``reached``, ``sending``, ``pending``, ``failed``, ``inbox`` (only the portal has it so far).
+    #: Where the family's copy stands: one of :data:`FAMILY_STATES` (:func:`family_standing`).
     state: str
-    pending_until: dt.datetime | None
+    #: When ``held``: the release time of its first held delivery.
+    held_until: dt.datetime | None
     read_at: dt.datetime | None
     acknowledged_at: dt.datetime | None
     pupils: tuple[PupilAnswer, ...]
@@ -1118,7 +1122,7 @@ async def _visible_notices(message: Message, visible: set[int] | None) -> QueryS
     return notices
 
 
-async def family_rows(message: Message, visible: set[int] | None, page: int = 1) -> FamilyPage:
+async def family_rows(message: Message, visible: set[int] | None, page: int = 1, *, now: dt.datetime) -> FamilyPage:
     """One page of the families of ``message`` (those of ``visible`` pupils when restricted), in a fixed number of
     queries: who they are, which channel reached them, whether they read, acknowledged and answered, pupil by
     pupil. One answer per pupil: a pupil answered by the other parent is closed for this family too."""
@@ -1133,12 +1137,7 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1)
         .values("id", "guardian_id", "guardian__first_name", "guardian__last_name", "first_read_at")
     )
     ids = [r["id"] for r in rows]
-    deliveries = (
-        await Delivery.filter(notice_id__in=ids)
-        .exclude(channel=Channel.PORTAL)
-        .order_by("step", "id")
-        .values("notice_id", "channel", "state", "due_at", "purpose")
-    )
+    deliveries = await _plan_deliveries(Delivery.filter(notice_id__in=ids))
     acks = dict(await Acknowledgement.filter(notice_id__in=ids).values_list("notice_id", "at"))
     links = (
         await NoticePupil.filter(notice_id__in=ids)
@@ -1162,7 +1161,7 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1)
         by_notice[d["notice_id"]].append(d)
     families = []
     for row in rows:
-        channel, state, until = _delivery_state(by_notice[row["id"]])
+        standing = family_standing(by_notice[row["id"]], now)
         pupils = tuple(
             _pupil_answer(link, row["guardian_id"], slip, questions, responses, rights)
             for link in links
@@ -1172,33 +1171,15 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1)
             FamilyRow(
                 notice_id=row["id"],
                 guardian=f"{row['guardian__first_name']} {row['guardian__last_name']}",
-                channel=channel,
-                state=state,
-                pending_until=until,
+                channel=standing.channel,
+                state=standing.state,
+                held_until=standing.held_until,
                 read_at=row["first_read_at"],
                 acknowledged_at=acks.get(row["id"]),
                 pupils=pupils,
             )
         )
     return FamilyPage(families, page, pages, total)
-
-
-def _delivery_state(deliveries: Sequence[dict]) -> tuple[Channel | None, str, dt.datetime | None]:
-    """Where a family's copy stands, from its deliveries other than the inbox and the reminders: the channel that
-    reached it, or ``sending`` (a worker has it or may take it now), ``pending`` (held until the returned time),
-    ``failed``, or ``inbox`` (nothing else planned: the portal has it)."""
-    plan = [d for d in deliveries if d["purpose"] != DeliveryPurpose.REMINDER]
-    reached = [d for d in plan if d["state"] in _REACHED]
-    if reached:
-        return Channel(reached[-1]["channel"]), "reached", None
-    if any(d["state"] in (DeliveryState.DUE, DeliveryState.CLAIMED) for d in plan):
-        return None, "sending", None
-    pending = [d for d in plan if d["state"] in _PENDING]
-    if pending:
-        return None, "pending", min(d["due_at"] for d in pending)
-    if any(d["state"] == DeliveryState.FAILED for d in plan):
-        return None, "failed", None
-    return None, "inbox", None
 
 
 def _pupil_answer(
@@ -1226,13 +1207,139 @@ def _pupil_answer(
     return PupilAnswer(pupil_id, name, "waiting")
 
 
+# ------------------------------------------------------------------------------------ where each family stands
+
+#: Where a family's copy of a message stands, one state per family (the first that applies, in this order):
+#: ``delivered`` (a channel other than the inbox took it: sent, or confirmed delivered), ``sending`` (a worker
+#: has it or may take it now), ``held`` (its next delivery waits for its time: the charter's hours, the
+#: guardian's own quiet hours, the daily limit, a retry's wait), ``failed`` (every channel tried failed, nothing
+#: is left to try) and ``portal`` (nothing but the inbox: the guardian acknowledged before any channel went).
+FAMILY_STATES = ("delivered", "sending", "held", "failed", "portal")
+_WAITING = (DeliveryState.PLANNED, DeliveryState.HELD)
+_GOING = (DeliveryState.DUE, DeliveryState.CLAIMED)
+
+
+@dataclass(frozen=True)
+class Standing:
+    state: str
+    #: ``delivered``: the channel that reached the family.
+    channel: Channel | None = None
+    #: ``held``: the release time of its first held delivery.
+    held_until: dt.datetime | None = None
+
+
+def family_standing(deliveries: Iterable[Mapping[str, Any]], now: dt.datetime) -> Standing:
+    """Where one family's copy stands, from its deliveries (``channel``, ``state``, ``due_at``, ``purpose``, in
+    the order of the plan). The inbox and the reminders are left out: the portal step is in the inbox from the
+    start (it alerts nobody), and a reminder is about answering, not about reaching the family. A held row whose
+    time has come counts as being sent: the next worker pass takes it."""
+    plan = [d for d in deliveries if d["purpose"] != DeliveryPurpose.REMINDER and d["channel"] != Channel.PORTAL]
+    reached = [d for d in plan if d["state"] in _REACHED]
+    if reached:
+        return Standing("delivered", channel=Channel(reached[-1]["channel"]))
+    waiting = [d["due_at"] for d in plan if d["state"] in _WAITING]
+    if any(d["state"] in _GOING for d in plan) or any(due <= now for due in waiting):
+        return Standing("sending")
+    if waiting:
+        return Standing("held", held_until=min(waiting))
+    if any(d["state"] == DeliveryState.FAILED for d in plan):
+        return Standing("failed")
+    return Standing("portal")
+
+
+async def _plan_deliveries(query: QuerySet[Delivery]) -> list[dict[str, Any]]:
+    """The rows :func:`family_standing` reads, in the order of the plan (the inbox and reminders left out)."""
+    return list(
+        await query.exclude(channel=Channel.PORTAL)
+        .exclude(purpose=DeliveryPurpose.REMINDER)
+        .order_by("step", "id")
+        .values("notice_id", "channel", "state", "due_at", "purpose")
+    )
+
+
+@dataclass(frozen=True)
+class FamilyProgress:
+    """A message's families by where their copy stands (:data:`FAMILY_STATES`, each family counted once: the
+    counts add up to ``families``), the unit the preview counts in."""
+
+    families: int = 0
+    delivered: int = 0
+    sending: int = 0
+    held: int = 0
+    failed: int = 0
+    portal: int = 0
+    #: The release time of the first held delivery (None when no family is held).
+    held_until: dt.datetime | None = None
+    #: Families who find the message in their portal inbox now (its inbox step delivered).
+    in_portal: int = 0
+
+    @property
+    def done(self) -> int:
+        """Families for whom nothing is left to do: reached, failed everywhere, or read in the inbox."""
+        return self.delivered + self.failed + self.portal
+
+    @property
+    def phase(self) -> str:
+        """``held`` (nothing went or is going out yet: every family left waits for its time), ``sending``
+        (deliveries are going out now), ``partly_held`` (some went out, the others wait for their time) or
+        ``done`` (every delivery went out or failed for good)."""
+        if self.sending:
+            return "sending"
+        if self.held:
+            return "partly_held" if self.delivered or self.portal else "held"
+        return "done"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "families": self.families,
+            "delivered": self.delivered,
+            "sending": self.sending,
+            "held": self.held,
+            "failed": self.failed,
+            "portal": self.portal,
+            "done": self.done,
+            "in_portal": self.in_portal,
+            "held_until": self.held_until.astimezone(dt.UTC).isoformat() if self.held_until else None,
+            "phase": self.phase,
+        }
+
+
+async def family_progress(message_id: int, *, now: dt.datetime) -> FamilyProgress:
+    """Where every family of ``message_id`` stands (:func:`family_standing`), in three queries."""
+    notices = list(await ids_of(Notice.filter(message_id=message_id)))
+    by_notice: dict[int, list[dict[str, Any]]] = {n: [] for n in notices}
+    for row in await _plan_deliveries(Delivery.filter(notice__message_id=message_id)):
+        by_notice.setdefault(row["notice_id"], []).append(row)
+    in_portal = await Delivery.filter(
+        notice__message_id=message_id, channel=Channel.PORTAL, state=DeliveryState.DELIVERED
+    ).count()
+    piles: Counter[str] = Counter()
+    releases: list[dt.datetime] = []
+    for rows in by_notice.values():
+        standing = family_standing(rows, now)
+        piles[standing.state] += 1
+        if standing.held_until is not None:
+            releases.append(standing.held_until)
+    return FamilyProgress(
+        families=len(by_notice),
+        delivered=piles["delivered"],
+        sending=piles["sending"],
+        held=piles["held"],
+        failed=piles["failed"],
+        portal=piles["portal"],
+        held_until=min(releases, default=None),
+        in_portal=in_portal,
+    )
+
+
 @dataclass(frozen=True)
 class MessagePage:
     message: Message
     author: str
     audience: list[AudienceLabel]
     counts: Counts
-    progress: dict[str, int]
+    #: Where the families stand (all of the message's, whoever reads the page).
+    standing: FamilyProgress
     slip: ReplySlip | None
     questions: list[SlipQuestion]
     attachments: list[FileRef]
@@ -1240,7 +1347,7 @@ class MessagePage:
     restricted: bool
 
 
-async def message_page(member: Member, message: Message, page: int = 1) -> MessagePage:
+async def message_page(member: Member, message: Message, page: int = 1, *, now: dt.datetime) -> MessagePage:
     visible = await restricted_pupils(member, message)
     author = await Staff.get(id=message.author_id)
     slip = await ReplySlip.get_or_none(message_id=message.id)
@@ -1249,11 +1356,11 @@ async def message_page(member: Member, message: Message, page: int = 1) -> Messa
         author=f"{author.first_name} {author.last_name}",
         audience=await audience_labels(message, visible),
         counts=(await counts_of([message.id]))[message.id],
-        progress=await channel_progress(message.id),
+        standing=await family_progress(message.id, now=now),
         slip=slip,
         questions=list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else [],
         attachments=await attachments_of(message.id),
-        families=await family_rows(message, visible, page),
+        families=await family_rows(message, visible, page, now=now),
         restricted=visible is not None,
     )
 

@@ -18,9 +18,20 @@ and, each out of the notices it applies to:
   child answered for by the other parent is answered on both parents' notices. A slip every guardian answers
   (``every_guardian``) is answered by this guardian's own answer.
 
+A notice no channel reached yet is in one of these piles (counted in families, i.e. notices, like the composer's
+pages), told apart by what its deliveries other than the inbox and the reminders are doing:
+
+* **held**: its next delivery only waits for its time (the charter's quiet hours, the daily limit, a guardian's
+  own quiet hours, a retry's wait), with the release time: it goes out on its own, nothing to do;
+* **sending**: a delivery is due now (a worker takes it);
+* and the families that cannot be reached without someone acting: a **letter waiting** to be printed (what the
+  print queue lists: a letter held by the quiet hours is printed whenever the office works), every channel
+  **failed**, or nothing **planned** at all.
+
 The queries are plain SQL over the tables (the same text on SQLite and PostgreSQL): per-notice facts are joins
 on sets the database computes once, folded into sums, so it returns a handful of rows (one per stage, channel,
-class, month), never one per notice. Only the page of "not reached yet" families returns notices, capped.
+class, month, pile, held message), never one per notice. Only the page of families that cannot be reached
+returns notices, capped.
 """
 
 from __future__ import annotations
@@ -37,10 +48,12 @@ from zoneinfo import ZoneInfo
 from tortoise import Tortoise
 
 from hub.enums import Channel, DeliveryState, ErrorKind
-from hub.models import Delivery, Message, NoticePupil
+from hub.models import Message, NoticePupil
 
-#: Families listed per page of "not reached yet" (the total is always given).
+#: Families listed per page of "cannot be reached" (the total is always given).
 UNREACHED_PAGE = 50
+#: Messages listed with their held families (the latest published are the ones held).
+HELD_MESSAGES = 20
 #: Failure reasons shown (the most frequent first) and how much of an error text makes its group.
 TOP_FAILURES = 5
 ERROR_PREFIX = 160
@@ -153,9 +166,57 @@ class Unreached:
     subject: str
     guardian_name: str
     pupils: tuple[str, ...]
-    #: letter_waiting, held, sending, failed_everywhere, not_planned
+    #: letter_waiting, failed_everywhere, not_planned (see :data:`UNREACHABLE`)
     reason: str
+
+
+#: Why a notice reached nobody yet (the order decides: the first that applies). See the module's note.
+WAITING_REASONS = ("letter_waiting", "sending", "held", "failed_everywhere", "not_planned")
+#: The reasons someone has to act on: these families are listed, the held and the sending are only counted.
+UNREACHABLE = ("letter_waiting", "failed_everywhere", "not_planned")
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """One message's families held until their time: when the first and the last of them go out."""
+
+    message_id: int
+    subject: str
+    families: int
+    first_release: datetime
+    last_release: datetime
+
+
+@dataclass(frozen=True)
+class NotReached:
+    """The notices no channel reached yet, in families, by why (:data:`WAITING_REASONS`)."""
+
+    held: int = 0
+    sending: int = 0
+    letter_waiting: int = 0
+    failed_everywhere: int = 0
+    not_planned: int = 0
+    #: The release time of the first held delivery (None when nothing is held).
     held_until: datetime | None = None
+
+    @property
+    def unreachable(self) -> int:
+        return self.letter_waiting + self.failed_everywhere + self.not_planned
+
+    @property
+    def total(self) -> int:
+        return self.held + self.sending + self.unreachable
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "held": self.held,
+            "held_until": self.held_until.isoformat() if self.held_until else None,
+            "sending": self.sending,
+            "unreachable": self.unreachable,
+            "letter_waiting": self.letter_waiting,
+            "failed_everywhere": self.failed_everywhere,
+            "not_planned": self.not_planned,
+        }
 
 
 @dataclass(frozen=True)
@@ -170,9 +231,17 @@ class Report:
     failures: list[Failure]
     classes: list[ClassLine]
     sms: list[MonthSpend]
+    #: The notices not reached yet by why, the held ones per message, and one page of those that cannot be
+    #: reached without someone acting (``unreached``, from ``unreached_offset``, ``not_reached.unreachable`` in all).
+    not_reached: NotReached
+    held_messages: list[HeldMessage]
     unreached: list[Unreached]
-    unreached_total: int
     unreached_offset: int
+
+    @property
+    def unreached_total(self) -> int:
+        """Every notice not reached yet (held, sending and unreachable)."""
+        return self.not_reached.total
 
     @property
     def sms_cost(self) -> Decimal:
@@ -219,6 +288,17 @@ class Report:
                 for m in self.sms
             ],
             "not_reached": self.unreached_total,
+            "not_reached_by_reason": self.not_reached.as_json(),
+            "held_messages": [
+                {
+                    "message_id": h.message_id,
+                    "subject": h.subject,
+                    "families": h.families,
+                    "first_release": h.first_release.isoformat(),
+                    "last_release": h.last_release.isoformat(),
+                }
+                for h in self.held_messages
+            ],
         }
 
 
@@ -302,7 +382,8 @@ _OK = "('sent', 'delivered')"
 #: The notices of the report: the school's messages published in the period, maybe one message.
 _SCOPE = """
 scope AS (
-    SELECT n.id, n.first_read_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode
+    SELECT n.id, n.first_read_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode,
+        m.scheduled_at
     FROM notice n
     JOIN message m ON m.id = n.message_id
     LEFT JOIN reply_slip s ON s.message_id = m.id
@@ -379,13 +460,65 @@ JOIN pupil_group g ON g.id = ic.group_id
 GROUP BY g.id, g.code
 ORDER BY g.code"""
 
-_UNREACHED = f"""{_FLAGS}
-SELECT n.id AS notice_id, n.message_id, m.subject, gd.first_name, gd.last_name
-FROM flags f
-JOIN notice n ON n.id = f.id
+#: Per notice not reached yet (``is_sent = 0``), why, from its deliveries other than the inbox and the reminders:
+#: the first of a letter in the print queue (the rule of ``hub.paper.printable``: due, or held by the quiet hours,
+#: since printing is the office's to do whenever it works, unless the sender scheduled the message for later; a
+#: planned step once its time came), a delivery due now, a delivery waiting for its time (``release_at``: the
+#: first of them), else failed everywhere (steps, none left) or not planned (no step). A held row whose time has
+#: come is due: the next worker pass takes it.
+_STANDING = f"""{_FLAGS},
+steps AS (
+    SELECT d.notice_id,
+        MAX(CASE WHEN d.channel = 'letter' AND (d.state IN ('due', 'claimed')
+            OR (d.state = 'held' AND (sc.scheduled_at IS NULL OR sc.scheduled_at <= :now))
+            OR (d.state IN ('held', 'planned') AND d.due_at <= :now)) THEN 1 ELSE 0 END) AS letter_now,
+        MAX(CASE WHEN d.state IN ('due', 'claimed')
+            OR (d.state IN ('held', 'planned') AND d.due_at <= :now) THEN 1 ELSE 0 END) AS due_now,
+        MIN(CASE WHEN d.state IN ('held', 'planned') AND d.due_at > :now THEN d.due_at END) AS release_at
+    FROM delivery d
+    JOIN scope sc ON sc.id = d.notice_id
+    JOIN flags f ON f.id = d.notice_id AND f.is_sent = 0
+    WHERE d.channel <> 'portal' AND d.purpose <> 'reminder'
+    GROUP BY d.notice_id
+),
+standing AS (
+    SELECT f.id,
+        CASE
+            WHEN st.notice_id IS NULL THEN 'not_planned'
+            WHEN st.letter_now = 1 THEN 'letter_waiting'
+            WHEN st.due_now = 1 THEN 'sending'
+            WHEN st.release_at IS NOT NULL THEN 'held'
+            ELSE 'failed_everywhere'
+        END AS reason,
+        st.release_at
+    FROM flags f
+    LEFT JOIN steps st ON st.notice_id = f.id
+    WHERE f.is_sent = 0
+)"""
+
+_NOT_REACHED = f"""{_STANDING}
+SELECT reason, COUNT(*) AS n, MIN(release_at) AS first_release
+FROM standing
+GROUP BY reason"""
+
+_HELD_MESSAGES = f"""{_STANDING}
+SELECT n.message_id, m.subject, COUNT(*) AS n, MIN(s.release_at) AS first_release,
+    MAX(s.release_at) AS last_release
+FROM standing s
+JOIN notice n ON n.id = s.id
+JOIN message m ON m.id = n.message_id
+WHERE s.reason = 'held'
+GROUP BY n.message_id, m.subject
+ORDER BY first_release, n.message_id
+LIMIT {HELD_MESSAGES}"""
+
+_UNREACHED = f"""{_STANDING}
+SELECT n.id AS notice_id, n.message_id, m.subject, gd.first_name, gd.last_name, s.reason
+FROM standing s
+JOIN notice n ON n.id = s.id
 JOIN message m ON m.id = n.message_id
 JOIN guardian gd ON gd.id = n.guardian_id
-WHERE f.is_sent = 0
+WHERE s.reason IN ({", ".join(f"'{r}'" for r in UNREACHABLE)})
 ORDER BY m.published_at, n.id
 LIMIT :limit OFFSET :offset"""
 
@@ -460,9 +593,9 @@ async def delivery_report(
     offset: int = 0,
     limit: int = UNREACHED_PAGE,
 ) -> Report:
-    """Every figure of the report for one school over ``period`` (optionally one message), in ten queries."""
+    """Every figure of the report for one school over ``period`` (optionally one message), in eleven queries at most."""
     sql = _Sql()
-    params = _params(school_id, period, message_id, offset=offset, limit=limit)
+    params = _params(school_id, period, message_id, now=now, offset=offset, limit=limit)
     (messages,) = await sql.rows(_MESSAGES, params)
     (totals,) = await sql.rows(_FUNNEL, params)
     funnel = _funnel(totals)
@@ -485,8 +618,13 @@ async def delivery_report(
         for r in await sql.rows(_CLASSES, params)
     ]
     sms = await _sms(sql, params, period)
-    unreached_total = funnel[0].count - funnel[1].count
-    unreached = await _unreached(sql, params, now) if unreached_total else []
+    not_reached, held_messages, unreached = NotReached(), [], []
+    if funnel[0].count > funnel[1].count:
+        not_reached = await _not_reached(sql, params)
+        if not_reached.held:
+            held_messages = await _held_messages(sql, params)
+        if not_reached.unreachable:
+            unreached = await _unreached(sql, params)
     return Report(
         period=period,
         message_id=message_id,
@@ -497,22 +635,29 @@ async def delivery_report(
         failures=failures,
         classes=classes,
         sms=sms,
+        not_reached=not_reached,
+        held_messages=held_messages,
         unreached=unreached,
-        unreached_total=unreached_total,
         unreached_offset=params["offset"],
     )
 
 
 async def delivery_funnel(school_id: int, period: Period, *, message_id: int | None = None) -> list[Stage]:
     """The funnel alone, in one query: what the report page refreshes while it is open."""
-    (totals,) = await _Sql().rows(_FUNNEL, _params(school_id, period, message_id))
+    (totals,) = await _Sql().rows(_FUNNEL, _params(school_id, period, message_id, now=None))
     return _funnel(totals)
 
 
 def _params(
-    school_id: int, period: Period, message_id: int | None, *, offset: int = 0, limit: int = UNREACHED_PAGE
+    school_id: int,
+    period: Period,
+    message_id: int | None,
+    *,
+    now: datetime | None,
+    offset: int = 0,
+    limit: int = UNREACHED_PAGE,
 ) -> dict[str, Any]:
-    return {
+    params = {
         "school": school_id,
         "start": period.start,
         "end": period.end,
@@ -520,6 +665,9 @@ def _params(
         "limit": limit,
         "offset": max(0, offset),
     }
+    if now is not None:
+        params["now"] = now
+    return params
 
 
 def _funnel(row: Mapping[str, Any]) -> list[Stage]:
@@ -535,8 +683,6 @@ def _funnel(row: Mapping[str, Any]) -> list[Stage]:
 
 
 _PENDING_STATES = {DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.DUE, DeliveryState.CLAIMED}
-#: A letter due, held until school hours or being printed: the print queue (``hub.paper.WAITING``) lists it.
-_LETTER_WAITING = {DeliveryState.DUE.value, DeliveryState.HELD.value, DeliveryState.CLAIMED.value}
 
 
 async def _channels(sql: _Sql, params: Mapping[str, Any]) -> list[ChannelLine]:
@@ -571,17 +717,41 @@ async def _sms(sql: _Sql, params: Mapping[str, Any], period: Period) -> list[Mon
     ]
 
 
-async def _unreached(sql: _Sql, params: Mapping[str, Any], now: datetime) -> list[Unreached]:
-    """One page of the notices no channel reached yet, each with why: what their deliveries are doing."""
+def _instant(value: Any) -> datetime | None:
+    """A time the SQL returns: a datetime on PostgreSQL, the stored ISO text on SQLite (UTC either way)."""
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if value is not None else None
+    found = datetime.fromisoformat(str(value))
+    return (found if found.tzinfo else found.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+async def _not_reached(sql: _Sql, params: Mapping[str, Any]) -> NotReached:
+    rows = {str(r["reason"]): r for r in await sql.rows(_NOT_REACHED, params)}
+    held = rows.get("held")
+    count = {reason: _int(rows[reason]["n"]) if reason in rows else 0 for reason in WAITING_REASONS}
+    return NotReached(
+        held=count["held"],
+        sending=count["sending"],
+        letter_waiting=count["letter_waiting"],
+        failed_everywhere=count["failed_everywhere"],
+        not_planned=count["not_planned"],
+        held_until=_instant(held["first_release"]) if held else None,
+    )
+
+
+async def _held_messages(sql: _Sql, params: Mapping[str, Any]) -> list[HeldMessage]:
+    found = []
+    for r in await sql.rows(_HELD_MESSAGES, params):
+        first, last = _instant(r["first_release"]), _instant(r["last_release"])
+        assert first is not None and last is not None  # held rows have a release time
+        found.append(HeldMessage(int(r["message_id"]), str(r["subject"]), _int(r["n"]), first, last))
+    return found
+
+
+async def _unreached(sql: _Sql, params: Mapping[str, Any]) -> list[Unreached]:
+    """One page of the notices that cannot be reached without someone acting, each with why."""
     rows = await sql.rows(_UNREACHED, params)
     ids = [r["notice_id"] for r in rows]
-    steps: dict[int, list[tuple[str, str, datetime]]] = defaultdict(list)
-    for notice_id, channel, state, due_at in (
-        await Delivery.filter(notice_id__in=ids)
-        .exclude(channel=Channel.PORTAL)
-        .values_list("notice_id", "channel", "state", "due_at")
-    ):
-        steps[notice_id].append((str(channel), str(state), due_at))
     pupils: dict[int, list[str]] = defaultdict(list)
     for notice_id, first, last in (
         await NoticePupil.filter(notice_id__in=ids)
@@ -589,40 +759,17 @@ async def _unreached(sql: _Sql, params: Mapping[str, Any], now: datetime) -> lis
         .values_list("notice_id", "pupil__first_name", "pupil__last_name")
     ):
         pupils[notice_id].append(f"{first} {last}")
-    found = []
-    for r in rows:
-        reason, until = why_not_reached(steps[r["notice_id"]], now)
-        found.append(
-            Unreached(
-                notice_id=r["notice_id"],
-                message_id=r["message_id"],
-                subject=r["subject"],
-                guardian_name=f"{r['first_name']} {r['last_name']}",
-                pupils=tuple(pupils[r["notice_id"]]),
-                reason=reason,
-                held_until=until,
-            )
+    return [
+        Unreached(
+            notice_id=r["notice_id"],
+            message_id=r["message_id"],
+            subject=r["subject"],
+            guardian_name=f"{r['first_name']} {r['last_name']}",
+            pupils=tuple(pupils[r["notice_id"]]),
+            reason=str(r["reason"]),
         )
-    return found
-
-
-def why_not_reached(steps: Sequence[tuple[str, str, datetime]], now: datetime) -> tuple[str, datetime | None]:
-    """Why a notice reached nobody yet, from its deliveries ``(channel, state, due_at)`` (portal left out):
-
-    ``letter_waiting`` (a letter is due or held: print it), ``held`` until a time (the charter's quiet hours,
-    the daily limit, a guardian's own quiet hours, a retry's wait), ``sending`` (due now, a worker will take
-    it), ``failed_everywhere`` (every channel tried failed), ``not_planned`` (nothing was ever planned)."""
-    if any(channel == Channel.LETTER and state in _LETTER_WAITING for channel, state, _due in steps):
-        return "letter_waiting", None
-    later = [due for _c, state, due in steps if state in {DeliveryState.HELD.value, DeliveryState.PLANNED.value}]
-    now_due = [due for _c, state, due in steps if state in {DeliveryState.DUE.value, DeliveryState.CLAIMED.value}]
-    if now_due:
-        return "sending", None
-    if later:
-        return "held", min(later)
-    if steps:
-        return "failed_everywhere", None
-    return "not_planned", None
+        for r in rows
+    ]
 
 
 async def published_messages(school_id: int, period: Period, limit: int = 200) -> list[tuple[int, str]]:

@@ -17,6 +17,7 @@ message the member may not read gets 404.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -34,8 +35,9 @@ from channels.registry import available_channels
 from hub import composer
 from hub.composer import Fields, Upload
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
+from hub.models import Message
 from hub.planning import PlanningError
-from hub.web.kit import Actor, Web, now, staff_only
+from hub.web.kit import Actor, Web, now, page_translations, staff_only
 
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
 
@@ -111,6 +113,89 @@ class Formats:
         if size >= 1024 * 1024:
             return f"{format_decimal(round(size / 1024 / 1024, 1), locale=self.locale)} MB"
         return f"{format_decimal(max(1, round(size / 1024)), locale=self.locale)} kB"
+
+
+class Words:
+    """What the message page says of where a message and its families stand, in the page's language: the page
+    and ``progress.json`` (whose rows the page's script writes into the table) say it with the same words."""
+
+    def __init__(self, web: Web, lang: str) -> None:
+        translations = page_translations(lang)
+        self.gettext = translations.gettext
+        self.ngettext = translations.ngettext
+        self.fmt = Formats(lang, web.settings.timezone)
+        self.date_time: Callable[[dt.datetime | None], str] = web.env(lang).filters["date_time"]
+
+    def status(self, message: Message, standing: composer.FamilyProgress) -> list[str]:
+        """The headline: when it goes out if it is held, else how far it went (in families)."""
+        _ = self.gettext
+        phase = standing.phase
+        if MessageState(message.state) is MessageState.SCHEDULED:
+            lines = [_("Scheduled: goes out %(date)s.") % {"date": self.date_time(message.scheduled_at)}]
+            if standing.held_until and message.scheduled_at and standing.held_until > message.scheduled_at:
+                lines.append(self.notifications_at(standing.held_until))
+            return lines
+        if phase == "held":
+            assert standing.held_until is not None
+            lines = [_("Scheduled: goes out %(date)s.") % {"date": self.date_time(standing.held_until)}]
+            if standing.in_portal:
+                lines.append(self.notifications_at(standing.held_until))
+            return lines
+        if phase == "sending":
+            lines = [_("The message is on its way.")]
+        elif phase == "partly_held":
+            lines = [_("Part of the message went out.")]
+        elif standing.failed:
+            lines = [
+                self.ngettext(
+                    "Everything went out; %(num)s family could not be reached on any channel.",
+                    "Everything went out; %(num)s families could not be reached on any channel.",
+                    standing.failed,
+                )
+                % {"num": self.fmt.number(standing.failed)}
+            ]
+        else:
+            lines = [_("Everything went out: every family has been reached.")]
+        if standing.held and standing.held_until is not None:
+            lines.append(
+                self.ngettext(
+                    "%(num)s family is held until %(date)s (the charter's hours).",
+                    "%(num)s families are held until %(date)s (the charter's hours).",
+                    standing.held,
+                )
+                % {"num": self.fmt.number(standing.held), "date": self.date_time(standing.held_until)}
+            )
+        return lines
+
+    def notifications_at(self, when: dt.datetime) -> str:
+        """The sentence the preview says too: the inbox has it at once, the channels that alert wait."""
+        _ = self.gettext
+        return _("Visible in the portal as soon as it is sent; the notifications (email, SMS…) go out %(date)s.") % {
+            "date": self.date_time(when)
+        }
+
+    def delivery(self, row: composer.FamilyRow) -> str:
+        """A family's cell "Delivery": the channel that reached it, or what it waits for."""
+        _ = self.gettext
+        if row.state == "delivered" and row.channel is not None:
+            return _("Reached by %(channel)s") % {"channel": _(CHANNEL_LABELS[row.channel])}
+        if row.state == "sending":
+            return _("Being sent")
+        if row.state == "held":
+            return _("Held until %(time)s") % {"time": self.fmt.when(row.held_until)}
+        if row.state == "failed":
+            return _("Failed on every channel")
+        return _("In the portal inbox only")
+
+    def read(self, row: composer.FamilyRow, needs_acknowledgement: bool) -> list[str]:
+        """A family's cell "Read": when, and whether they acknowledged (when it is asked)."""
+        _ = self.gettext
+        lines = [self.fmt.when(row.read_at) if row.read_at else _("Not yet")]
+        if row.acknowledged_at:
+            lines.append(_("acknowledged %(date)s") % {"date": self.fmt.when(row.acknowledged_at)})
+        elif needs_acknowledgement:
+            lines.append(_("not acknowledged yet"))
+        return lines
 
 
 def _page_number(request: Request) -> int:
@@ -338,23 +423,32 @@ def routes(web: Web) -> list[BaseRoute]:
     @staff
     async def message(request: Request, actor: Actor) -> Response:
         found = await visible_or_404(actor, _path_id(request))
-        page = await composer.message_page(actor, found, _page_number(request))
-        summary = composer.progress_summary(page.progress)
+        page = await composer.message_page(actor, found, _page_number(request), now=now())
+        words = Words(web, web.language(request, actor))
         return await render(
             request,
             actor,
             "staff/message.html",
             m=page,
-            summary=summary,
-            moving=summary["sending"] > 0,
+            headline=words.status(found, page.standing),
+            words=words,
+            moving=page.standing.sending > 0,
             sent=request.query_params.get("sent") == "1",
         )
 
     @staff
     async def progress_json(request: Request, actor: Actor) -> Response:
+        """The page's figures as they are now, for its script: the families by state (``families``), the
+        headline (``status``), and the rows of the page of families asked for (``?page=``), with the cells'
+        text in the page's language. ``states`` and ``summary`` count deliveries, for the curious."""
         found = await visible_or_404(actor, _path_id(request))
+        at = now()
+        words = Words(web, web.language(request, actor))
         states = await composer.channel_progress(found.id)
         counts = (await composer.counts_of([found.id]))[found.id]
+        standing = await composer.family_progress(found.id, now=at)
+        visible = await composer.restricted_pupils(actor, found)
+        families = await composer.family_rows(found, visible, _page_number(request), now=at)
         return JSONResponse(
             {
                 "message_id": found.id,
@@ -362,6 +456,19 @@ def routes(web: Web) -> list[BaseRoute]:
                 "states": states,
                 "summary": composer.progress_summary(states),
                 "counts": counts.__dict__,
+                "families": standing.as_json(),
+                "status": words.status(found, standing),
+                "page": families.page,
+                "rows": [
+                    {
+                        "notice_id": row.notice_id,
+                        "state": row.state,
+                        "held_until": row.held_until.astimezone(dt.UTC).isoformat() if row.held_until else None,
+                        "delivery": words.delivery(row),
+                        "read": words.read(row, found.needs_acknowledgement),
+                    }
+                    for row in families.rows
+                ],
             },
             headers={"Cache-Control": "no-store"},
         )

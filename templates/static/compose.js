@@ -1,7 +1,9 @@
 /* The composer and the message page, enhanced: the pages work without this file.
  * Composer: the reply slip's details show only when a slip is asked for, the emergency's reason only for an
  * emergency, and "Add a question" adds a row here instead of a round trip to the server.
- * Message page: the progress is refreshed from progress.json while deliveries are still waiting. */
+ * Message page: the headline, the counters (in families) and the family table's delivery and read cells are
+ * refreshed from progress.json while deliveries are still being sent or held; without this file the page
+ * refreshes itself while deliveries are being sent, and its Refresh link always works. */
 (function () {
   "use strict";
 
@@ -63,28 +65,71 @@
     }
   }
 
+  /* The cells of one family's row, written from progress.json's row (the same words as the page's). */
+  function updateRow(table, row) {
+    var tr = table.querySelector('tr[data-notice="' + row.notice_id + '"]');
+    if (!tr) { return; }
+    tr.setAttribute("data-state", row.state);
+    var delivery = tr.querySelector("[data-field=delivery]");
+    if (delivery && delivery.textContent !== row.delivery) { delivery.textContent = row.delivery; }
+    var read = tr.querySelector("[data-field=read]");
+    if (read) {
+      var lines = row.read.join("\n");
+      if (read.getAttribute("data-text") === lines) { return; }
+      read.textContent = "";
+      row.read.forEach(function (line, index) {
+        if (index) { read.appendChild(document.createElement("br")); }
+        read.appendChild(document.createTextNode(line));
+      });
+      read.setAttribute("data-text", lines);
+    }
+  }
+
   function progress(section) {
     var url = section.getAttribute("data-url");
     var bar = section.querySelector("progress");
+    var status = section.querySelector("#status");
+    var table = document.querySelector("table.families");
     var number = new Intl.NumberFormat(document.documentElement.lang || "fr");
     var wait = 3000;
-    var last = -1;
+    var last = "";
     function poll() {
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (data) {
           if (!data) { return; }
-          var summary = data.summary;
-          ["done", "sending", "waiting", "failed"].forEach(function (key) {
+          var families = data.families;
+          Object.keys(families).forEach(function (key) {
             var cell = section.querySelector("[data-count=" + key + "]");
-            if (cell) { cell.textContent = number.format(summary[key]); }
+            if (cell && typeof families[key] === "number") { cell.textContent = number.format(families[key]); }
           });
-          if (bar) { bar.max = summary.total || 1; bar.value = summary.done; }
+          Object.keys(data.counts).forEach(function (key) {
+            var cell = section.querySelector("[data-counts=" + key + "]");
+            if (cell) { cell.textContent = number.format(data.counts[key]); }
+          });
+          if (bar) { bar.max = families.families || 1; bar.value = families.done; }
+          var said = data.status.join("\n");
+          if (status && status.getAttribute("data-text") !== said) {  /* a live region: speak only changes */
+            status.textContent = "";
+            data.status.forEach(function (line) {
+              var p = document.createElement("p");
+              p.textContent = line;
+              status.appendChild(p);
+            });
+            status.setAttribute("data-text", said);
+            status.setAttribute("data-phase", data.state === "scheduled" ? "scheduled" : families.phase);
+          }
+          if (table) { data.rows.forEach(function (row) { updateRow(table, row); }); }
           /* quick while deliveries move, then slower and slower while they only wait (for their hour, a worker) */
-          var moved = summary.done + summary.failed !== last;
-          last = summary.done + summary.failed;
-          wait = moved && summary.sending > 0 ? 3000 : Math.min(wait * 2, 60000);
-          if (summary.sending + summary.waiting > 0) { window.setTimeout(poll, wait); }
+          var now = [families.delivered, families.failed, families.sending, families.held].join(",");
+          var moved = now !== last;
+          last = now;
+          wait = moved && families.sending > 0 ? 3000 : Math.min(wait * 2, 60000);
+          if (families.held_until) {  /* be there when the first held delivery is released */
+            var until = Date.parse(families.held_until) - Date.now();
+            if (until > 0) { wait = Math.max(3000, Math.min(wait, until + 2000)); }
+          }
+          if (families.sending + families.held > 0) { window.setTimeout(poll, wait); }
         })
         .catch(function () { /* offline: the Refresh link still works */ });
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub import access
+from hub import access, clock
 from hub.demo import STAFF_DOMAIN
 from hub.enums import AudienceKind, Channel, GroupKind, MessageState, QuestionKind
 from hub.models import (
@@ -92,7 +92,7 @@ def _message_form(**changes: Any) -> dict[str, Any]:
 
 
 def _slip_fields(**changes: Any) -> dict[str, Any]:
-    deadline = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).strftime("%Y-%m-%dT12:00")
+    deadline = (clock.now() + dt.timedelta(days=10)).strftime("%Y-%m-%dT12:00")
     fields: dict[str, Any] = {
         "slip": "1",
         "slip_deadline": deadline,
@@ -134,7 +134,9 @@ async def _message(message_id: int) -> Message:
 # --------------------------------------------------------------------------------------- the whole flow
 
 
-def test_a_teacher_composes_a_reply_slip_previews_sends_and_follows_it(site: Site) -> None:
+def test_a_teacher_composes_a_reply_slip_previews_sends_and_follows_it(
+    at_school_hours: dt.datetime, site: Site
+) -> None:
     site.login_staff(TEACHER)
     group = site.run(_taught_class)
     message_id = _draft_id(_compose(site, _message_form(group=str(group), needs_acknowledgement="1", **_slip_fields())))
@@ -172,12 +174,15 @@ def test_a_teacher_composes_a_reply_slip_previews_sends_and_follows_it(site: Sit
 
     page = site.client.get(sent.headers["location"])
     assert page.status_code == 200
-    assert "Le message est en route." in page.text
+    assert "Le message est en route." in page.text  # school hours: the letters are due (see test_held_state)
+    assert "Programmé" not in page.text
     assert f'data-url="/staff/messages/{message_id}/progress.json"' in page.text
     progress = site.client.get(f"/staff/messages/{message_id}/progress.json").json()
     assert progress["message_id"] == message_id
     assert progress["counts"]["families"] == families
     assert progress["summary"]["total"] == sum(progress["states"].values()) > 0
+    assert progress["families"]["families"] == families == progress["families"]["sending"]
+    assert progress["families"]["phase"] == "sending" and len(progress["rows"]) == min(families, 50)
 
     listing = site.client.get("/staff/messages")
     assert f'href="/staff/messages/{message_id}"' in listing.text
@@ -192,7 +197,7 @@ def test_a_teacher_composes_a_reply_slip_previews_sends_and_follows_it(site: Sit
 def test_a_scheduled_message_waits_for_its_time(site: Site) -> None:
     site.login_staff(TEACHER)
     group = site.run(_taught_class)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    later = clock.now() + dt.timedelta(days=3)
     when = later.astimezone(dt.timezone(dt.timedelta(hours=1))).strftime("%Y-%m-%dT%H:%M")
     message_id = _draft_id(_compose(site, _message_form(group=str(group), scheduled_at=when)))
     preview = site.client.get(f"/staff/compose/{message_id}/preview")
@@ -438,7 +443,7 @@ def test_attachments_are_checked_stored_with_their_checksum_and_downloaded(site:
 
 async def _answer(message_id: int, guardian_id: int, pupil_id: int, answers: dict[str, Any]) -> None:
     notice = await Notice.get(message_id=message_id, guardian_id=guardian_id)
-    await record_answer(notice.id, pupil_id, answers, channel=Channel.PORTAL, now=dt.datetime.now(dt.UTC))
+    await record_answer(notice.id, pupil_id, answers, channel=Channel.PORTAL, now=clock.now())
 
 
 @pytest.mark.parametrize("mode", ["one_per_pupil", "every_guardian"])
