@@ -1,7 +1,8 @@
 """Run a whole test process, and every Python process it starts, at another moment: what ``scripts/test`` does
 with ``CARNET_TEST_TIME`` (by default in CI, the next Saturday 23:30 in Brussels).
 
-``scripts/test`` computes an offset in seconds from the real time and exports it as ``CARNET_TEST_CLOCK_OFFSET``;
+``scripts/test`` computes an offset in seconds from the real time and exports it as ``TEST_CLOCK_OFFSET_SECONDS`` (not a ``CARNET_`` name: the tests give their servers and commands an environment
+without the product's ``CARNET_`` settings, and this one must reach them);
 a ``.pth`` file it writes into the test virtualenv calls :func:`install_from_env` at the start of every Python
 process of that environment (pytest, the live servers, ``carnet worker`` and the other commands the tests start).
 Each process then sees the real time plus the same offset (time-machine moves ``datetime.now``, ``date.today``,
@@ -17,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-ENV = "CARNET_TEST_CLOCK_OFFSET"
+ENV = "TEST_CLOCK_OFFSET_SECONDS"
 _traveller: object | None = None
 
 
 def install_from_env() -> None:
-    """Shift this process's clock by ``$CARNET_TEST_CLOCK_OFFSET`` seconds (nothing when it is unset)."""
+    """Shift this process's clock by ``$TEST_CLOCK_OFFSET_SECONDS`` seconds (nothing when it is unset)."""
     global _traveller
     raw = os.environ.get(ENV, "").strip()
     if not raw or _traveller is not None:

@@ -159,7 +159,7 @@ _CARNET_AT = (
 def _carnet(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
     """``carnet ARGS`` on the site's database, in a process of its own whose clock reads this test's "now"."""
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CARNET_") or k == "CARNET_TEST_CLOCK_OFFSET"},
+        **{k: v for k, v in os.environ.items() if not k.startswith("CARNET_")},
         "CARNET_DATABASE_URL": site.settings.database_url,
         "CARNET_DATA_DIR": str(site.settings.data_dir),
         "CARNET_BASE_URL": site.settings.base_url,
