@@ -41,27 +41,42 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    """The demo school, made and published on the demo's clock (``hub.clock.DemoClock``, kept in the data
+    directory for the demo's ``carnet serve``): a new school starts a new clock, on the next school day at 10:00."""
+    from charter import school_charter
     from hub import db
-    from hub.demo import DemoError, generate_demo, publish_demo_messages
+    from hub.demo import DEMO_SCHOOL_NAME, DemoError, generate_demo, install_demo_clock, publish_demo_messages
+    from hub.demo_guide import clock_view, demo_guide, terminal_text
+
+    async def where_to_click() -> None:
+        guide = await demo_guide()
+        if guide is not None:
+            print()
+            print(terminal_text(guide, await clock_view(), school_charter().tz, settings.base_url))
 
     async def run() -> int:
         async with db.open_db(settings):
-            if args.if_empty:
-                from hub.models import School
+            from hub.models import School
 
-                existing = await School.first()
-                if existing is not None:
-                    print(f"the database already holds {existing.name}: kept as it is")
-                    return 0
+            existing = await School.first()
+            if args.if_empty and existing is not None:
+                print(f"the database already holds {existing.name}: kept as it is")
+                if existing.name == DEMO_SCHOOL_NAME:
+                    install_demo_clock(settings.data_dir)
+                    await where_to_click()
+                return 0
+            demo_clock = install_demo_clock(settings.data_dir, fresh=True)  # a new school, a new clock
             try:
                 summary = await generate_demo(seed=args.seed, replace=args.replace)
             except DemoError as exc:
                 print(exc, file=sys.stderr)
                 return 2
+            demo_clock.save()
             print(summary.describe())
             if args.with_messages:
                 ids = await publish_demo_messages(clock.now())
                 print(f"published demo messages {ids}: they go out as the charter allows (see /demo/outbox)")
+            await where_to_click()
         return 0
 
     return asyncio.run(run())
@@ -86,34 +101,50 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    """``carnet paper list|print|answer``: the print queue and the slips back, at any hour (printing is a staff
+    action). ``print`` records its batch as the print queue's page does (``hub.office.print_letters``), so the
+    page lists it with its PDF."""
     from zoneinfo import ZoneInfo
 
     from hub import db
-    from hub.paper import PaperError, paper_list, print_batch, record_paper_answer
+    from hub.office import FROM_COMMAND, print_letters
+    from hub.paper import PaperError, letters_for_later, paper_list, record_paper_answer
 
     async def run() -> int:
         now = clock.now()
         async with db.open_db(settings):
             if args.action == "list":
-                items = await paper_list(message_id=args.message, school_id=args.school)
-                if not items:
-                    print("no letter waiting to be printed")
-                    return 0
+                items = await paper_list(now=now, message_id=args.message, school_id=args.school)
+                later = await letters_for_later(now=now, message_id=args.message, school_id=args.school)
                 zone = ZoneInfo(settings.timezone)
                 for item in items:
                     due = item.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
                     print(f"{item.guardian_name}\t{', '.join(item.address_lines)}\t{item.subject}\t{due}")
-                print(f"{len(items)} letter(s) waiting")
+                print(f"{len(items)} letter(s) waiting" if items else "no letter waiting to be printed")
+                if later:
+                    first = min(item.due_at for item in later).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                    print(f"{len(later)} more letter(s) of messages scheduled for later, printable from {first}")
                 return 0
             if args.action == "print":
-                batch = await print_batch(
-                    now=now, base_url=settings.base_url, school_id=args.school, message_id=args.message
+                from hub.models import Staff
+
+                if args.staff is not None and not await Staff.filter(id=args.staff).exists():
+                    print(f"--staff {args.staff}: no such staff member", file=sys.stderr)
+                    return 2
+                batch = await print_letters(
+                    school_id=args.school,
+                    staff_id=args.staff,
+                    now=now,
+                    base_url=settings.base_url,
+                    message_id=args.message,
+                    source=FROM_COMMAND,
                 )
-                if not batch.count:
-                    print("no letter due to print: nothing written")
+                if batch is None:
+                    print("no letter waiting to be printed: nothing written")
                     return 0
-                printed.append(batch.pdf)
-                print(f"{batch.count} letter(s) printed to {args.out}")
+                await asyncio.to_thread(Path(args.out).write_bytes, batch.pdf)
+                numbers = ", ".join(str(record.id) for record in batch.records)
+                print(f"{batch.count} letter(s) printed to {args.out} (batch {numbers} on the print queue's page)")
                 return 0
             answers: dict[str, str] = {}
             for pair in args.answer or []:
@@ -137,7 +168,6 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
             print(f"answer recorded (slip response {response.id})")
             return 0
 
-    printed: list[bytes] = []
     if args.action == "print":
         if not args.out:
             print("carnet paper print needs --out FILE.pdf", file=sys.stderr)
@@ -150,10 +180,7 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "answer" and (not args.code or args.pupil is None):
         print("carnet paper answer needs CODE and --pupil ID", file=sys.stderr)
         return 2
-    code = asyncio.run(run())
-    for pdf in printed:
-        Path(args.out).write_bytes(pdf)
-    return code
+    return asyncio.run(run())
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -218,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for charte.html and charte.pdf (default: <data dir>/charter)")
     p.set_defaults(func=_cmd_charter)
 
-    p = sub.add_parser("paper", help="the paper letters: list, print the batch, type in a reply slip")
+    p = sub.add_parser(
+        "paper", help="the paper letters: list, print the batch (at any hour; listed on /staff/print), type in a slip"
+    )
     p.add_argument("action", choices=["list", "print", "answer"])
     p.add_argument("code", nargs="?", help="answer: the code printed on the slip, e.g. ABCD-EFGH")
     p.add_argument("--out", help="print: the PDF file to write")
@@ -227,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pupil", type=int, help="answer: the pupil the slip answers for")
     p.add_argument("--answer", action="append", help="answer: QUESTION=VALUE, e.g. 1=yes (repeatable)")
     p.add_argument("--signed", help="answer: the name signed on the slip")
-    p.add_argument("--staff", type=int, help="answer: the staff member typing it in (for the audit log)")
+    p.add_argument(
+        "--staff", type=int, help="print, answer: the staff member printing or typing it in (for the audit log)"
+    )
     p.set_defaults(func=_cmd_paper)
 
     # The worker parses its own options (``carnet worker --help`` shows them).

@@ -148,19 +148,29 @@ class DemoClock(RunningClock):
 
     Started once per demo school (by ``carnet demo-data``, or by the first ``carnet serve`` of the demo) at the
     next school day's 10:00, so a newcomer on a Saturday night sees messages flow; every later command of the
-    same demo reads the same offset, and :meth:`advance_to` writes the new one.
+    same demo reads the same offset, and :meth:`advance_to` writes the new one. The offset is kept from the
+    system's time, which every process of the machine shares.
     """
 
     def __init__(self, path: Path, start: dt.datetime) -> None:
         super().__init__(start)
         self.path = path
+        #: The clock this one was installed over: the time the process sees outside the demo.
+        self.beneath: Clock = _SYSTEM
 
     @classmethod
-    def load_or_start(cls, data_dir: Path, first_start: dt.datetime) -> DemoClock:
-        """The demo clock of ``data_dir``, started at ``first_start`` when it has none yet."""
+    def load_or_start(cls, data_dir: Path, first_start: dt.datetime, *, fresh: bool = False) -> DemoClock:
+        """The demo clock of ``data_dir``, started at ``first_start`` when it has none yet.
+
+        ``fresh``: a new clock started at ``first_start`` whatever the file says, not saved yet: a new demo
+        school starts a new clock, which its maker saves (:meth:`save`) once the school exists, so that a refused
+        ``carnet demo-data`` leaves the running demo's clock as it was.
+        """
         path = data_dir / DEMO_CLOCK_FILE
-        offset = _read_offset(path)
         clock = cls(path, first_start)
+        if fresh:
+            return clock
+        offset = _read_offset(path)
         if offset is not None:
             clock.offset = offset
         clock.save()
@@ -189,9 +199,16 @@ def _read_offset(path: Path) -> dt.timedelta | None:
         return None
 
 
-def demo_clock(data_dir: Path, is_school_day: object, zone: ZoneInfo) -> DemoClock:
-    """Install the demo clock of ``data_dir`` in this process and return it (the demo's commands only)."""
-    real = dt.datetime.now(dt.UTC)
-    clock = DemoClock.load_or_start(data_dir, next_school_day_at(is_school_day, real, zone, DEMO_START_HOUR))
+def demo_clock(data_dir: Path, is_school_day: object, zone: ZoneInfo, *, fresh: bool = False) -> DemoClock:
+    """Install the demo clock of ``data_dir`` in this process and return it (the demo's commands only).
+
+    A new clock starts at the first 10:00 of a day ``is_school_day(date)`` accepts, at or after the time this
+    process sees outside the demo (the system's, or in a test the moment it stated); an existing one (the file)
+    is read as it is, unless ``fresh`` (then saved by the caller, see :meth:`DemoClock.load_or_start`).
+    """
+    beneath = _current.beneath if isinstance(_current, DemoClock) else _current
+    first = next_school_day_at(is_school_day, beneath.now(), zone, DEMO_START_HOUR)
+    clock = DemoClock.load_or_start(data_dir, first, fresh=fresh)
+    clock.beneath = beneath
     use(clock)
     return clock

@@ -6,8 +6,9 @@ households, step-parents, grandparents, a tutor, a foster family, siblings, a pa
 families with no internet at all), staff with every role, and a term of grades, absences and class diary.
 
 Everything is drawn from one ``random.Random(seed)`` before the database is touched, so the same seed gives the
-same school, names included; every date is a fixed date of the school year (only the ``created_at`` columns and
-the audit entry carry the real time). Every email address is on the reserved ``example.*`` domains.
+same school, names included; every date is a fixed date of the school year (only the ``created_at`` columns carry
+the real time, and the audit entry the product's clock: in the demo, the demo's clock of :func:`install_demo_clock`).
+Every email address is on the reserved ``example.*`` domains.
 
 The rows go in with ``bulk_create`` inside one transaction (a failure leaves the database as it was); the ids
 are read back by external id, email or code, a handful of queries per table, never one per pupil.
@@ -23,11 +24,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
+from charter import Charter, is_allowed, is_school_day, school_charter
 from hub import clock
 from hub.audit import audit
 from hub.enums import (
@@ -41,6 +44,7 @@ from hub.enums import (
     Language,
     Relation,
     StaffRole,
+    Urgency,
 )
 from hub.models import (
     Absence,
@@ -1332,8 +1336,32 @@ async def generate_demo(seed: int = 2026, replace: bool = False) -> DemoSummary:
             households=summary.households,
             staff=summary.staff,
         )
+    await _name_the_guides_families(summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+async def _name_the_guides_families(summary: DemoSummary) -> None:
+    """The separated parents and the paper-only family the summary names are those of the demo's landing page
+    (``hub.demo_guide``, which reads them from the database): the terminal and the page name the same people."""
+    from hub.demo_guide import TRIP_CLASS, GuidePerson, demo_guide
+
+    guide = await demo_guide()
+    if guide is None:
+        return
+
+    def person(p: GuidePerson) -> DemoPerson:
+        return DemoPerson(p.guardian_id, p.name, f"{p.relation}, {p.address}")
+
+    if guide.separated_parents:
+        summary.separated_pupil = DemoPerson(
+            guide.separated_pupil_id, guide.separated_pupil_name, f"class {TRIP_CLASS}"
+        )
+        summary.separated_parents = [person(p) for p in guide.separated_parents]
+        summary.separated_others = [person(p) for p in guide.separated_others]
+    if guide.paper_family:
+        summary.paper_only_pupil = DemoPerson(guide.paper_pupil_id, guide.paper_pupil_name, f"class {TRIP_CLASS}")
+        summary.paper_only_family = [person(p) for p in guide.paper_family]
 
 
 def _summarise(planner: _Planner, school: School, writer: _Writer) -> DemoSummary:
@@ -1457,3 +1485,25 @@ async def publish_demo_messages(now: dt.datetime) -> list[int]:
     for message, author in ((trip, teacher), (news, principal)):
         await publish(message.id, now=now, actor_staff_id=author.id)
     return [trip.id, news.id]
+
+
+# ------------------------------------------------------------------------------------------------ the clock
+
+
+def opens_at_start_hour(charter: Charter) -> Callable[[dt.date], bool]:
+    """The days the demo clock may start on: school days whose normal sending hours are open at 10:00."""
+
+    def accept(day: dt.date) -> bool:
+        start = dt.datetime.combine(day, dt.time(clock.DEMO_START_HOUR), charter.tz)
+        return is_school_day(charter, day) and is_allowed(charter, start, Urgency.NORMAL)
+
+    return accept
+
+
+def install_demo_clock(data_dir: Path, charter: Charter | None = None, *, fresh: bool = False) -> clock.DemoClock:
+    """Run this process on the demo's clock (``<data dir>/demo-clock.json``), started at the next school day's
+    10:00 if the demo has none yet, or anew when ``fresh`` (a new demo school: the caller saves it once the
+    school exists). Only the demo's commands call this: ``carnet demo-data`` and ``carnet serve`` with
+    ``CARNET_DEMO_PEERS``."""
+    charter = charter or school_charter()
+    return clock.demo_clock(data_dir, opens_at_start_hour(charter), charter.tz, fresh=fresh)

@@ -10,17 +10,22 @@ follow a message from the composer to the family.
 
 A browser's push subscription lives as long as the push service that issued it: each start, the demo's web push
 contacts subscribe again to this run's service (as a service worker does on ``pushsubscriptionchange``).
+
+Each item of the outbox carries the time it reached its provider on the product's clock (``hub.clock``: in the
+demo, the demo's clock), noted by a watcher that looks at the peers a few times a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import secrets
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,6 +44,8 @@ from hub.models import Contact
 #: Throw-away credentials: the peers check them the way the real providers do.
 DEMO_TWILIO_SID = "AC" + "d" * 32
 DEMO_TELEGRAM_TOKEN = "123456:" + "D" * 35
+#: How often the watcher notes the time of what the peers received (seconds).
+STAMP_EVERY = 0.2
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class DemoPeers:
         self.bounce_received = asyncio.Event()
         #: The run's throw-away files: the VAPID key and the FCM service account.
         self._files = tempfile.TemporaryDirectory(prefix="carnet-demo-")
+        #: When each received item was first seen, on the product's clock: (source, index) -> time.
+        self._stamps: dict[tuple[str, int], datetime] = {}
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def files(self) -> Path:
@@ -86,7 +96,35 @@ class DemoPeers:
         chats = {int(v) for v in values}
         self.telegram = TelegramPeer(token=DEMO_TELEGRAM_TOKEN, username="carnet_demo_bot", chats=chats)
         await self.telegram.start()
+        self._watcher = asyncio.create_task(self._watch())
         return self
+
+    def _sources(self) -> dict[str, Sequence[Any]]:
+        """Every list a peer appends what it receives to, by a name of its own."""
+        mailbox = self.smtp.mailbox if self.smtp else None
+        return {
+            "mail": mailbox.messages if mailbox else [],
+            "dsn": mailbox.dsns if mailbox else [],
+            "bounce": self.bounce_results,
+            "webpush": self.push.received,
+            "fcm": self.fcm.messages,
+            "sms": self.twilio.messages,
+            "telegram": self.telegram.messages if self.telegram else [],
+        }
+
+    def _stamp(self) -> None:
+        """Note the product's time of every item not seen yet (the peers' lists only grow)."""
+        now = clock.now()
+        for name, items in self._sources().items():
+            index = len(items) - 1
+            while index >= 0 and (name, index) not in self._stamps:
+                self._stamps[(name, index)] = now
+                index -= 1
+
+    async def _watch(self) -> None:
+        while True:
+            self._stamp()
+            await asyncio.sleep(STAMP_EVERY)
 
     async def _bounced(self, result: BounceResult) -> None:
         self.bounce_results.append(result)
@@ -98,6 +136,10 @@ class DemoPeers:
             await Contact.filter(id=contact.id).update(value=json.dumps(self.push.subscribe()))
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self.smtp is not None:
             await asyncio.to_thread(self.smtp.stop)  # its DSNs under way need this loop's bounce receiver
         if self.bounces is not None:
@@ -142,43 +184,41 @@ class DemoPeers:
         ):
             # A push subscription is shown (and found) by its endpoint.
             owners[_endpoint(value) if kind == ContactKind.WEBPUSH else str(value)] = (gid, f"{first} {last}")
+        self._stamp()
         items: list[OutboxItem] = []
-        mailbox = self.smtp.mailbox if self.smtp else None
-        for mail in mailbox.messages if mailbox else []:
-            to = str(mail["To"])
+
+        def add(source: str, index: int, channel: str, to: str, subject: str, text: str) -> None:
+            gid, name = owners.get(to, (None, ""))
+            at = self._stamps.get((source, index)) or clock.now()
+            items.append(OutboxItem(channel, to, gid, name, subject, text, at))
+
+        sources = self._sources()
+        for i, mail in enumerate(sources["mail"]):
             body = mail.get_body(("plain",))
-            items.append(
-                self._item("email", to, owners, str(mail["Subject"]), body.get_content() if body else "", None)
-            )
-        for dsn in mailbox.dsns if mailbox else []:
+            add("mail", i, "email", str(mail["To"]), str(mail["Subject"]), body.get_content() if body else "")
+        for i, dsn in enumerate(sources["dsn"]):
             text = f"Delivery status notification {dsn.status}, mailed to {dsn.return_path}"
-            items.append(self._item("email", dsn.recipient, owners, "Undelivered mail (bounce)", text, None))
-        for bounce in self.bounce_results:
+            add("dsn", i, "email", dsn.recipient, "Undelivered mail (bounce)", text)
+        for i, bounce in enumerate(sources["bounce"]):
             to = bounce.status.recipient if bounce.status else ""
             text = f"Carnet read the bounce of delivery {bounce.delivery_id}: {bounce.outcome}"
-            items.append(self._item("email", to, owners, "Bounce received", text, None))
-        for push in self.push.received:
+            add("bounce", i, "email", to, "Bounce received", text)
+        for i, push in enumerate(sources["webpush"]):
             payload = _json_object(push.plaintext)
             endpoint = f"{self.push.base_url}/push/{push.subscription_id}"
-            items.append(self._item("webpush", endpoint, owners, *_title_and_body(payload), None))
-        for sent in list(self.fcm.messages):
-            title, text = _title_and_body(sent.message.get("notification"))
-            items.append(self._item("fcm", sent.token, owners, title, text, None))
-        for sms in self.twilio.messages:
-            items.append(self._item("sms", sms.to, owners, "", sms.body, None))
-        for tg in self.telegram.messages if self.telegram else []:
-            at = datetime.fromtimestamp(tg.date, UTC)
-            items.append(self._item("telegram", str(tg.chat_id), owners, "", tg.text, at))
+            add("webpush", i, "webpush", endpoint, *_title_and_body(payload))
+        for i, sent in enumerate(list(sources["fcm"])):
+            add("fcm", i, "fcm", sent.token, *_title_and_body(sent.message.get("notification")))
+        for i, sms in enumerate(sources["sms"]):
+            add("sms", i, "sms", sms.to, "", sms.body)
+        for i, tg in enumerate(sources["telegram"]):
+            add("telegram", i, "telegram", str(tg.chat_id), "", tg.text)
         if guardian_id is not None:
             items = [i for i in items if i.guardian_id == guardian_id]
-        return items[::-1][:limit]
-
-    @staticmethod
-    def _item(
-        channel: str, to: str, owners: dict[str, tuple[int, str]], subject: str, text: str, at: datetime | None
-    ) -> OutboxItem:
-        gid, name = owners.get(to, (None, ""))
-        return OutboxItem(channel, to, gid, name, subject, text, at or clock.now())
+        # Newest first: by the time each reached its provider (a stable sort keeps the order of one instant).
+        items = items[::-1]
+        items.sort(key=lambda item: item.at, reverse=True)
+        return items[:limit]
 
 
 def _endpoint(subscription: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from hub.demo import DEMO_PASSWORD, DemoError, generate_demo
+from hub.demo_guide import demo_guide
 from hub.enums import Channel, ConsentPurpose, ContactKind, GroupKind, StaffRole
 from hub.models import (
     AuditEntry,
@@ -126,6 +127,13 @@ async def test_the_demo_school_has_the_stated_shape(db: str) -> None:
     text = summary.describe()
     assert "prof.demo@athenee-demo.example.be" in text
     assert summary.separated_parents[0].name in text
+    # The terminal names the families the landing page names (both read them with hub.demo_guide).
+    guide = await demo_guide()
+    assert guide is not None and summary.separated_pupil and summary.paper_only_pupil
+    assert [p.id for p in summary.separated_parents] == [p.guardian_id for p in guide.separated_parents]
+    assert summary.separated_pupil.id == guide.separated_pupil_id
+    assert [p.id for p in summary.paper_only_family] == [p.guardian_id for p in guide.paper_family]
+    assert summary.paper_only_pupil.id == guide.paper_pupil_id
 
 
 async def test_same_seed_same_school_and_replace_is_explicit(db: str) -> None:

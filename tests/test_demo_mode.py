@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from channels.email import EmailAdapter
 from channels.registry import channel_settings
-from hub import db
+from hub import clock, db
 from hub.config import Settings
 from hub.demo import generate_demo
 from hub.demo_peers import DemoPeers
@@ -114,8 +114,12 @@ def test_the_demo_worker_sends_to_the_local_providers_and_the_outbox_shows_it(tm
         assert signin and csrf
         portal = client.post(signin.group(1), data={"csrf_token": csrf.group(1)})
         assert portal.status_code == 200 and "Se déconnecter" in portal.text
+        assert "Horloge de démo" in landing.text  # the demo runs on its own clock, shown in the header
+        assert isinstance(clock.current(), clock.DemoClock)
+    assert not clock.is_shifted()  # the demo's clock goes with the demo
     with TestClient(create_app(Settings(data_dir=tmp_path))) as plain:
         assert plain.get("/demo/outbox").status_code == 404  # only in the demo
+        assert not clock.is_shifted() and "Horloge de démo" not in plain.get("/").text
 
 
 def test_the_demo_sends_web_push_and_mobile_push_to_their_local_services(tmp_path: Path) -> None:

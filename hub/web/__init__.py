@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -25,13 +26,14 @@ from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
 from hub import clock, db, dispatch, inbound
 from hub.config import ROOT, Settings
-from hub.demo_guide import demo_guide, is_demo_school
+from hub.demo import install_demo_clock
+from hub.demo_guide import clock_view, demo_guide, is_demo_school, jump_to_next_release
 from hub.demo_peers import DemoPeers
 from hub.enums import ActorKind
 from hub.models import Guardian
 from hub.overview import school_overview
 from hub.web import account, api, auth, compose, office, portal, reports, threads
-from hub.web.kit import Web
+from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
 PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api)
@@ -148,6 +150,8 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         return JSONResponse(inbound.telegram_webhook_answer(result))
 
     peers: DemoPeers | None = None
+    #: The demo's clock (``scripts/demo`` only): shown in the page header, moved by its "jump" button.
+    demo_clock: clock.DemoClock | None = None
 
     async def outbox(request: Request) -> Response:
         if peers is None:
@@ -156,11 +160,21 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         items = await peers.outbox(int(guardian) if guardian.isdigit() else None)
         return await web.render(request, "outbox.html", items=items, guardian=guardian)
 
+    async def demo_clock_jump(request: Request) -> Response:
+        """The demo only: move the demo clock to the next release; the worker then sends what became due."""
+        if demo_clock is None or not web.demo:
+            raise HTTPException(404, "not found")
+        form = await web.form(request)
+        spread = dt.timedelta(minutes=charter.release_spread_minutes)
+        await jump_to_next_release(demo_clock, spread)
+        return RedirectResponse(safe_next(str(form.get("next", "")), "/demo/outbox"), status_code=303)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nonlocal settings, peers
+        nonlocal settings, peers, demo_clock
         async with db.open_db(settings, run_migrations=run_migrations):
             if not settings.demo_peers:
+                # Production: the system's time, which nothing here shifts.
                 web.adapters = build_adapters(settings)
                 try:
                     yield
@@ -168,13 +182,20 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
                     for adapter in web.adapters.values():
                         await adapter.close()
                 return
-            # The demo: local providers, the real clients pointed at them, and one worker in this process.
+            # The demo: its own clock (the one `carnet demo-data` started, in the data directory), local
+            # providers, the real clients pointed at them, and one worker in this process.
+            previous_clock = clock.current()
+            demo_clock = install_demo_clock(settings.data_dir, charter)
             peers = await DemoPeers().start()
             settings = peers.settings_for(settings)
             adapters = build_adapters(settings)
             web.settings, web.adapters, web.demo = settings, adapters, True
+            web.demo_header = clock_view
             stop = asyncio.Event()
-            worker = asyncio.create_task(dispatch.run(adapters, base_url=settings.base_url, stop=stop, charter=charter))
+            # Passes close together: what a person just sent, or what the clock's jump released, shows at once.
+            worker = asyncio.create_task(
+                dispatch.run(adapters, base_url=settings.base_url, stop=stop, charter=charter, interval=0.5)
+            )
             try:
                 yield
             finally:
@@ -183,6 +204,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
                 for adapter in adapters.values():
                     await adapter.close()
                 await peers.stop()
+                clock.use(previous_clock)
 
     module_routes = [route for module in PAGE_MODULES for route in module.routes(web)]
     return Starlette(
@@ -195,6 +217,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
             Route("/demo", demo_page),
             Route("/demo/signin/{guardian_id:int}", demo_signin, methods=["POST"]),
             Route("/demo/outbox", outbox),
+            Route("/demo/clock/jump", demo_clock_jump, methods=["POST"]),
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
             Route("/hooks/telegram", telegram_hook, methods=["POST"]),

@@ -116,6 +116,8 @@ class Web:
         #: The channel adapters this process sends with (sign-in links, verification codes); set by the lifespan.
         self.adapters: dict[Channel, ChannelAdapter] = {}
         self.demo = False
+        #: The demo only: what the page header shows of the demo's clock (``hub.demo_guide.clock_view``).
+        self.demo_header: Callable[[], Awaitable[Any]] | None = None
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self._envs: dict[str, Environment] = {}
 
@@ -169,6 +171,7 @@ class Web:
                 lang=lang,
                 csrf_token=csrf,
                 demo=self.demo,
+                demo_clock=await self.demo_header() if self.demo and self.demo_header else None,
                 school_name=await self.current_school_name(),
                 **values,
             )

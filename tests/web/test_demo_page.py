@@ -26,3 +26,11 @@ def test_one_click_sign_in_is_refused_outside_the_demo(site: Site) -> None:
     response = site.post(f"/demo/signin/{parent.guardian_id}", form_page="/demo")
     assert response.status_code == 404  # `carnet serve` without CARNET_DEMO_PEERS: no back door
     assert site.run(WebSession.all().count) == 0
+
+
+def test_outside_the_demo_no_demo_clock_and_no_jump(site: Site) -> None:
+    """`carnet serve` without CARNET_DEMO_PEERS: the header shows no demo clock and its jump does not exist."""
+    page = site.client.get("/demo")
+    assert "Horloge de démo" not in page.text and "/demo/clock/jump" not in page.text
+    response = site.post("/demo/clock/jump", {"next": "/demo"}, form_page="/demo")
+    assert response.status_code == 404
