@@ -58,6 +58,8 @@ class LiveServer:
     settings: Settings  #: the settings the server runs with (its data directory, database, base URL)
     process: subprocess.Popen[bytes]
     log_path: Path  #: everything the server printed
+    #: The server's clock, as an offset from the real time (0: the real time).
+    clock_offset: float = 0.0
 
     def run(self, fn: Callable[[], Awaitable[T]]) -> T:
         """``await fn()`` with Tortoise open on the server's database, and return its result.
@@ -68,8 +70,10 @@ class LiveServer:
         """
 
         async def with_db() -> T:
-            async with db.open_db(self.settings, run_migrations=False):
-                return await fn()
+            # On the server's clock: a sign-in link or a reply made here is made at the server's "now".
+            with clock.using(_clock(self.clock_offset)):
+                async with db.open_db(self.settings, run_migrations=False):
+                    return await fn()
 
         return _in_own_thread(with_db)
 
@@ -134,7 +138,9 @@ def start(workdir: Path, *, seed: int = 2026, at: dt.datetime | None = None) -> 
             )
     finally:
         listener.close()  # the child holds its own copy
-    server = LiveServer(url=settings.base_url, settings=settings, process=process, log_path=log_path)
+    server = LiveServer(
+        url=settings.base_url, settings=settings, process=process, log_path=log_path, clock_offset=offset
+    )
     try:
         _wait_until_healthy(server)
     except BaseException:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -32,7 +33,7 @@ from hub.demo_peers import DemoPeers
 from hub.enums import ActorKind
 from hub.models import Guardian
 from hub.overview import school_overview
-from hub.web import account, api, auth, compose, office, portal, reports, threads
+from hub.web import account, api, auth, compose, guard, office, portal, reports, threads
 from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
@@ -72,7 +73,9 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         return response
 
     async def charter_html(request: Request) -> Response:
-        return HTMLResponse(render_html(charter))
+        html = render_html(charter)
+        # The charter document carries its own stylesheet: the page allows exactly that one, by its hash.
+        return HTMLResponse(html, headers={"Content-Security-Policy": guard.policy_with_style_hashes(html)})
 
     pdf_cache: list[bytes] = []
 
@@ -225,4 +228,6 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
+        # Bounded bodies, security headers, no-store on private pages, Allow on 405 (hub/web/guard.py).
+        middleware=[Middleware(guard.GuardMiddleware)],
     )

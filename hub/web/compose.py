@@ -37,6 +37,7 @@ from hub.composer import Fields, Upload
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
 from hub.models import Message
 from hub.planning import PlanningError
+from hub.web import guard
 from hub.web.kit import Actor, Web, now, page_translations, staff_only
 
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
@@ -341,7 +342,7 @@ def routes(web: Web) -> list[BaseRoute]:
             base_url=web.settings.base_url,
             now=now(),
         )
-        return await render(
+        response = await render(
             request,
             actor,
             "staff/compose_preview.html",
@@ -351,6 +352,9 @@ def routes(web: Web) -> list[BaseRoute]:
             preview_channels=composer.PREVIEW_CHANNELS,
             **extra,
         )
+        # The email preview (a sandboxed srcdoc frame, which inherits this policy) is styled inline, as mail is.
+        response.headers["Content-Security-Policy"] = guard.CONTENT_SECURITY_POLICY_INLINE_STYLES
+        return response
 
     @staff
     async def preview_page(request: Request, actor: Actor) -> Response:

@@ -4,12 +4,10 @@ axe-core on a phone and a desktop, in French and in Dutch."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub import security
+from hub import clock, security
 from hub.enums import ConsentPurpose, ContactKind, LinkPurpose
 from hub.models import Consent, Contact, Guardian
 from hub.testing.browser import assert_accessible
@@ -31,7 +29,7 @@ async def _guardian_with_email_consent(skip: int) -> int:
 
 def _sign_in(page: Page, live_server: LiveServer, guardian_id: int, purpose: LinkPurpose) -> None:
     async def link() -> str:
-        return await security.create_sign_in_link(guardian_id, dt.datetime.now(dt.UTC), purpose)
+        return await security.create_sign_in_link(guardian_id, clock.now(), purpose)
 
     page.goto(f"/s/{live_server.run(link)}")
     page.get_by_role("button", name="Continuer").click()

@@ -9,6 +9,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from hub import clock
 from hub.demo import STAFF_DOMAIN
 from hub.enums import Channel, DeliveryPurpose, DeliveryState, MessageState
 from hub.models import Delivery, Message, Notice, SlipQuestion
@@ -37,7 +38,7 @@ async def _sent() -> tuple[str, int, list[tuple[str, list[str]]]]:
 
 async def _deliver_all() -> int:
     """Record the first step of every family as delivered; returns how many deliveries are now delivered."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     message = await Message.get(subject=SUBJECT)
     waiting = (DeliveryState.DUE, DeliveryState.HELD)  # held: when the test runs outside the charter's hours
     due = await Delivery.filter(
@@ -68,7 +69,7 @@ def test_a_teacher_sends_a_reply_slip_to_a_class(page: Page, live_server: LiveSe
     page.get_by_label("Message", exact=True).fill("Chers parents,\n\nLa classe visite la citadelle de Namur.")
     page.get_by_label("Catégorie").select_option("trip")
     page.get_by_label("Ajouter un talon-réponse à compléter").check()
-    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=14)
+    deadline = clock.now() + dt.timedelta(days=14)
     page.get_by_label("Répondre avant le").fill(deadline.strftime("%Y-%m-%dT12:00"))
     page.locator("#f-q1_text").fill("J'autorise mon enfant à participer à la visite.")
     page.locator("#f-q2_kind").select_option("one_choice")

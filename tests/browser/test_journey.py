@@ -16,6 +16,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
+from hub import clock
 from hub.demo import STAFF_DOMAIN
 from hub.demo_guide import demo_guide
 from hub.enums import DeliveryState
@@ -50,7 +51,7 @@ async def _morning_comes() -> int:
     """What the charter held (sent at night or at a weekend) becomes due, as it would in the morning."""
     message = await Message.get(subject=SUBJECT)
     return await Delivery.filter(notice__message_id=message.id, state=DeliveryState.HELD).update(
-        state=DeliveryState.DUE, due_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        state=DeliveryState.DUE, due_at=clock.now() - dt.timedelta(minutes=1)
     )
 
 
@@ -73,7 +74,7 @@ def test_the_journey_of_a_reply_slip(page: Page, browser: Browser, live_server: 
     page.get_by_label("Message", exact=True).fill("Chers parents,\n\nNous visiterons la citadelle de Namur.")
     page.locator("#f-needs_acknowledgement").check()
     page.get_by_label("Ajouter un talon-réponse à compléter").check()
-    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    deadline = clock.now() + dt.timedelta(days=10)
     page.get_by_label("Répondre avant le").fill(deadline.strftime("%Y-%m-%dT12:00"))
     page.locator("#f-q1_text").fill("J'autorise mon enfant à participer.")
     page.get_by_role("button", name="Aperçu avant l’envoi").click()

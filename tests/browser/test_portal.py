@@ -4,13 +4,12 @@ portal's inbox, message page, child page and data page are each checked with axe
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub import security
+from hub import clock, security
 from hub.demo_guide import demo_guide
 from hub.enums import Channel
 from hub.models import Acknowledgement, Message, Notice, NoticePupil, ReplySlip, SlipResponse
@@ -59,7 +58,7 @@ async def _answers(trip: str) -> list[tuple[int, dict[str, object], str, str]]:
 
 def _sign_in(page: Page, live_server: LiveServer, guardian_id: int) -> None:
     """Sign in as this guardian through a real personal sign-in link."""
-    token = live_server.run(lambda: security.create_sign_in_link(guardian_id, dt.datetime.now(dt.UTC)))
+    token = live_server.run(lambda: security.create_sign_in_link(guardian_id, clock.now()))
     page.goto(f"/s/{token}")
     page.get_by_role("button", name="Continuer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mes messages")

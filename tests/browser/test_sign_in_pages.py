@@ -3,11 +3,9 @@ axe-core; a wrong password says so, a used link says it is used."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from playwright.sync_api import Page, expect
 
-from hub import security
+from hub import clock, security
 from hub.demo import STAFF_DOMAIN
 from hub.enums import ContactKind
 from hub.models import Contact
@@ -34,7 +32,7 @@ def test_staff_sign_in(page: Page) -> None:
 async def _link_for_a_parent() -> str:
     contact = await Contact.filter(kind=ContactKind.EMAIL, verified=True).order_by("id").first()
     assert contact is not None
-    return await security.create_sign_in_link(contact.guardian_id, dt.datetime.now(dt.UTC))  # type: ignore[attr-defined]
+    return await security.create_sign_in_link(contact.guardian_id, clock.now())  # type: ignore[attr-defined]
 
 
 def test_parent_sign_in_by_personal_link(page: Page, live_server: LiveServer) -> None:

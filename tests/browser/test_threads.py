@@ -4,12 +4,11 @@ refusal, the staff inbox and the staff thread are each checked with axe-core (sc
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
-from hub import security
+from hub import clock, security
 from hub.models import Staff
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
@@ -25,7 +24,7 @@ class Conversation:
 
 async def _conversation() -> Conversation:
     """A fresh class message to a separated family; its sender gets the demo password to sign in."""
-    family = await separated_family(dt.datetime.now(dt.UTC))
+    family = await separated_family(clock.now())
     demo = await Staff.filter(email__startswith="prof.demo@").first()
     assert demo is not None
     await Staff.filter(id=family.author_id).update(password_hash=demo.password_hash)
@@ -35,7 +34,7 @@ async def _conversation() -> Conversation:
 
 
 def _sign_in_guardian(page: Page, live_server: LiveServer, guardian_id: int) -> None:
-    token = live_server.run(lambda: security.create_sign_in_link(guardian_id, dt.datetime.now(dt.UTC)))
+    token = live_server.run(lambda: security.create_sign_in_link(guardian_id, clock.now()))
     page.goto(f"/s/{token}?lang=fr")  # this parent reads English: the test reads French
     page.get_by_role("button", name="Continuer").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
