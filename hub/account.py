@@ -40,7 +40,7 @@ from hub.enums import (
     ContactKind,
 )
 from hub.models import ChannelPreference, Consent, Contact, Guardian, VerificationCode, WebSession
-from hub.routing import DEFAULT_CHANNEL_ORDER, QuietHours
+from hub.preferences import DEFAULT_CHANNEL_ORDER, QuietHours
 
 __all__ = [
     "CODE_ATTEMPTS",

@@ -44,7 +44,6 @@ from charter import Charter, may_send
 from hub import access, planning, rendering, routing, threads
 from hub.audit import audit
 from hub.db import ids_of
-from hub.dispatch import personal_link, short_code
 from hub.enums import (
     ActorKind,
     AnswerMode,
@@ -59,6 +58,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
+from hub.links import personal_link, short_code
 from hub.models import (
     Acknowledgement,
     Attachment,

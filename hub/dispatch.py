@@ -22,12 +22,12 @@ from tortoise.functions import Count
 from channels.base import ChannelAdapter, Envelope, Outcome
 from charter import Charter, school_charter
 from hub import clock, planning
-from hub.enums import Channel, DeliveryState, ErrorKind
-from hub.models import Contact, Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
-from hub.rendering import NoticeView, QuestionView, SlipView, render
+from hub.enums import Channel, DeliveryState
+from hub.links import notice_views
+from hub.models import Contact, Delivery
+from hub.planning import LEASE
+from hub.rendering import render
 
-#: How long a claim holds before another worker may take the delivery back (a worker that died mid-send).
-LEASE = timedelta(minutes=5)
 #: Channels a worker never sends: the portal is an inbox, letters are printed from the paper list.
 NOT_SENT = frozenset({Channel.PORTAL, Channel.LETTER})
 
@@ -40,16 +40,6 @@ class DispatchReport:
     #: Claimed but not started when asked to stop: given back (DUE again).
     released: int = 0
     by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-
-def personal_link(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/n/{token}"
-
-
-def short_code(token: str) -> str:
-    """What a letter prints for typing on the site: the first eight characters of the notice's secret."""
-    code = token[:8].upper()
-    return f"{code[:4]}-{code[4:]}"
 
 
 #: PostgreSQL: one statement takes a batch; ``SKIP LOCKED`` lets concurrent workers take disjoint batches
@@ -127,52 +117,6 @@ async def progress(message_id: int) -> dict[str, int]:
         .values_list("state", "n")
     )
     return {str(state): int(n) for state, n in rows}
-
-
-async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[int, NoticeView]:
-    """The rendering input of each notice, in a fixed number of queries whatever the batch size."""
-    notice_ids = {d.notice_id for d in deliveries}
-    notices = {
-        n.id: n
-        for n in await Notice.filter(id__in=notice_ids).prefetch_related(
-            "guardian", "message", "message__school", "message__author"
-        )
-    }
-    pupils: dict[int, list[str]] = defaultdict(list)
-    for notice_id, first, last in (
-        await NoticePupil.filter(notice_id__in=notice_ids)
-        .order_by("pupil__first_name")
-        .values_list("notice_id", "pupil__first_name", "pupil__last_name")
-    ):
-        pupils[notice_id].append(f"{first} {last}")
-    message_ids = {n.message_id for n in notices.values()}
-    slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}
-    questions: dict[int, list[QuestionView]] = defaultdict(list)
-    for q in await SlipQuestion.filter(slip_id__in=[s.id for s in slips.values()]).order_by("position"):
-        questions[q.slip_id].append(
-            QuestionView(q.position, q.kind, q.text, tuple(q.choices or ()), q.unit_price_cents)
-        )
-    views = {}
-    for notice in notices.values():
-        message, guardian = notice.message, notice.guardian
-        slip = slips.get(message.id)
-        views[notice.id] = NoticeView(
-            language=str(guardian.language),
-            school_name=message.school.name,
-            guardian_name=f"{guardian.first_name} {guardian.last_name}",
-            subject=message.subject,
-            body=message.body,
-            urgency=message.urgency,
-            pupils=tuple(pupils[notice.id]),
-            link=personal_link(base_url, notice.token),
-            short_code=short_code(notice.token),
-            sender_name=f"{message.author.first_name} {message.author.last_name}",
-            reply_to=message.author.email,
-            needs_acknowledgement=message.needs_acknowledgement,
-            slip=SlipView(slip.deadline, tuple(questions[slip.id]), slip.needs_signature) if slip else None,
-            timezone=message.school.timezone,
-        )
-    return views
 
 
 async def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
@@ -313,16 +257,12 @@ async def run(
 
 
 __all__ = [
-    "LEASE",
     "DispatchReport",
-    "ErrorKind",
     "Sender",
     "claim",
     "dispatch_due",
-    "personal_link",
     "progress",
     "reclaim_expired",
     "release",
     "run",
-    "short_code",
 ]

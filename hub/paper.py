@@ -32,10 +32,10 @@ from tortoise.transactions import in_transaction
 from channels.letter import LetterRecipient, LetterSchool, render_letters
 from hub.audit import audit
 from hub.db import ids_of
-from hub.dispatch import LEASE, notice_views
 from hub.enums import ActorKind, Channel, DeliveryState, QuestionKind
+from hub.links import notice_views
 from hub.models import Delivery, Notice, NoticePupil, ReplySlip, School, SlipQuestion, SlipResponse
-from hub.planning import PlanningError, record_answer, record_outcome
+from hub.planning import LEASE, PlanningError, record_answer, record_outcome
 from hub.rendering import render_letter
 
 #: The states of a letter in the print queue: due, held by the quiet hours (or the sender's chosen time), or in a

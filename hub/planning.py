@@ -66,6 +66,7 @@ from hub.models import (
     Staff,
     StaffRoleGrant,
 )
+from hub.preferences import QuietHours
 
 __all__ = [
     "DEFAULT_ESCALATION_WAIT",
@@ -112,6 +113,10 @@ _CHUNK = 5000
 #: The purposes that walk the plan (a reminder is a side path: it never creates a fallback or escalation).
 _PLAN_PURPOSES = (DeliveryPurpose.INITIAL, DeliveryPurpose.FALLBACK, DeliveryPurpose.ESCALATION)
 _PENDING = tuple(routing.PENDING_STATES)
+
+#: How long a claim holds before another worker may take the delivery back (a worker that died mid-send,
+#: a print batch that failed half-way).
+LEASE = timedelta(minutes=5)
 
 
 class PlanningError(Exception):
@@ -177,7 +182,7 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
     ids = sorted(set(guardian_ids))
     contacts = await _contacts(ids)
     languages: dict[int, Language] = {}
-    quiet: dict[int, routing.QuietHours] = {}
+    quiet: dict[int, QuietHours] = {}
     consents: dict[int, set[ConsentPurpose]] = defaultdict(set)
     preferences: dict[int, list[Channel]] = defaultdict(list)
     for chunk in _chunks(ids):
@@ -213,17 +218,17 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
     }
 
 
-def _quiet_of(start: time | None, end: time | None) -> routing.QuietHours | None:
+def _quiet_of(start: time | None, end: time | None) -> QuietHours | None:
     """A guardian's stored quiet hours as the rules read them (wall-clock times: any tzinfo the driver adds is
     dropped), None unless both ends are set and differ."""
     if start is None or end is None or start.replace(tzinfo=None) == end.replace(tzinfo=None):
         return None
-    return routing.QuietHours(start.replace(tzinfo=None), end.replace(tzinfo=None))
+    return QuietHours(start.replace(tzinfo=None), end.replace(tzinfo=None))
 
 
-async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, routing.QuietHours]:
+async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, QuietHours]:
     """The quiet hours of those guardians who set some."""
-    found: dict[int, routing.QuietHours] = {}
+    found: dict[int, QuietHours] = {}
     for chunk in _chunks(set(guardian_ids)):
         rows = await Guardian.filter(id__in=chunk, quiet_from__isnull=False, quiet_until__isnull=False).values_list(
             "id", "quiet_from", "quiet_until"
@@ -582,7 +587,7 @@ async def _is_acknowledged(notice_id: int) -> bool:
 
 
 def _due_state(
-    charter: Charter, now: datetime, urgency: Urgency, quiet: routing.QuietHours | None = None
+    charter: Charter, now: datetime, urgency: Urgency, quiet: QuietHours | None = None
 ) -> tuple[DeliveryState, datetime]:
     """A new step goes now, or when the charter and the guardian's own quiet hours allow it."""
     due = routing.after_quiet_hours(charter, routing.initial_due(charter, now, urgency), quiet, urgency)

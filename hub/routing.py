@@ -19,7 +19,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from charter import Charter, next_allowed, release_time
 from hub.enums import (
@@ -33,15 +32,14 @@ from hub.enums import (
     Language,
     Urgency,
 )
+from hub.preferences import DEFAULT_CHANNEL_ORDER, QuietHours
 from hub.sms_segments import SegmentCount, count_segments, estimate_cost
 
 __all__ = [
-    "DEFAULT_CHANNEL_ORDER",
     "DEFAULT_SMS_PRICE",
     "ContactInfo",
     "GuardianLink",
     "GuardianProfile",
-    "QuietHours",
     "after_quiet_hours",
     "can_move",
     "channel_plan",
@@ -62,17 +60,6 @@ __all__ = [
     "spread_release",
     "start_of_day",
 ]
-
-#: The order used for a guardian who expressed no preference: the free channels first, SMS (paid, and
-#: processed outside the EU) last before the letter.
-DEFAULT_CHANNEL_ORDER: tuple[Channel, ...] = (
-    Channel.PORTAL,
-    Channel.EMAIL,
-    Channel.WEBPUSH,
-    Channel.FCM,
-    Channel.TELEGRAM,
-    Channel.SMS,
-)
 
 #: A typical Belgian price per SMS segment through Twilio, in euro; the school configures its own.
 DEFAULT_SMS_PRICE = Decimal("0.0750")
@@ -118,32 +105,6 @@ class GuardianProfile:
     preferences: tuple[Channel, ...] = ()
     #: The guardian's own quiet hours, None when they set none.
     quiet: QuietHours | None = None
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """A guardian's own quiet hours on the school's wall clock, ``start`` included, ``end`` excluded. An end
-    before the start crosses midnight (22:00-07:00); equal times would mean always or never, and are refused."""
-
-    start: time
-    end: time
-
-    def __post_init__(self) -> None:
-        if self.start == self.end:
-            raise ValueError("quiet hours need a start and an end that differ")
-
-    def end_after(self, at: datetime, tz: ZoneInfo) -> datetime | None:
-        """When the quiet period holding the instant ``at`` ends (aware), or None if ``at`` is not in one."""
-        local = at.astimezone(tz)
-        clock = local.time().replace(tzinfo=None)
-        day = local.date()
-        if self.start < self.end:
-            inside = self.start <= clock < self.end
-        else:
-            inside = clock >= self.start or clock < self.end
-            if clock >= self.start:
-                day += timedelta(days=1)
-        return datetime.combine(day, self.end, tzinfo=tz) if inside else None
 
 
 # ---------------------------------------------------------------------------------------------- the audience

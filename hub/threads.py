@@ -48,9 +48,9 @@ from hub.models import (
     Teaching,
     ThreadPost,
 )
+from hub.preferences import QuietHours
 from hub.rendering import language_of
 from hub.replies import MAX_LENGTH, ReplyError, clean_body, record_guardian_reply
-from hub.routing import QuietHours
 
 __all__ = [
     "MAX_LENGTH",

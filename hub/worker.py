@@ -185,7 +185,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--lease",
         type=float,
-        default=dispatch.LEASE.total_seconds(),
+        default=planning.LEASE.total_seconds(),
         help="seconds a claim holds before another worker may take it back (default 300)",
     )
     parser.add_argument(

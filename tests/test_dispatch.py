@@ -9,8 +9,9 @@ from channels.peers.smtp import SmtpPeer
 from channels.peers.twilio import TwilioPeer
 from channels.sms import SmsAdapter, SmsSettings
 from hub.demo import generate_demo
-from hub.dispatch import dispatch_due, personal_link
+from hub.dispatch import dispatch_due
 from hub.enums import AudienceKind, Channel, DeliveryState, GroupKind, StaffRole
+from hub.links import personal_link
 from hub.models import Contact, Delivery, Group, Message, MessageAudience, Notice, School, Staff
 from hub.planning import publish
 

@@ -17,7 +17,7 @@ from channels.peers.smtp import SmtpPeer
 from channels.peers.twilio import TwilioPeer
 from channels.sms import SmsAdapter, SmsSettings
 from channels.webpush import WebPushAdapter, WebPushSettings
-from hub.dispatch import dispatch_due, personal_link
+from hub.dispatch import dispatch_due
 from hub.enums import (
     AudienceKind,
     Channel,
@@ -31,6 +31,7 @@ from hub.enums import (
     Relation,
     StaffRole,
 )
+from hub.links import personal_link
 from hub.models import (
     ChannelPreference,
     Consent,

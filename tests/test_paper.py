@@ -16,7 +16,6 @@ import zxingcpp
 from pypdf import PdfReader
 
 from hub.demo import generate_demo
-from hub.dispatch import personal_link, short_code
 from hub.enums import (
     ActorKind,
     AudienceKind,
@@ -29,6 +28,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
+from hub.links import personal_link, short_code
 from hub.models import (
     Acknowledgement,
     AuditEntry,

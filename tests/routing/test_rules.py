@@ -21,8 +21,8 @@ from hub.enums import (
     DeliveryState,
     Urgency,
 )
+from hub.preferences import DEFAULT_CHANNEL_ORDER
 from hub.routing import (
-    DEFAULT_CHANNEL_ORDER,
     STATE_RANK,
     ContactInfo,
     GuardianLink,

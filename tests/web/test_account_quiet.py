@@ -14,7 +14,8 @@ from hub import account
 from hub.enums import Channel, DeliveryPurpose, DeliveryState, ErrorKind, Urgency
 from hub.models import Delivery
 from hub.planning import publish, record_outcome
-from hub.routing import QuietHours, after_quiet_hours
+from hub.preferences import QuietHours
+from hub.routing import after_quiet_hours
 from tests.routing.test_planning import MONDAY_10, build_school, class_message, first_active, notice_of
 
 CHARTER = default_charter()
