@@ -7,7 +7,8 @@ dead contact; 4xx codes and lost connections are transient.
 
 A server may also accept a message and only later find it cannot deliver it: it then mails a delivery status
 notification (DSN, RFC 3464) to the envelope sender. With ``return_path_key`` set, each message's envelope sender
-is a VERP address naming its delivery, ``bounces+<delivery id>-<hmac8>@<domain>``, so ``hub.bounces`` knows which
+is a VERP address naming its delivery, ``bounces+<delivery id>-<hmac8>@<domain>``, so ``hub.delivery.bounces`` knows
+which
 delivery a DSN is about and that the address was made here (:func:`verp_address`, :func:`parse_verp`).
 """
 
@@ -89,7 +90,7 @@ def return_path_key(secret: str) -> bytes:
 
 
 def delivery_id_of(idempotency_key: str) -> int | None:
-    """The delivery a rendering is for: ``hub.dispatch`` keys each one ``delivery-<id>``."""
+    """The delivery a rendering is for: ``hub.delivery.dispatch`` keys each one ``delivery-<id>``."""
     found = _DELIVERY_KEY.match(idempotency_key)
     return int(found.group(1)) if found else None
 

@@ -4,7 +4,7 @@ Sending
     ``SmsAdapter.send`` posts one message (``client.messages.create_async``) whose body is the rendered text
     followed by the guardian's personal link: an SMS must stay short, the link carries the rest. The outcome is
     SENT with the message SID as ``provider_id``, the segments Twilio counted (``num_segments``; our own
-    :func:`hub.sms_segments.count_segments` when Twilio says nothing, or ``0`` as it does for Messaging
+    :func:`hub.messaging.sms_segments.count_segments` when Twilio says nothing, or ``0`` as it does for Messaging
     Services) and a cost *estimate*: segments x ``SmsSettings.price_per_segment``. Twilio's ``price`` is
     almost always null when the message is created (it is known after the carrier bills it, and in USD), so
     the estimate, in the school's currency, is what is recorded.
@@ -57,7 +57,7 @@ from twilio.rest import Client
 
 from channels.base import ChannelAdapter, Outcome, Rendered, retry_after_seconds
 from hub.enums import Channel, DeliveryState
-from hub.sms_segments import count_segments
+from hub.messaging.sms_segments import count_segments
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",

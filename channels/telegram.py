@@ -316,7 +316,8 @@ async def answer_button(bot: Bot, callback_query_id: str, text: str = "") -> Non
 def render_html(message: Rendered) -> str:
     """The subject in bold and the text, escaped for ``parse_mode="HTML"``, within Telegram's 4096 characters.
 
-    A message rendered by ``hub.rendering`` for Telegram already carries its Telegram HTML: that is sent as it is.
+    A message rendered by ``hub.messaging.rendering`` for Telegram already carries its Telegram HTML: that is sent as
+    it is.
     """
     if message.html and len(message.html) <= MAX_TEXT:
         return message.html

@@ -16,7 +16,7 @@ from hub.config import Settings
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from hub import db
+    from hub.store import db
 
     asyncio.run(db.migrate(settings.db_url))
     print(f"database up to date: {settings.db_url}")
@@ -24,8 +24,8 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from hub import db
-    from hub.roster import RosterError, import_roster
+    from hub.people.roster import RosterError, import_roster
+    from hub.store import db
 
     async def run() -> int:
         async with db.open_db(settings):
@@ -44,9 +44,9 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     """The demo school, made and published on the demo's clock (``hub.clock.DemoClock``, kept in the data
     directory for the demo's ``carnet serve``): a new school starts a new clock, on the next school day at 10:00."""
     from charter import school_charter
-    from hub import db
-    from hub.demo import DEMO_SCHOOL_NAME, DemoError, generate_demo, install_demo_clock, publish_demo_messages
-    from hub.demo_guide import clock_view, demo_guide, terminal_text
+    from hub.demo.guide import clock_view, demo_guide, terminal_text
+    from hub.demo.school import DEMO_SCHOOL_NAME, DemoError, generate_demo, install_demo_clock, publish_demo_messages
+    from hub.store import db
 
     async def where_to_click() -> None:
         guide = await demo_guide()
@@ -56,7 +56,7 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         async with db.open_db(settings):
-            from hub.models import School
+            from hub.people.models import School
 
             existing = await School.first()
             if args.if_empty and existing is not None:
@@ -102,13 +102,13 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     """``carnet paper list|print|answer``: the print queue and the slips back, at any hour (printing is a staff
-    action). ``print`` records its batch as the print queue's page does (``hub.office.print_letters``), so the
+    action). ``print`` records its batch as the print queue's page does (``hub.messaging.office.print_letters``), so the
     page lists it with its PDF."""
     from zoneinfo import ZoneInfo
 
-    from hub import db
-    from hub.office import FROM_COMMAND, print_letters
-    from hub.paper import PaperError, letters_for_later, paper_list, record_paper_answer
+    from hub.messaging.office import FROM_COMMAND, print_letters
+    from hub.messaging.paper import PaperError, letters_for_later, paper_list, record_paper_answer
+    from hub.store import db
 
     async def run() -> int:
         now = clock.now()
@@ -126,7 +126,7 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"{len(later)} more letter(s) of messages scheduled for later, printable from {first}")
                 return 0
             if args.action == "print":
-                from hub.models import Staff
+                from hub.people.models import Staff
 
                 if args.staff is not None and not await Staff.filter(id=args.staff).exists():
                     print(f"--staff {args.staff}: no such staff member", file=sys.stderr)
@@ -184,14 +184,14 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from hub.worker import main as worker_main
+    from hub.delivery.worker import main as worker_main
 
     return worker_main(settings, args.worker_args)
 
 
 def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
-    from hub import db
-    from hub.bounces import serve
+    from hub.delivery.bounces import serve
+    from hub.store import db
 
     if len(settings.bounce_secret) < 32:
         print(

@@ -148,7 +148,7 @@ class AnswerMode(StrEnum):
 
 
 class DeliveryState(StrEnum):
-    """States only move forward; see ``hub.routing.can_move``."""
+    """States only move forward; see ``hub.messaging.routing.can_move``."""
 
     PLANNED = "planned"  #: a later step of the plan, not yet due (fallback or escalation)
     HELD = "held"  #: due time moved past quiet hours

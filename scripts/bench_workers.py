@@ -22,10 +22,10 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.peers.smtp import SmtpPeer, _Handler
-from hub import db as hubdb
-from hub.demo import generate_demo
+from hub.demo.school import generate_demo
 from hub.enums import Channel, DeliveryState
-from hub.models import Delivery
+from hub.messaging.models import Delivery
+from hub.store import db as hubdb
 from hub.testing import postgres
 from hub.testing.fanout import publish_emergencies
 

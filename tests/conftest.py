@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from hub import clock
-from hub import db as hubdb
+from hub.store import db as hubdb
 from hub.testing import postgres, times
 
 settings.register_profile(
@@ -78,7 +78,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 async def _load_demo(url: str) -> None:
-    from hub.demo import generate_demo
+    from hub.demo.school import generate_demo
 
     await hubdb.init(url)
     try:
@@ -104,7 +104,7 @@ def pg_demo_template(pg_server: postgres.PostgresServer, pg_template: str) -> st
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def demo_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a fresh database holding the demo school (``hub.demo.generate_demo(2026)``), copied from a
+    """The URL of a fresh database holding the demo school (``hub.demo.school.generate_demo(2026)``), copied from a
     template built once per session: the web tests start from the whole school in milliseconds."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_demo_template")

@@ -7,7 +7,7 @@ What it implements
     * ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` with HTTP Basic auth (account SID, auth token)
       and the form fields To, From, Body, StatusCallback. Wrong or missing credentials: 401 with error 20003;
       another account's path: 404 (20404). Accepted: 201 and Twilio's message JSON (``sid`` "SM" + 32 hex,
-      ``status`` "queued", ``num_segments`` as a string counted by :func:`hub.sms_segments.count_segments`,
+      ``status`` "queued", ``num_segments`` as a string counted by :func:`hub.messaging.sms_segments.count_segments`,
       ``price`` null, ``direction`` "outbound-api", RFC 2822 dates, ...).
     * ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json``: the message with its current status.
     * Refusals, as Twilio's 400 JSON ``{code, message, more_info, status}``:
@@ -59,7 +59,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from channels.peers.loopback import LoopbackServer
-from hub.sms_segments import count_segments
+from hub.messaging.sms_segments import count_segments
 
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")

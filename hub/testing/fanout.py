@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from hub import clock
 from hub.enums import AudienceKind, Channel, StaffRole, Urgency
-from hub.models import Message, MessageAudience, School, Staff
-from hub.planning import publish
+from hub.messaging.models import Message, MessageAudience
+from hub.messaging.planning import publish
+from hub.people.models import School, Staff
 
 
 async def publish_emergencies(count: int, *, reason: str = "exercice d'évacuation") -> list[int]:

@@ -4,7 +4,7 @@ The server is ``hub.web.create_app`` under uvicorn, configured through the same 
 ``carnet serve``, on a fresh SQLite file loaded as ``carnet demo-data --with-messages`` loads it.
 
 It runs in a child process, not in a thread of the test process. Tortoise keeps one process-wide fallback
-context (``hub/db.py`` enables it so that requests find the connections opened by the lifespan) and binds the
+context (``hub/store/db.py`` enables it so that requests find the connections opened by the lifespan) and binds the
 model classes themselves to the database opened last: with the server in a thread, every test taking the ``db``
 fixture later in the same pytest run fails with "Global context fallback is already enabled", and its closing
 unbinds the models under the server. A process shares none of that, and is the app exactly as deployed.
@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from hub import clock, db
+from hub import clock
 from hub.config import ROOT, Settings
+from hub.store import db
 
 T = TypeVar("T")
 
@@ -178,7 +179,7 @@ async def _load_demo(settings: Settings, seed: int, offset: float) -> None:
 
 
 async def _load_demo_now(settings: Settings, seed: int) -> None:
-    from hub.demo import generate_demo, publish_demo_messages
+    from hub.demo.school import generate_demo, publish_demo_messages
 
     async with db.open_db(settings):
         await generate_demo(seed=seed)

@@ -25,14 +25,17 @@ from channels.registry import build_adapters
 from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
-from hub import clock, db, dispatch, inbound
+from hub import clock
 from hub.config import ROOT, Settings
-from hub.demo import install_demo_clock
-from hub.demo_guide import clock_view, demo_guide, is_demo_school, jump_to_next_release
-from hub.demo_peers import DemoPeers
+from hub.delivery import dispatch
+from hub.demo.guide import clock_view, demo_guide, is_demo_school, jump_to_next_release
+from hub.demo.peers import DemoPeers
+from hub.demo.school import install_demo_clock
 from hub.enums import ActorKind
-from hub.models import Guardian
-from hub.overview import school_overview
+from hub.messaging import inbound
+from hub.people.models import Guardian
+from hub.reports.overview import school_overview
+from hub.store import db
 from hub.web import account, api, auth, compose, guard, office, portal, reports, threads
 from hub.web.kit import Web, safe_next
 

@@ -9,7 +9,7 @@
 * ``/portal/push/subscribe`` and ``/unsubscribe``: JSON from ``push.js`` (CSRF token in ``X-CSRF-Token``).
 * ``/sw.js``: the service worker, served from the root so its scope covers ``/portal`` and the personal links.
 
-The rules are in :mod:`hub.account`; these handlers parse, call and answer. A contact id of another family gives
+The rules are in :mod:`hub.people.account`; these handlers parse, call and answer. A contact id of another family gives
 404, like an unknown one.
 """
 
@@ -29,10 +29,10 @@ from channels.registry import channel_settings
 from channels.telegram import make_link_code
 from channels.webpush import WebPushAdapter
 from charter.document import Block, parse_body
-from hub import account
 from hub.config import ROOT
 from hub.enums import Channel, ConsentPurpose, ContactKind
-from hub.models import Contact, Guardian
+from hub.people import account
+from hub.people.models import Contact, Guardian
 from hub.web.kit import Actor, Web, guardian_only, ids, now, safe_next
 
 log = logging.getLogger(__name__)

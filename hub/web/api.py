@@ -1,10 +1,11 @@
 """The JSON API (``/api/v1``): what the pages do, for apps and scripts, described at ``/api/openapi.json``.
 
 One table, :data:`OPERATIONS`, names every operation with who may call it, its body and its answer; the routes
-and the OpenAPI document (:mod:`hub.api_schema`) are both built from it. Each route goes through one dispatcher
+and the OpenAPI document (:mod:`hub.web.api_schema`) are both built from it. Each route goes through one dispatcher
 that applies the rules in the same order for every operation: signed in (401), the right kind of person (403),
 the session's CSRF token in ``X-CSRF-Token`` for POST and DELETE (403), a JSON body its model accepts (415, 422),
-then the handler, which reads only through :mod:`hub.access`: an id that is not the caller's to see answers 404,
+then the handler, which reads only through :mod:`hub.messaging.access`: an id that is not the caller's to see answers
+404,
 exactly like an id that does not exist, so changing an id tells nothing.
 
 Authentication is the pages' session: ``POST /api/v1/session`` with an email and a password sets the same
@@ -29,8 +30,37 @@ from starlette.routing import BaseRoute, Route
 from tortoise.transactions import in_transaction
 
 from channels.registry import available_channels
-from hub import access, composer, dispatch, portal, security, threads
-from hub.api_schema import (
+from hub.delivery import dispatch
+from hub.enums import (
+    ActorKind,
+    AnswerMode,
+    AudienceKind,
+    Channel,
+    GroupKind,
+    MessageState,
+    QuestionKind,
+    Urgency,
+)
+from hub.messaging import access, composer, portal, threads
+from hub.messaging.models import (
+    Acknowledgement,
+    Message,
+    MessageAudience,
+    Notice,
+    NoticePupil,
+    ReplySlip,
+    SlipQuestion,
+    SlipResponse,
+)
+from hub.messaging.planning import PlanningError
+from hub.messaging.replies import ReplyError
+from hub.people import security
+from hub.people.models import Group, Membership, Pupil
+from hub.privacy.export import audited_export
+from hub.records.models import Absence, Grade, JournalEntry, ReportCard
+from hub.store.audit import audit
+from hub.store.db import ids_of
+from hub.web.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
     DOCUMENT_PATH,
@@ -85,38 +115,6 @@ from hub.api_schema import (
     build_document,
     starlette_path,
 )
-from hub.audit import audit
-from hub.db import ids_of
-from hub.enums import (
-    ActorKind,
-    AnswerMode,
-    AudienceKind,
-    Channel,
-    GroupKind,
-    MessageState,
-    QuestionKind,
-    Urgency,
-)
-from hub.export import audited_export
-from hub.models import (
-    Absence,
-    Acknowledgement,
-    Grade,
-    Group,
-    JournalEntry,
-    Membership,
-    Message,
-    MessageAudience,
-    Notice,
-    NoticePupil,
-    Pupil,
-    ReplySlip,
-    ReportCard,
-    SlipQuestion,
-    SlipResponse,
-)
-from hub.planning import PlanningError
-from hub.replies import ReplyError
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import Actor, Web, now
 from hub.web.threads import POST_LIMIT
@@ -416,7 +414,7 @@ async def document(call: Call) -> OpenApiDocument:
 
 
 async def _my_notice(call: Call) -> tuple[Notice, set[int]]:
-    """The caller's notice of the path (hub.portal's rule: published, naming a pupil they may still see, so a
+    """The caller's notice of the path (hub.messaging.portal's rule: published, naming a pupil they may still see, so a
     court order given after the message hides it) and its pupils they may see; 404 for anyone else's."""
     notice = await portal.own_notice(call.me.id, call.ids["notice_id"])
     if notice is None:
@@ -565,7 +563,8 @@ def _posted_form(questions: tuple[portal.Question, ...], body: AnswerIn) -> dict
 
 
 async def answer(call: Call) -> AnswerOut:
-    """Answer the reply slip of my notice for one of its pupils, by the portal's rules (hub.portal.answer_slip):
+    """Answer the reply slip of my notice for one of its pupils, by the portal's rules
+    (hub.messaging.portal.answer_slip):
     open until the deadline, the guardian's right to answer, one answer per pupil or one per guardian."""
     body: AnswerIn = call.body
     notice, pupils = await _my_notice(call)
@@ -771,7 +770,8 @@ async def group_pupils(call: Call) -> PupilList:
 
 
 async def _message(call: Call) -> Message:
-    """The sent message of the path if this member of staff may read it (hub.composer over hub.access), else 404."""
+    """The sent message of the path if this member of staff may read it (hub.messaging.composer over
+    hub.messaging.access), else 404."""
     message = await composer.visible_message(call.me, call.ids["message_id"])
     if message is None:
         raise _not_found()
@@ -946,7 +946,8 @@ def _draft(body: MessageIn) -> composer.Draft:
 
 
 async def compose(call: Call) -> Published:
-    """Write a message and publish it through the composer (hub.composer: the audience this member may address,
+    """Write a message and publish it through the composer (hub.messaging.composer: the audience this member may
+    address,
     the urgencies the charter lets them send, planning.publish): all or nothing."""
     body: MessageIn = call.body
     actor, web = call.me, call.web
@@ -989,7 +990,7 @@ _POST_THROTTLE, _POST_WINDOW_MINUTES = "thread-post", 60
 
 
 def _thread_out(thread: threads.Thread) -> ThreadOut:
-    """A thread as hub.threads gives it; whether staff opened a post is for staff only, as on the pages."""
+    """A thread as hub.messaging.threads gives it; whether staff opened a post is for staff only, as on the pages."""
     return ThreadOut(
         notice_id=thread.notice_id,
         message_id=thread.message_id,
@@ -1018,7 +1019,7 @@ def _thread_out(thread: threads.Thread) -> ThreadOut:
 
 
 async def _thread(call: Call) -> threads.Thread:
-    """The thread of the path's notice as the caller may see it (hub.threads.thread_view), else 404."""
+    """The thread of the path's notice as the caller may see it (hub.messaging.threads.thread_view), else 404."""
     thread = await threads.thread_view(call.ids["notice_id"], call.me, now(), call.web.charter)
     if thread is None:
         raise _not_found()
@@ -1026,7 +1027,7 @@ async def _thread(call: Call) -> threads.Thread:
 
 
 async def _own_thread(call: Call) -> threads.Thread:
-    """A guardian's thread, of a notice the API shows them (hub.portal.own_notice, as every notice operation:
+    """A guardian's thread, of a notice the API shows them (hub.messaging.portal.own_notice, as every notice operation:
     a court order given after the message hides it and its conversation)."""
     if await portal.own_notice(call.me.id, call.ids["notice_id"]) is None:
         raise _not_found()
@@ -1041,7 +1042,8 @@ async def _not_throttled(call: Call, who: str) -> None:
 
 
 def _post_refused(error: ReplyError) -> Refused:
-    """hub.replies' refusal as an answer: a thread not the caller's is not found, a bad text is the body's fault."""
+    """hub.messaging.replies' refusal as an answer: a thread not the caller's is not found, a bad text is the body's
+    fault."""
     if error.code == "unknown_notice":
         return _not_found()
     return Refused(422, "invalid request", {"body": str(error)})
@@ -1053,7 +1055,7 @@ async def my_thread(call: Call) -> ThreadOut:
 
 
 async def write_to_school(call: Call) -> ThreadOut:
-    """A post in my household's thread, by the pages' rules (hub.threads.post_as_guardian): cleaned, at most
+    """A post in my household's thread, by the pages' rules (hub.messaging.threads.post_as_guardian): cleaned, at most
     MAX_LENGTH characters, throttled with the form's counter. Nothing is stored when refused."""
     body: PostIn = call.body
     await _own_thread(call)
@@ -1066,7 +1068,7 @@ async def write_to_school(call: Call) -> ThreadOut:
 
 
 async def inbox(call: Call) -> InboxList:
-    """The threads with guardian posts on the messages this member of staff may read (hub.threads.inbox)."""
+    """The threads with guardian posts on the messages this member of staff may read (hub.messaging.threads.inbox)."""
     entries = await threads.inbox(call.me)
     return InboxList(
         items=[
@@ -1093,8 +1095,10 @@ async def inbox_thread(call: Call) -> ThreadOut:
 
 
 async def answer_family(call: Call) -> ThreadOut:
-    """The school's answer in a family's thread (hub.threads.post_as_staff), then the family is told by email as
-    the page does (hub.threads.notify_family: inside the charter's hours, else the worker tells them later)."""
+    """The school's answer in a family's thread (hub.messaging.threads.post_as_staff), then the family is told by email
+    as
+    the page does (hub.messaging.threads.notify_family: inside the charter's hours, else the worker tells them
+    later)."""
     body: PostIn = call.body
     await _not_throttled(call, "staff")
     try:

@@ -17,10 +17,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channels.base import Rendered
-from hub import security
-from hub.audit import audit
 from hub.enums import ActorKind, Channel, ContactKind, LinkPurpose
-from hub.models import Contact, Guardian
+from hub.people import security
+from hub.people.models import Contact, Guardian
+from hub.store.audit import audit
 from hub.web.kit import Web, now, safe_next
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,13 @@
 * ``/staff/compose`` — the composer (GET: the form, ``?draft=`` to edit one; POST: ``action`` = ``preview``,
   ``save`` or ``add_question``, the last a round trip that adds a question row without JavaScript). A valid form
   is stored as a draft; ``/staff/compose/{id}/preview`` shows it as families will see it, and its ``send`` form
-  publishes it (``hub.planning.publish``).
+  publishes it (``hub.messaging.planning.publish``).
 * ``/staff/messages`` and ``/staff/messages/{id}`` — what was sent, with the live progress
   (``progress.json``), the families one by one and the slip's answers as CSV (``responses.csv``).
 * ``/staff/attachments/{id}`` — a file of a message this member may read.
 
-Who may do what is :mod:`hub.composer`'s (over :mod:`hub.access`): a forged id gets 403 and stores nothing, a
+Who may do what is :mod:`hub.messaging.composer`'s (over :mod:`hub.messaging.access`): a forged id gets 403 and stores
+nothing, a
 message the member may not read gets 404.
 """
 
@@ -32,11 +33,11 @@ from starlette.routing import BaseRoute, Route
 
 from channels.letter import render_letters
 from channels.registry import available_channels
-from hub import composer
-from hub.composer import Fields, Upload
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
-from hub.models import Message
-from hub.planning import PlanningError
+from hub.messaging import composer
+from hub.messaging.composer import Fields, Upload
+from hub.messaging.models import Message
+from hub.messaging.planning import PlanningError
 from hub.web import guard
 from hub.web.kit import Actor, Web, now, page_translations, staff_only
 

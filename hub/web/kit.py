@@ -44,11 +44,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.base import ChannelAdapter
 from charter import Charter
-from hub import clock, security
+from hub import clock
 from hub.config import ROOT, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
-from hub.models import Guardian, School, Staff, StaffRoleGrant, WebSession
+from hub.people import security
+from hub.people.models import Guardian, School, Staff, StaffRoleGrant, WebSession
 
 SESSION_COOKIE = "carnet_session"
 CSRF_COOKIE = "carnet_csrf"
@@ -116,7 +117,7 @@ class Web:
         #: The channel adapters this process sends with (sign-in links, verification codes); set by the lifespan.
         self.adapters: dict[Channel, ChannelAdapter] = {}
         self.demo = False
-        #: The demo only: what the page header shows of the demo's clock (``hub.demo_guide.clock_view``).
+        #: The demo only: what the page header shows of the demo's clock (``hub.demo.guide.clock_view``).
         self.demo_header: Callable[[], Awaitable[Any]] | None = None
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self._envs: dict[str, Environment] = {}

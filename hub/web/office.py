@@ -3,7 +3,8 @@
 
 The secretary, the principal and administrators use the first three; the settings are the administrators' (the
 principal reads them). A teacher gets 403 everywhere here. The pages are thin: the work is in
-:mod:`hub.office`, :mod:`hub.onboarding` and :mod:`hub.settings_admin`, which the JSON API can share.
+:mod:`hub.messaging.office`, :mod:`hub.people.onboarding` and :mod:`hub.people.settings_admin`, which the JSON API can
+share.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import office, onboarding, settings_admin
-from hub.audit import audit
 from hub.enums import ActorKind, StaffRole
-from hub.models import Group, School, Staff
-from hub.paper import NO, YES, PaperError
-from hub.security import MIN_PASSWORD_LENGTH
+from hub.messaging import office
+from hub.messaging.paper import NO, YES, PaperError
+from hub.people import onboarding, settings_admin
+from hub.people.models import Group, School, Staff
+from hub.people.security import MIN_PASSWORD_LENGTH
+from hub.store.audit import audit
 from hub.web.kit import LANGUAGE_NAMES, Actor, Web, now, staff_only
 
 OFFICE_ROLES = (StaffRole.SECRETARY, StaffRole.PRINCIPAL, StaffRole.ADMIN)

@@ -8,7 +8,8 @@ message page without signing in: the token is the credential for that one notice
 * ``/portal/children`` and ``/portal/children/{pupil_id}``: published grades and report cards, absences, diary.
 * ``/portal/data`` and ``/portal/data/export``: what the school holds about me, as JSON or a zip of CSV files.
 
-The rules are in :mod:`hub.portal`, :mod:`hub.notice_page` and :mod:`hub.export`; these handlers parse, call and
+The rules are in :mod:`hub.messaging.portal`, :mod:`hub.messaging.notice_page` and :mod:`hub.privacy.export`; these
+handlers parse, call and
 answer. Another family's notice, pupil or file gives 404, like an unknown one. Every form is CSRF-checked (the
 session's token when signed in, the anonymous cookie on a personal link, whose URL also holds the secret token).
 """
@@ -25,10 +26,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import export, notice_page, portal, threads
 from hub.enums import ActorKind
-from hub.models import Attachment, Notice
-from hub.portal import FieldErrors, MessagePage, SlipRefused
+from hub.messaging import notice_page, portal, threads
+from hub.messaging.models import Attachment, Notice
+from hub.messaging.portal import FieldErrors, MessagePage, SlipRefused
+from hub.privacy import export
+from hub.records import family as records_family
 from hub.web.kit import Actor, Web, guardian_only, now
 
 #: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
@@ -174,12 +177,14 @@ def routes(web: Web) -> list[BaseRoute]:
     @guardian
     async def children(request: Request, actor: Actor) -> Response:
         today = now().astimezone(web.charter.tz).date()
-        return await web.render(request, "portal/children.html", children=await portal.children(actor.id, today))
+        return await web.render(
+            request, "portal/children.html", children=await records_family.children(actor.id, today)
+        )
 
     @guardian
     async def child(request: Request, actor: Actor) -> Response:
         today = now().astimezone(web.charter.tz).date()
-        record = await portal.child_record(actor.id, request.path_params["pupil_id"], today)
+        record = await records_family.child_record(actor.id, request.path_params["pupil_id"], today)
         if record is None:
             raise _not_found()
         return await web.render(request, "portal/child.html", record=record)

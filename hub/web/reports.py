@@ -24,8 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.enums import StaffRole
-from hub.models import Message, School
-from hub.reports import (
+from hub.messaging.models import Message
+from hub.people.models import School
+from hub.reports.delivery import (
     UNREACHED_PAGE,
     Period,
     Report,

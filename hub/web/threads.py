@@ -5,7 +5,7 @@ personal link (``/n/{token}/reply``, the token being the credential, as on the n
 threads of the messages they may read at ``/staff/inbox`` and answer at ``/staff/inbox/{notice_id}``. Another
 family's notice, or a message a teacher does not follow, is "not found" (404), whatever the form says.
 
-The thread itself (:func:`hub.threads.thread_view`) is shown by the partial ``threads/thread.html``, which the
+The thread itself (:func:`hub.messaging.threads.thread_view`) is shown by the partial ``threads/thread.html``, which the
 portal's message page includes too. A refused post (empty, too long, too many) is shown again with its text and
 the reason, and nothing is stored.
 """
@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import threads
 from hub.enums import ActorKind, Channel
-from hub.portal import notice_by_token, own_notice
-from hub.replies import ReplyError
+from hub.messaging import threads
+from hub.messaging.portal import notice_by_token, own_notice
+from hub.messaging.replies import ReplyError
 from hub.web.kit import Actor, Web, guardian_only, now, safe_next, staff_only
 
 #: Posts a guardian (or a member of staff) may write in an hour: enough for a conversation, not for a flood.

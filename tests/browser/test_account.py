@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub import clock, security
+from hub import clock
 from hub.enums import ConsentPurpose, ContactKind, LinkPurpose
-from hub.models import Consent, Contact, Guardian
+from hub.people import security
+from hub.people.models import Consent, Contact, Guardian
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 

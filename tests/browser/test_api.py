@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub.demo import STAFF_DOMAIN
+from hub.demo.school import STAFF_DOMAIN
 from hub.testing.browser import assert_accessible
 
 

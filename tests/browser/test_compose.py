@@ -10,10 +10,10 @@ import re
 from playwright.sync_api import Page, expect
 
 from hub import clock
-from hub.demo import STAFF_DOMAIN
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import Channel, DeliveryPurpose, DeliveryState, MessageState
-from hub.models import Delivery, Message, Notice, SlipQuestion
-from hub.planning import record_outcome
+from hub.messaging.models import Delivery, Message, Notice, SlipQuestion
+from hub.messaging.planning import record_outcome
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 

@@ -17,10 +17,10 @@ from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
 from hub import clock
-from hub.demo import STAFF_DOMAIN
-from hub.demo_guide import demo_guide
+from hub.demo.guide import demo_guide
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import DeliveryState
-from hub.models import Delivery, Message, Notice
+from hub.messaging.models import Delivery, Message, Notice
 from hub.testing.browser import assert_accessible, new_context
 from hub.testing.liveserver import LiveServer
 

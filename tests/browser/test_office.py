@@ -11,21 +11,11 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
 from hub import clock
-from hub.demo import DEMO_SCHOOL_NAME, STAFF_DOMAIN
+from hub.demo.school import DEMO_SCHOOL_NAME, STAFF_DOMAIN
 from hub.enums import AudienceKind, QuestionKind
-from hub.models import (
-    Contact,
-    Guardian,
-    Guardianship,
-    Message,
-    MessageAudience,
-    Notice,
-    ReplySlip,
-    School,
-    SlipQuestion,
-    Staff,
-)
-from hub.planning import publish
+from hub.messaging.models import Message, MessageAudience, Notice, ReplySlip, SlipQuestion
+from hub.messaging.planning import publish
+from hub.people.models import Contact, Guardian, Guardianship, School, Staff
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 

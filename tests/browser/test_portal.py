@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub import clock, security
-from hub.demo_guide import demo_guide
+from hub import clock
+from hub.demo.guide import demo_guide
 from hub.enums import Channel
-from hub.models import Acknowledgement, Message, Notice, NoticePupil, ReplySlip, SlipResponse
+from hub.messaging.models import Acknowledgement, Message, Notice, NoticePupil, ReplySlip, SlipResponse
+from hub.people import security
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 

@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from charter import default_charter
 from hub.enums import Channel
-from hub.models import Acknowledgement, Message, Notice, School
+from hub.messaging.models import Acknowledgement, Message, Notice
+from hub.people.models import School
 from hub.testing.browser import SCREENSHOTS, assert_accessible
 from hub.testing.liveserver import LiveServer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, Page, expect
 
-from hub.demo import STAFF_DOMAIN
-from hub.models import Acknowledgement, Message, Notice
+from hub.demo.school import STAFF_DOMAIN
+from hub.messaging.models import Acknowledgement, Message, Notice
 from hub.testing.browser import assert_accessible, new_context
 from hub.testing.liveserver import LiveServer
 

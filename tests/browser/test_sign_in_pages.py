@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from hub import clock, security
-from hub.demo import STAFF_DOMAIN
+from hub import clock
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import ContactKind
-from hub.models import Contact
+from hub.people import security
+from hub.people.models import Contact
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
-from hub import clock, security
-from hub.models import Staff
+from hub import clock
+from hub.people import security
+from hub.people.models import Staff
 from hub.testing.browser import assert_accessible
 from hub.testing.liveserver import LiveServer
-from tests.test_threads import SUBJECT, separated_family
+from tests.messaging.test_threads import SUBJECT, separated_family
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from channels.sms import (
     sms_body,
 )
 from hub.enums import Channel, DeliveryState, ErrorKind
-from hub.sms_segments import UCS2, count_segments
+from hub.messaging.sms_segments import UCS2, count_segments
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "f" * 32

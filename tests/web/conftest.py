@@ -18,8 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from channels.peers.smtp import Mailbox, SmtpPeer
-from hub import security
 from hub.config import Settings
+from hub.people import security
 from hub.web import create_app
 from hub.web.kit import now
 

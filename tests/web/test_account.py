@@ -17,11 +17,12 @@ from tortoise.models import Model
 from channels.peers.smtp import Mailbox
 from channels.peers.twilio import TwilioPeer
 from channels.telegram import verify_link_code
-from hub import account, security
 from hub.config import Settings
-from hub.demo import STAFF_DOMAIN
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import ActorKind, ConsentPurpose, ContactKind, LinkPurpose
-from hub.models import AuditEntry, Consent, Contact, Guardian, VerificationCode, WebSession
+from hub.people import account, security
+from hub.people.models import Consent, Contact, Guardian, VerificationCode, WebSession
+from hub.store.audit import AuditEntry
 from hub.web.kit import now
 from tests.web.conftest import Site, _serve, mail_text
 

@@ -20,7 +20,8 @@ from channels.peers.pushservice import PushServicePeer
 from channels.webpush import WebPushAdapter, WebPushSettings
 from hub.config import Settings
 from hub.enums import ConsentPurpose, ContactKind
-from hub.models import AuditEntry, Consent, Contact, Guardian
+from hub.people.models import Consent, Contact, Guardian
+from hub.store.audit import AuditEntry
 from tests.web.conftest import Site, _serve
 
 CHANNELS = "/portal/channels"

@@ -1,6 +1,6 @@
 """A guardian's own quiet hours: the pure rule (windows crossing midnight, the charter's hours taking over), and
 publishing over the database: a normal message waits until they end, an urgent one does not, a fallback waits
-too. The quiet hours are stored the way the portal stores them (``hub.account.set_quiet_hours``)."""
+too. The quiet hours are stored the way the portal stores them (``hub.people.account.set_quiet_hours``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from charter import default_charter
-from hub import account
 from hub.enums import Channel, DeliveryPurpose, DeliveryState, ErrorKind, Urgency
-from hub.models import Delivery
-from hub.planning import publish, record_outcome
-from hub.preferences import QuietHours
-from hub.routing import after_quiet_hours
-from tests.routing.test_planning import MONDAY_10, build_school, class_message, first_active, notice_of
+from hub.messaging.models import Delivery
+from hub.messaging.planning import publish, record_outcome
+from hub.messaging.routing import after_quiet_hours
+from hub.people import account
+from hub.people.preferences import QuietHours
+from tests.messaging.test_planning import MONDAY_10, build_school, class_message, first_active, notice_of
 
 CHARTER = default_charter()
 BRUSSELS = ZoneInfo("Europe/Brussels")

@@ -13,26 +13,14 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from hub import composer, security
-from hub.demo import STAFF_DOMAIN, publish_demo_messages
+from hub.demo.school import STAFF_DOMAIN, publish_demo_messages
 from hub.enums import ActorKind, AudienceKind, GroupKind, StaffRole
-from hub.models import (
-    Acknowledgement,
-    AuditEntry,
-    Grade,
-    Group,
-    Guardian,
-    Guardianship,
-    Message,
-    Notice,
-    NoticePupil,
-    Pupil,
-    ReplySlip,
-    SlipResponse,
-    Staff,
-    Teaching,
-    Throttle,
-)
+from hub.messaging import composer
+from hub.messaging.models import Acknowledgement, Message, Notice, NoticePupil, ReplySlip, SlipResponse
+from hub.people import security
+from hub.people.models import Group, Guardian, Guardianship, Pupil, Staff, Teaching, Throttle
+from hub.records.models import Grade
+from hub.store.audit import AuditEntry
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import Actor, now
 from tests.web.conftest import Site

@@ -19,27 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.access import staff_pupil_ids
-from hub.api_schema import API_PREFIX, Operation, PostIn, Who
 from hub.enums import AudienceKind, GroupKind, StaffRole
-from hub.models import (
-    Acknowledgement,
-    AuditEntry,
-    Group,
-    Guardianship,
-    Membership,
-    Message,
-    MessageAudience,
-    Notice,
-    NoticePupil,
-    Pupil,
-    SlipResponse,
-    Staff,
-    Teaching,
-    WebSession,
-)
-from hub.planning import publish
+from hub.messaging.access import staff_pupil_ids
+from hub.messaging.models import Acknowledgement, Message, MessageAudience, Notice, NoticePupil, SlipResponse
+from hub.messaging.planning import publish
+from hub.people.models import Group, Guardianship, Membership, Pupil, Staff, Teaching, WebSession
+from hub.store.audit import AuditEntry
 from hub.web.api import OPERATIONS
+from hub.web.api_schema import API_PREFIX, Operation, PostIn, Who
 from hub.web.kit import now
 from tests.web.conftest import Site
 from tests.web.test_api import PRINCIPAL, TEACHER, Api, count, publish_demo

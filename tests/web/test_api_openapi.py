@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from hub.api_schema import API_PREFIX, DOCUMENT_PATH, Who
 from hub.config import Settings
 from hub.web import create_app
 from hub.web.api import OPERATIONS, openapi_document
+from hub.web.api_schema import API_PREFIX, DOCUMENT_PATH, Who
 from hub.web.kit import page_translations
 from tests.web.conftest import Site
 from tests.web.test_api import PRINCIPAL, TEACHER, Api

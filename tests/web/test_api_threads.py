@@ -1,5 +1,5 @@
 """Reply threads through the JSON API: a guardian reads and writes their household's thread, staff read their
-inbox and answer, by the pages' rules (hub.threads): the other household of a separated family, another family
+inbox and answer, by the pages' rules (hub.messaging.threads): the other household of a separated family, another family
 and a teacher of another class reach nothing, and a refused post stores nothing."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 
 from channels.peers.smtp import Mailbox
 from hub.enums import ActorKind
-from hub.models import AuditEntry, Contact, Notice, ThreadPost
-from hub.replies import MAX_LENGTH
+from hub.messaging.models import Notice, ThreadPost
+from hub.messaging.replies import MAX_LENGTH
+from hub.people.models import Contact
+from hub.store.audit import AuditEntry
 from hub.web.kit import now
 from hub.web.threads import POST_LIMIT
-from tests.test_threads import SUBJECT, Family, separated_family
+from tests.messaging.test_threads import SUBJECT, Family, separated_family
 from tests.web.conftest import Site, mail_text
 from tests.web.test_api import Api
 from tests.web.test_threads import _email_of, _give_passwords

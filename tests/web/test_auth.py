@@ -9,10 +9,11 @@ import re
 import pytest
 
 from channels.peers.smtp import Mailbox
-from hub import security
-from hub.demo import STAFF_DOMAIN
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import ActorKind, ContactKind, LinkPurpose
-from hub.models import AuditEntry, Contact, SignInLink, WebSession
+from hub.people import security
+from hub.people.models import Contact, SignInLink, WebSession
+from hub.store.audit import AuditEntry
 from tests.web.conftest import Site, mail_text
 
 TEACHER = f"prof.demo@{STAFF_DOMAIN}"
@@ -144,8 +145,8 @@ def test_sessions_end_when_idle_or_old() -> None:
 
 
 async def test_a_session_expires_when_idle_and_at_its_end(db: str) -> None:
-    from hub.demo import generate_demo
-    from hub.models import Staff
+    from hub.demo.school import generate_demo
+    from hub.people.models import Staff
 
     await generate_demo(2026)
     staff = await Staff.get(email=TEACHER)

@@ -11,24 +11,14 @@ from typing import Any
 
 import pytest
 
-from hub import access, clock
-from hub.demo import STAFF_DOMAIN
+from hub import clock
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import AudienceKind, Channel, GroupKind, MessageState, QuestionKind
-from hub.models import (
-    Attachment,
-    AuditEntry,
-    Group,
-    Guardianship,
-    Membership,
-    Message,
-    MessageAudience,
-    Notice,
-    NoticePupil,
-    ReplySlip,
-    SlipQuestion,
-    Staff,
-)
-from hub.planning import record_answer
+from hub.messaging import access
+from hub.messaging.models import Attachment, Message, MessageAudience, Notice, NoticePupil, ReplySlip, SlipQuestion
+from hub.messaging.planning import record_answer
+from hub.people.models import Group, Guardianship, Membership, Staff
+from hub.store.audit import AuditEntry
 from tests.web.conftest import Site
 
 TEACHER = f"prof.demo@{STAFF_DOMAIN}"

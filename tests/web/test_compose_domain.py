@@ -1,4 +1,5 @@
-"""``hub.composer`` on the demo school without the web: when the preview says a message goes out (the charter's
+"""``hub.messaging.composer`` on the demo school without the web: when the preview says a message goes out (the
+charter's
 hours, the sender's time, an emergency), and that it writes nothing."""
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from dataclasses import dataclass
 import pytest
 
 from charter import default_charter, next_allowed
-from hub import composer, db
-from hub.demo import STAFF_DOMAIN
+from hub.demo.school import STAFF_DOMAIN
 from hub.enums import AudienceKind, Channel, StaffRole, Urgency
-from hub.models import Delivery, Notice, Staff, StaffRoleGrant
+from hub.messaging import composer
+from hub.messaging.models import Delivery, Notice
+from hub.people.models import Staff, StaffRoleGrant
+from hub.store import db
 
 CHARTER = default_charter()
 #: A Saturday evening in Brussels: nothing but an emergency goes out before Monday.

@@ -9,8 +9,8 @@ import re
 
 from hub import clock
 from hub.enums import Channel, DeliveryPurpose, ErrorKind
-from hub.models import Delivery, Notice, NoticePupil
-from hub.planning import record_acknowledgement, record_answer, record_outcome
+from hub.messaging.models import Delivery, Notice, NoticePupil
+from hub.messaging.planning import record_acknowledgement, record_answer, record_outcome
 from tests.web.conftest import Site
 from tests.web.test_compose import (
     PRINCIPAL,

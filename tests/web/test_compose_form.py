@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 
 from charter import default_charter
-from hub.composer import (
+from hub.enums import AnswerMode, AudienceKind, QuestionKind, Urgency
+from hub.messaging.composer import (
     MAX_ATTACHMENT_BYTES,
     Fields,
     QuestionDraft,
@@ -20,7 +21,6 @@ from hub.composer import (
     local_input,
     parse_form,
 )
-from hub.enums import AnswerMode, AudienceKind, QuestionKind, Urgency
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 CHARTER = default_charter()

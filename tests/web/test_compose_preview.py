@@ -12,9 +12,9 @@ import pytest
 
 from hub.config import Settings
 from hub.enums import Channel, DeliveryPurpose
-from hub.models import Delivery
-from hub.routing import DEFAULT_SMS_PRICE
-from hub.sms_segments import count_segments
+from hub.messaging.models import Delivery
+from hub.messaging.routing import DEFAULT_SMS_PRICE
+from hub.messaging.sms_segments import count_segments
 from tests.web.conftest import Site, _serve
 from tests.web.test_compose import PRINCIPAL, _compose, _draft_id, _message_form, _send, _taught_class
 

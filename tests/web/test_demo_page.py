@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hub.demo import STAFF_DOMAIN
-from hub.demo_guide import demo_guide
-from hub.models import WebSession
+from hub.demo.guide import demo_guide
+from hub.demo.school import STAFF_DOMAIN
+from hub.people.models import WebSession
 from tests.web.conftest import Site
 
 

@@ -18,12 +18,12 @@ import pytest
 
 from charter import default_charter, next_allowed
 from hub import clock
-from hub.composer import Standing, family_standing
 from hub.config import Settings
 from hub.dates import long_date
 from hub.enums import Channel, DeliveryPurpose, DeliveryState, ErrorKind, Urgency
-from hub.models import Delivery, Notice
-from hub.planning import due_deliveries, record_outcome
+from hub.messaging.composer import Standing, family_standing
+from hub.messaging.models import Delivery, Notice
+from hub.messaging.planning import due_deliveries, record_outcome
 from hub.testing.times import BRUSSELS
 from tests.web.conftest import Site, _serve
 from tests.web.test_compose import PRINCIPAL, TEACHER, _compose, _draft_id, _message_form, _send, _taught_class
@@ -202,7 +202,8 @@ def test_the_report_tells_held_families_from_those_that_cannot_be_reached(
     monday = _opening_after(at_saturday_night)
 
     # The email and SMS wait for Monday: counted apart, with their release time. The letters are held too, but
-    # a letter rings nobody: the print queue has them now (hub.paper), so those families are the office's to act.
+    # a letter rings nobody: the print queue has them now (hub.messaging.paper), so those families are the office's to
+    # act.
     payload = site.client.get(f"/staff/report.json?message={message_id}").json()
     assert payload["not_reached"] == families
     by_reason = payload["not_reached_by_reason"]
@@ -240,7 +241,7 @@ def test_the_report_tells_held_families_from_those_that_cannot_be_reached(
 def test_the_demo_weekend_report_counts_held_families_apart(at_saturday_night: dt.datetime, site: Site) -> None:
     """The user's report: some 900 held notices were listed as families not reached; now they are counted apart,
     and only the families someone has to act for (here, the letters to print) are listed."""
-    from hub.demo import publish_demo_messages
+    from hub.demo.school import publish_demo_messages
 
     site.run(publish_demo_messages, clock.now())
     site.login_staff(PRINCIPAL)

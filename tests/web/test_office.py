@@ -19,26 +19,13 @@ import zxingcpp
 from pypdf import PdfReader
 
 from hub import clock
-from hub.demo import DEMO_SCHOOL_NAME, STAFF_DOMAIN, publish_demo_messages
+from hub.demo.school import DEMO_SCHOOL_NAME, STAFF_DOMAIN, publish_demo_messages
 from hub.enums import ActorKind, AudienceKind, Channel, DeliveryState, StaffRole, Urgency
-from hub.models import (
-    AuditEntry,
-    Contact,
-    Delivery,
-    Guardian,
-    Guardianship,
-    Message,
-    MessageAudience,
-    Notice,
-    NoticePupil,
-    School,
-    SignInLink,
-    SlipResponse,
-    Staff,
-    StaffRoleGrant,
-)
-from hub.paper import PaperItem, paper_list
-from hub.planning import publish
+from hub.messaging.models import Delivery, Message, MessageAudience, Notice, NoticePupil, SlipResponse
+from hub.messaging.paper import PaperItem, paper_list
+from hub.messaging.planning import publish
+from hub.people.models import Contact, Guardian, Guardianship, School, SignInLink, Staff, StaffRoleGrant
+from hub.store.audit import AuditEntry
 from tests.web.conftest import Site
 
 TEACHER = f"prof.demo@{STAFF_DOMAIN}"
@@ -455,8 +442,8 @@ def test_the_paper_page_in_dutch_and_english(site: Site) -> None:
 
 
 async def _class_3a_waiting() -> tuple[int, list[int]]:
-    from hub import onboarding
-    from hub.models import Group
+    from hub.people import onboarding
+    from hub.people.models import Group
 
     school = await School.first()
     assert school is not None
@@ -663,8 +650,8 @@ def test_the_settings_in_dutch_and_english(site: Site) -> None:
 async def _slip_with_every_kind() -> tuple[str, int]:
     """A letter to one family with a question of each kind but yes/no; its code and pupil."""
     from hub.enums import AudienceKind, QuestionKind
-    from hub.models import Message, MessageAudience, ReplySlip, SlipQuestion
-    from hub.planning import publish
+    from hub.messaging.models import Message, MessageAudience, ReplySlip, SlipQuestion
+    from hub.messaging.planning import publish
 
     link = await Guardianship.filter(may_answer=True, barred=False, receives=True).order_by("id").first()
     assert link is not None

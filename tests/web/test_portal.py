@@ -11,30 +11,24 @@ import json
 import zipfile
 from dataclasses import dataclass
 
-from hub.demo import STAFF_DOMAIN, publish_demo_messages
-from hub.demo_guide import demo_guide
+from hub.demo.guide import demo_guide
+from hub.demo.school import STAFF_DOMAIN, publish_demo_messages
 from hub.enums import AbsenceReason, AnswerMode, AudienceKind, Channel, ContactKind, QuestionKind
-from hub.models import (
-    Absence,
+from hub.messaging.models import (
     Acknowledgement,
     Attachment,
-    AuditEntry,
-    Contact,
-    Grade,
-    Guardian,
-    Guardianship,
     Message,
     MessageAudience,
     Notice,
     NoticePupil,
-    Pupil,
     ReplySlip,
-    ReportCard,
     SlipQuestion,
     SlipResponse,
-    Staff,
 )
-from hub.planning import publish
+from hub.messaging.planning import publish
+from hub.people.models import Contact, Guardian, Guardianship, Pupil, Staff
+from hub.records.models import Absence, Grade, ReportCard
+from hub.store.audit import AuditEntry
 from hub.web.kit import now
 from tests.web.conftest import Site
 

@@ -1,11 +1,12 @@
-"""Reading a posted reply slip (``hub.portal.parse_answers``), without a database: every kind of question stored
+"""Reading a posted reply slip (``hub.messaging.portal.parse_answers``), without a database: every kind of question
+stored
 as the SMS, paper and API answers are, and every wrong answer named with its field."""
 
 from __future__ import annotations
 
 import pytest
 
-from hub.portal import FieldErrors, Question, amount_cents, parse_answers
+from hub.messaging.portal import FieldErrors, Question, amount_cents, parse_answers
 
 YES_NO = Question(1, "yes_no", "Participe ?", (), True, None)
 ONE = Question(2, "one_choice", "Repas", ("Viande", "Végétarien"), True, None)

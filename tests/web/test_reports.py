@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from hub.demo import STAFF_DOMAIN, publish_demo_messages
-from hub.models import Message, Notice, School, Staff
+from hub.demo.school import STAFF_DOMAIN, publish_demo_messages
+from hub.messaging.models import Message, Notice
+from hub.people.models import School, Staff
 from hub.web.kit import now
 from tests.web.conftest import Site
 

@@ -9,10 +9,11 @@ import pytest
 
 from channels.peers.smtp import Mailbox
 from hub.enums import ContactKind
-from hub.models import Contact, Guardianship, Notice, Staff, ThreadPost
+from hub.messaging.models import Notice, ThreadPost
+from hub.people.models import Contact, Guardianship, Staff
 from hub.web.kit import now
 from hub.web.threads import POST_LIMIT
-from tests.test_threads import SUBJECT, Family, separated_family
+from tests.messaging.test_threads import SUBJECT, Family, separated_family
 from tests.web.conftest import Site
 
 

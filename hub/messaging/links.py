@@ -1,0 +1,67 @@
+"""A notice's addresses and what it renders from: its personal link, the short code a letter prints, and the
+rendering input of each notice of a batch (read by the worker, the print queue and the composer's preview).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
+from hub.messaging.rendering import NoticeView, QuestionView, SlipView
+
+
+def personal_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/n/{token}"
+
+
+def short_code(token: str) -> str:
+    """What a letter prints for typing on the site: the first eight characters of the notice's secret."""
+    code = token[:8].upper()
+    return f"{code[:4]}-{code[4:]}"
+
+
+async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[int, NoticeView]:
+    """The rendering input of each notice, in a fixed number of queries whatever the batch size."""
+    notice_ids = {d.notice_id for d in deliveries}
+    notices = {
+        n.id: n
+        for n in await Notice.filter(id__in=notice_ids).prefetch_related(
+            "guardian", "message", "message__school", "message__author"
+        )
+    }
+    pupils: dict[int, list[str]] = defaultdict(list)
+    for notice_id, first, last in (
+        await NoticePupil.filter(notice_id__in=notice_ids)
+        .order_by("pupil__first_name")
+        .values_list("notice_id", "pupil__first_name", "pupil__last_name")
+    ):
+        pupils[notice_id].append(f"{first} {last}")
+    message_ids = {n.message_id for n in notices.values()}
+    slips = {s.message_id: s for s in await ReplySlip.filter(message_id__in=message_ids)}
+    questions: dict[int, list[QuestionView]] = defaultdict(list)
+    for q in await SlipQuestion.filter(slip_id__in=[s.id for s in slips.values()]).order_by("position"):
+        questions[q.slip_id].append(
+            QuestionView(q.position, q.kind, q.text, tuple(q.choices or ()), q.unit_price_cents)
+        )
+    views = {}
+    for notice in notices.values():
+        message, guardian = notice.message, notice.guardian
+        slip = slips.get(message.id)
+        views[notice.id] = NoticeView(
+            language=str(guardian.language),
+            school_name=message.school.name,
+            guardian_name=f"{guardian.first_name} {guardian.last_name}",
+            subject=message.subject,
+            body=message.body,
+            urgency=message.urgency,
+            pupils=tuple(pupils[notice.id]),
+            link=personal_link(base_url, notice.token),
+            short_code=short_code(notice.token),
+            sender_name=f"{message.author.first_name} {message.author.last_name}",
+            reply_to=message.author.email,
+            needs_acknowledgement=message.needs_acknowledgement,
+            slip=SlipView(slip.deadline, tuple(questions[slip.id]), slip.needs_signature) if slip else None,
+            timezone=message.school.timezone,
+        )
+    return views

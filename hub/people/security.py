@@ -1,0 +1,218 @@
+"""Passwords, browser sessions, personal sign-in links and throttling: the security rules of the web app,
+over the database, with the clock passed in (no web framework here, so the JSON API and the pages share them).
+
+* Passwords are argon2id hashes (``argon2-cffi`` defaults); a hash made with older parameters is upgraded at the
+  next successful sign-in.
+* A session token and a sign-in link token are 32 random bytes; the database keeps only their SHA-256, so a copy
+  of the tables signs nobody in.
+* Staff sessions end after 12 hours, or 2 idle hours; guardians' after 30 days, or 7 idle days (a parent's own
+  phone). Sign-out revokes the row.
+* Sign-in links are bound to one guardian, expire (15 minutes, 60 days for the welcome letter's onboarding link)
+  and are single use: consuming one is one conditional UPDATE, so two clicks cannot both win.
+* :func:`throttle` counts attempts per key in fixed windows in the database, shared by every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from hub.enums import ActorKind, ContactKind, LinkPurpose
+from hub.people.models import Guardian, SignInLink, Staff, Throttle, WebSession
+
+_hasher = PasswordHasher()
+
+SESSION_LIFETIME = {ActorKind.STAFF: timedelta(hours=12), ActorKind.GUARDIAN: timedelta(days=30)}
+SESSION_IDLE = {ActorKind.STAFF: timedelta(hours=2), ActorKind.GUARDIAN: timedelta(days=7)}
+#: ``last_seen_at`` is written at most this often (one UPDATE per request would be wasteful).
+_TOUCH_EVERY = timedelta(minutes=1)
+LINK_LIFETIME = {LinkPurpose.SIGN_IN: timedelta(minutes=15), LinkPurpose.ONBOARDING: timedelta(days=60)}
+MIN_PASSWORD_LENGTH = 10
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# ------------------------------------------------------------------------------------------------ passwords
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def check_password(stored_hash: str, password: str) -> bool:
+    """True when ``password`` matches; an empty hash (no password set) never matches."""
+    if not stored_hash or not password:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def staff_by_password(email: str, password: str) -> Staff | None:
+    """The active member of staff with this email and password, or None. Rehashes outdated hashes."""
+    staff = await Staff.filter(email=email.strip().lower(), active=True).first()
+    if staff is None:
+        # Spend the same time as a real check, so response times do not tell which addresses exist.
+        check_password(_DUMMY_HASH, password)
+        return None
+    if not check_password(staff.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = _hasher.hash(password)
+        await staff.save(update_fields=["password_hash"])
+    return staff
+
+
+async def guardians_by_password(email: str, password: str) -> Guardian | None:
+    """The guardian whose verified email and password match, or None."""
+    candidates = await Guardian.filter(
+        erased_at__isnull=True,
+        contacts__kind=ContactKind.EMAIL,
+        contacts__value=email.strip().lower(),
+        contacts__verified=True,  # an address added but never confirmed signs nobody in
+        contacts__dead_at__isnull=True,
+    ).exclude(password_hash="")
+    for guardian in candidates:
+        if check_password(guardian.password_hash, password):
+            return guardian
+    check_password(_DUMMY_HASH, password)
+    return None
+
+
+_DUMMY_HASH = _hasher.hash("carnet-timing-equaliser")
+
+
+# ------------------------------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  #: goes in the cookie, never stored
+    session: WebSession
+
+
+async def start_session(kind: ActorKind, actor_id: int, now: datetime, *, user_agent: str = "") -> NewSession:
+    token = new_token()
+    session = await WebSession.create(
+        token_hash=token_hash(token),
+        actor_kind=kind,
+        staff_id=actor_id if kind == ActorKind.STAFF else None,
+        guardian_id=actor_id if kind == ActorKind.GUARDIAN else None,
+        csrf_token=new_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + SESSION_LIFETIME[kind],
+        user_agent=user_agent[:300],
+    )
+    return NewSession(token, session)
+
+
+async def find_session(token: str, now: datetime) -> WebSession | None:
+    """The live session of this cookie token, or None (unknown, revoked, expired or idle too long)."""
+    if not token:
+        return None
+    session = await WebSession.filter(token_hash=token_hash(token), revoked_at__isnull=True).first()
+    if session is None or now >= session.expires_at:
+        return None
+    if now - session.last_seen_at >= SESSION_IDLE[session.actor_kind]:
+        return None
+    if now - session.last_seen_at >= _TOUCH_EVERY:
+        await WebSession.filter(id=session.id).update(last_seen_at=now)
+    return session
+
+
+async def end_session(token: str, now: datetime) -> None:
+    await WebSession.filter(token_hash=token_hash(token), revoked_at__isnull=True).update(revoked_at=now)
+
+
+async def end_all_sessions(kind: ActorKind, actor_id: int, now: datetime) -> int:
+    """Sign a person out everywhere (after a password change, an erasure, a revoked role)."""
+    field = "staff_id" if kind == ActorKind.STAFF else "guardian_id"
+    return await WebSession.filter(**{field: actor_id}, revoked_at__isnull=True).update(revoked_at=now)
+
+
+# ------------------------------------------------------------------------------------------ sign-in links
+
+
+async def create_sign_in_link(guardian_id: int, now: datetime, purpose: LinkPurpose = LinkPurpose.SIGN_IN) -> str:
+    """A new link token for this guardian; the caller builds ``<base_url>/s/<token>`` and sends or prints it."""
+    token = new_token()
+    await SignInLink.create(
+        token_hash=token_hash(token),
+        guardian_id=guardian_id,
+        purpose=purpose,
+        created_at=now,
+        expires_at=now + LINK_LIFETIME[purpose],
+    )
+    return token
+
+
+async def peek_sign_in_link(token: str, now: datetime) -> SignInLink | None:
+    """The usable link of this token (not used, not expired), without using it: the confirmation page."""
+    link = await SignInLink.filter(token_hash=token_hash(token), used_at__isnull=True).first()
+    if link is None or now >= link.expires_at:
+        return None
+    return link
+
+
+async def consume_sign_in_link(token: str, now: datetime) -> SignInLink | None:
+    """Use the link once: the row is claimed by one conditional UPDATE, so a second use (or a race) gets None."""
+    link = await peek_sign_in_link(token, now)
+    if link is None:
+        return None
+    claimed = await SignInLink.filter(id=link.id, used_at__isnull=True).update(used_at=now)
+    if not claimed:
+        return None
+    guardian = await Guardian.filter(id=link.guardian_id, erased_at__isnull=True).exists()
+    return link if guardian else None
+
+
+# ---------------------------------------------------------------------------------------------- throttling
+
+
+def _window_start(window: timedelta, now: datetime) -> datetime:
+    seconds = int(window.total_seconds())
+    return datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=now.tzinfo)
+
+
+async def attempts(key: str, *, window: timedelta, now: datetime) -> int:
+    """The attempts counted for ``key`` in the current window (nothing counted by asking)."""
+    row = await Throttle.filter(key=key[:200], window_start=_window_start(window, now)).first()
+    return row.count if row else 0
+
+
+async def throttle(key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
+    """Count one attempt for ``key``; True while the attempts in the current window are within ``limit``."""
+    start = _window_start(window, now)
+    key = key[:200]
+    for _ in range(3):
+        updated = await Throttle.filter(key=key, window_start=start).update(count=F("count") + 1)
+        if updated:
+            break
+        try:
+            await Throttle.create(key=key, window_start=start, count=1)
+            break
+        except IntegrityError:  # another process created the row first: count on it
+            continue
+    row = await Throttle.filter(key=key, window_start=start).first()
+    return row is not None and row.count <= limit
+
+
+async def purge_throttle(before: datetime) -> int:
+    return await Throttle.filter(window_start__lt=before).delete()
