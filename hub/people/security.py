@@ -9,7 +9,9 @@ over the database, with the clock passed in (no web framework here, so the JSON 
   phone). Sign-out revokes the row.
 * Sign-in links are bound to one guardian, expire (15 minutes, 60 days for the welcome letter's onboarding link)
   and are single use: consuming one is one conditional UPDATE, so two clicks cannot both win.
-* :func:`throttle` counts attempts per key in fixed windows in the database, shared by every process.
+* :func:`throttle` counts attempts per key in fixed windows in the database, shared by every process;
+  :func:`sign_in_refused` and :func:`count_failed_sign_in` are the sign-in's use of them (the choice is explained
+  there): a guesser is refused, the right person on her own address is not.
 """
 
 from __future__ import annotations
@@ -212,6 +214,55 @@ async def throttle(key: str, *, limit: int, window: timedelta, now: datetime) ->
             continue
     row = await Throttle.filter(key=key, window_start=start).first()
     return row is not None and row.count <= limit
+
+
+# Sign-in throttling. Three counters of failed sign-ins per kind of sign-in (``what``: staff-login, guardian-login)
+# in fixed windows: per client address (any account), per account (any address), and per (account, address).
+#
+# * An address that failed ``limit`` times in the window is refused, whatever the account: one machine guessing
+#   (or trying one password on many accounts) stops there.
+# * An account that failed ``limit`` times in the window is refused only to the addresses that failed on it in
+#   that window. A locked account would hand anyone a way to lock out the principal before a council meeting (ten
+#   wrong passwords from ten addresses used to lock her out for a quarter of an hour, right password and all): her
+#   own address, which has not been guessing, still has its password checked. A guesser spread over many addresses
+#   gets one try per address and window once the account's limit is reached (and at most ``limit`` per address
+#   over all accounts), which argon2's cost per check and a strong password make hopeless.
+# * The account's counter does not slow down either (no delay added to a fresh address): a delay would be the
+#   same lever in the attacker's hands, only smaller, and holding requests open costs the server, not him.
+#
+# The price: the right person who mistypes from an address while her account is under attack waits for the
+# window's end (at most ``window``) on that address, or signs in from another one (her phone) or by a personal
+# link. Successful sign-ins are never counted: a school signs in all day long from one address.
+
+
+def _sign_in_keys(what: str, address: str, account: str) -> tuple[str, str, str]:
+    """The counters' keys: the address's, the account's and the pair's (hashed: an email and an IPv6 address
+    would not fit the key's 200 characters, and a truncated key would merge pairs)."""
+    pair = hashlib.sha256(f"{account}\n{address}".encode()).hexdigest()[:32]
+    return f"{what}:ip:{address}", f"{what}:key:{account}", f"{what}:pair:{pair}"
+
+
+async def sign_in_refused(
+    what: str, *, address: str, account: str = "", limit: int, window: timedelta, now: datetime
+) -> bool:
+    """True when a sign-in from ``address`` to ``account`` is refused without checking its password: the address
+    failed ``limit`` times in the window, or the account did and this address is one of those that failed on it.
+    ``account`` empty: only the address counts (a sign-in link, which names no account)."""
+    by_address, by_account, by_pair = _sign_in_keys(what, address, account.lower())
+    if await attempts(by_address, window=window, now=now) >= limit:
+        return True
+    if not account:
+        return False
+    if await attempts(by_account, window=window, now=now) < limit:
+        return False
+    return await attempts(by_pair, window=window, now=now) > 0
+
+
+async def count_failed_sign_in(what: str, *, address: str, account: str = "", window: timedelta, now: datetime) -> None:
+    """Count one failed sign-in from ``address`` to ``account`` on each of its counters."""
+    by_address, by_account, by_pair = _sign_in_keys(what, address, account.lower())
+    for key in (by_address, by_account, by_pair) if account else (by_address,):
+        await throttle(key, limit=0, window=window, now=now)
 
 
 async def purge_throttle(before: datetime) -> int:

@@ -15,7 +15,6 @@ order's reason (the school's record, which a guardian asks the school for).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -24,7 +23,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from hub import clock
+from hub import clock, csvfile
 from hub.enums import ActorKind
 from hub.messaging.models import Acknowledgement, Delivery, Notice, NoticePupil, SlipResponse, ThreadPost
 from hub.people.models import ChannelPreference, Consent, Contact, Guardian, Guardianship, SignInLink, WebSession
@@ -232,7 +231,8 @@ def export_json(data: dict[str, Any]) -> bytes:
 
 def export_zip(data: dict[str, Any]) -> bytes:
     """The export as a zip: ``carnet-data.json`` (all of it) and a CSV per table (UTF-8 with a BOM, ``;``
-    separated, as a Belgian spreadsheet opens it). Nested values (answers, plans) are written as JSON."""
+    separated, as a Belgian spreadsheet opens it; a cell that would start a formula gets an apostrophe, see
+    :mod:`hub.csvfile`). Nested values (answers, plans) are written as JSON."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("carnet-data.json", export_json(data))
@@ -244,18 +244,16 @@ def export_zip(data: dict[str, Any]) -> bytes:
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
-    text = io.StringIO()
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    writer = csv.DictWriter(text, fieldnames=columns, delimiter=";", lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
+    """One table of the export through the product's CSV writer (formulas neutralised, ``;``, UTF-8 with a BOM)."""
+    return csvfile.table(
+        [
             {
                 key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
                 for key, value in row.items()
             }
-        )
-    return ("\ufeff" + text.getvalue()).encode("utf-8")
+            for row in rows
+        ]
+    )
 
 
 async def audited_export(

@@ -3,8 +3,11 @@
 The sign-in link is asked for with an email address or a phone number and sent there; the answer is the same
 whether the address is known or not, so the page does not tell who is a parent at the school. Opening a link shows
 a button that uses it (a POST): mail scanners that fetch every link would otherwise burn a single-use link before
-the parent clicks it. Failed attempts are counted per client address and per account tried: past the limit, the
-password is not even checked for a quarter of an hour. Sign-ins are audited.
+the parent clicks it. Failed attempts are counted per client address, per account tried and per both: an address
+past the limit, or an address that failed on an account past its limit, has its password not even checked for the
+rest of the quarter of an hour; an address that has not been guessing at the account still signs in, so that
+guessing at the principal's password cannot lock her out (:func:`hub.people.security.sign_in_refused`). Sign-ins
+are audited.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from hub.web.kit import Web, now, safe_next
 
 log = logging.getLogger(__name__)
 
-#: Sign-in attempts per client address (and per account) in a quarter of an hour.
+#: Failed sign-ins per client address (and per account, for the addresses failing on it) in a quarter of an hour.
 SIGN_IN_LIMIT = 10
 #: Personal-link requests per client address (and per address asked for) in an hour.
 LINK_LIMIT = 5
