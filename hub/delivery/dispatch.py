@@ -15,8 +15,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise import Tortoise
+from tortoise.expressions import F
 from tortoise.functions import Count
 
 from channels.base import ChannelAdapter, Envelope, Outcome
@@ -28,6 +30,7 @@ from hub.messaging.links import notice_views
 from hub.messaging.models import Delivery
 from hub.messaging.planning import LEASE
 from hub.messaging.rendering import render
+from hub.messaging.routing import can_move
 from hub.people.models import Contact
 
 #: Channels a worker never sends: the portal is an inbox, letters are printed from the paper list.
@@ -121,7 +124,30 @@ async def progress(message_id: int) -> dict[str, int]:
     return {str(state): int(n) for state, n in rows}
 
 
-async def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+async def _record(delivery: Delivery, outcome: Outcome, now: datetime, *, worker_id: str) -> None:
+    """Record one send the moment its outcome is known.
+
+    An accepted send of a delivery this worker still holds is one conditional UPDATE (CLAIMED to SENT or
+    DELIVERED, the attempt counted), the same move as :func:`planning.record_outcome` makes for it, without its
+    transaction and read: this runs once per message. Anything else (a failure, which plans a retry or the next
+    step, or a delivery no longer held as claimed) goes through ``record_outcome`` and its rules.
+    """
+    new = DeliveryState.DELIVERED if outcome.state == DeliveryState.DELIVERED else DeliveryState.SENT
+    if outcome.ok and can_move(DeliveryState.CLAIMED, new):
+        changes: dict[str, Any] = {"sent_at": now, "updated_at": now}
+        if outcome.provider_id:
+            changes["provider_id"] = outcome.provider_id
+        if outcome.cost:
+            changes["cost"] = outcome.cost
+        if outcome.segments:
+            changes["segments"] = outcome.segments
+        if new is DeliveryState.DELIVERED:
+            changes["delivered_at"] = now
+        moved = await Delivery.filter(id=delivery.id, state=DeliveryState.CLAIMED, claimed_by=worker_id).update(
+            state=new, attempts=F("attempts") + 1, **changes
+        )
+        if moved:
+            return
     await planning.record_outcome(
         delivery.id,
         now=now,
@@ -137,7 +163,8 @@ async def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
     )
 
 
-#: Sends a channel's envelopes through its adapter; the worker passes one that applies per-provider limits.
+#: Sends a channel's envelopes (``dispatch_due`` gives one at a time) through its adapter, one outcome each; the
+#: worker passes one that applies per-provider limits.
 Sender = Callable[[Channel, ChannelAdapter, list[Envelope]], Awaitable[list[Outcome]]]
 
 
@@ -153,15 +180,17 @@ async def dispatch_due(
     worker_id: str = "local",
     limit: int = 200,
     lease: timedelta | None = None,
-    chunk: int = 0,
     send: Sender | None = None,
     stop: asyncio.Event | None = None,
 ) -> DispatchReport:
-    """Claim what is due, send it, record each outcome.
+    """Claim what is due (one batch), then send each delivery and record it as soon as its outcome is known.
 
-    ``chunk`` (0: one piece per channel) splits each channel's deliveries into pieces recorded as soon as they
-    are sent. When ``stop`` is set, the piece being sent finishes and is recorded; the pieces not started are
-    released (DUE again, see :func:`release`) and counted in ``report.released``.
+    One message at a time: ``send`` is given one envelope, and the next one leaves only once the outcome of the
+    previous is recorded. So a process killed outright (SIGKILL) during a pass leaves at most one message sent
+    but not recorded, the one in flight, which goes again once its lease has expired (:func:`reclaim_expired`).
+    Run passes side by side (the worker's loops) for throughput. When ``stop`` is set, the message being sent
+    finishes and is recorded; the deliveries not started are released (DUE again, see :func:`release`) and
+    counted in ``report.released``.
     """
     report = DispatchReport()
     claimed = await claim(now, worker_id=worker_id, limit=limit, lease=lease)
@@ -172,39 +201,28 @@ async def dispatch_due(
     contacts = dict(
         await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")
     )
-    by_channel: dict[Channel, list[Delivery]] = defaultdict(list)
-    for delivery in claimed:
-        by_channel[Channel(delivery.channel)].append(delivery)
     send = send or _plain_send
-    not_started: list[int] = []
-    for channel, deliveries in by_channel.items():
-        size = chunk or len(deliveries)
-        for start in range(0, len(deliveries), size):
-            piece = deliveries[start : start + size]
-            if stop is not None and stop.is_set():
-                not_started.extend(d.id for d in piece)
-                continue
-            adapter = adapters.get(channel)
-            if adapter is None:
-                outcomes = [Outcome.permanent(f"the {channel} channel is not configured")] * len(piece)
-            else:
-                envelopes = [
-                    Envelope(
-                        contacts.get(d.contact_id, ""),
-                        dataclasses.replace(render(views[d.notice_id], channel), idempotency_key=f"delivery-{d.id}"),
-                    )
-                    for d in piece
-                ]
-                outcomes = await send(channel, adapter, envelopes)
-            for delivery, outcome in zip(piece, outcomes, strict=True):
-                await _record(delivery, outcome, now)
-                report.by_channel[str(channel)] += 1
-                if outcome.ok:
-                    report.sent += 1
-                else:
-                    report.failed += 1
-    if not_started:
-        report.released = await release(not_started, worker_id=worker_id)
+    for done, delivery in enumerate(claimed):
+        if stop is not None and stop.is_set():
+            report.released = await release([d.id for d in claimed[done:]], worker_id=worker_id)
+            break
+        channel = Channel(delivery.channel)
+        adapter = adapters.get(channel)
+        if adapter is None:
+            outcome = Outcome.permanent(f"the {channel} channel is not configured")
+        else:
+            rendered = render(views[delivery.notice_id], channel)
+            envelope = Envelope(
+                contacts.get(delivery.contact_id, ""),
+                dataclasses.replace(rendered, idempotency_key=f"delivery-{delivery.id}"),
+            )
+            (outcome,) = await send(channel, adapter, [envelope])
+        await _record(delivery, outcome, now, worker_id=worker_id)
+        report.by_channel[str(channel)] += 1
+        if outcome.ok:
+            report.sent += 1
+        else:
+            report.failed += 1
     return report
 
 

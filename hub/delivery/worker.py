@@ -2,14 +2,16 @@
 
 Each process runs ``--concurrency`` loops; each loop puts back expired leases (a crashed worker's claims,
 :func:`hub.delivery.dispatch.reclaim_expired`), claims up to ``--batch`` due deliveries under a lease of ``--lease``
-seconds, sends them in pieces of ``--chunk`` and records each piece as soon as it is sent. On PostgreSQL the claim
-is ``FOR UPDATE SKIP LOCKED``, so processes take disjoint batches; on SQLite run a single worker.
+seconds, then sends them one message at a time, recording each outcome (one UPDATE for an accepted send) before
+the next message leaves (:func:`hub.delivery.dispatch.dispatch_due`). On PostgreSQL the claim is ``FOR UPDATE SKIP
+LOCKED``, so processes take disjoint batches; on SQLite run a single worker.
 
-Stopping: SIGTERM or SIGINT sets a stop event; the pieces being sent finish and are recorded, what is claimed but
+Stopping: SIGTERM or SIGINT sets a stop event; the messages being sent finish and are recorded, what is claimed but
 not started is released (DUE again, ``claimed_by`` cleared), and the process exits 0. A process killed outright
-(SIGKILL, power loss) leaves its claims to expire: after the lease another worker takes them back, so a piece
-sent but not recorded may go twice (at most ``concurrency x chunk`` messages per killed process; the
-``delivery-<id>`` idempotency key lets providers drop the copy).
+(SIGKILL, power loss) leaves its claims to expire: after the lease another worker takes them back. Only a message
+the provider accepted but whose outcome was not yet recorded goes twice, and each loop has at most one such message
+at any instant, so a killed process re-sends at most ``--concurrency`` messages (the ``delivery-<id>``
+idempotency key lets providers drop the copy).
 
 Provider limits are applied around sends (:class:`Limits`): on PostgreSQL a rate-limited channel's limit is
 shared by every worker process through the ``rate_window`` table (fixed one-second windows, one upsert per
@@ -49,7 +51,7 @@ log = logging.getLogger("carnet.worker")
 SMS_PER_SECOND = 10.0
 #: Telegram's documented global limit for one bot: about 30 messages per second.
 TELEGRAM_PER_SECOND = 30.0
-#: Email: simultaneous SMTP connections to the relay (each sends a whole piece over one connection).
+#: Email: simultaneous SMTP connections to the relay (one message each: see ``dispatch_due``).
 EMAIL_CONNECTIONS = 4
 
 DEFAULT_RATES: Mapping[Channel, float] = {Channel.SMS: SMS_PER_SECOND, Channel.TELEGRAM: TELEGRAM_PER_SECOND}
@@ -165,6 +167,7 @@ class Limits:
             await asyncio.sleep(min(1.0, max(0.001, wait)))
 
     async def send(self, channel: Channel, adapter: ChannelAdapter, envelopes: list[Envelope]) -> list[Outcome]:
+        """Send ``envelopes`` (one, from ``dispatch_due``) within the channel's connections and rate."""
         semaphore = self.semaphores.get(channel)
         async with semaphore or contextlib.nullcontext():
             if channel not in self.rates:
@@ -183,7 +186,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("--worker-id", default="", help="the name claims are made under (default host:pid)")
     parser.add_argument("--batch", type=int, default=50, help="deliveries claimed at a time by one loop")
-    parser.add_argument("--chunk", type=int, default=10, help="deliveries sent and recorded together")
+    # Accepted so existing command lines keep working: each message is now sent and recorded on its own.
+    parser.add_argument("--chunk", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument(
         "--lease",
         type=float,
@@ -210,8 +214,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.connection_limits = {**DEFAULT_CONNECTIONS, **_pairs(args.connections, int)}
     except ValueError as exc:
         parser.error(str(exc))
-    if args.concurrency < 1 or args.batch < 1 or args.chunk < 1 or args.lease <= 0 or args.interval < 0:
-        parser.error("--concurrency, --batch, --chunk and --lease must be positive")
+    if args.concurrency < 1 or args.batch < 1 or args.lease <= 0 or args.interval < 0:
+        parser.error("--concurrency, --batch and --lease must be positive")
     return args
 
 
@@ -246,7 +250,6 @@ async def _loop(
                 worker_id=f"{worker_id}/{n}",
                 limit=args.batch,
                 lease=lease,
-                chunk=args.chunk,
                 send=limits.send,
                 stop=stop,
             )
@@ -303,8 +306,8 @@ async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
 
 
 def main(settings: Settings, argv: Sequence[str]) -> int:
-    """``carnet worker [--concurrency N] [--interval S] [--once] [--worker-id ID] [--batch N] [--chunk N]
-    [--lease S]``; returns the exit status (0 after a clean stop)."""
+    """``carnet worker [--concurrency N] [--interval S] [--once] [--worker-id ID] [--batch N] [--lease S]
+    [--rate CHANNEL=N] [--connections CHANNEL=N]``; returns the exit status (0 after a clean stop)."""
     args = parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
