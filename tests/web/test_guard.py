@@ -30,7 +30,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from hub.config import Settings
-from hub.web import create_app
+from hub.web import create_app, guard
 from hub.web.guard import (
     CONTENT_SECURITY_POLICY,
     CONTENT_SECURITY_POLICY_INLINE_STYLES,
@@ -587,12 +587,19 @@ def real(request: pytest.FixtureRequest, demo_db_url: str, tmp_path: Path) -> It
 
 
 def test_the_real_app_behind_the_guard(real: TestClient) -> None:
-    for path in ["/", "/login", "/charter"]:
+    for path in ["/", "/login"]:
         response = real.get(path)
         assert response.status_code == 200, path
         _has_security_headers(response)
         assert response.headers["referrer-policy"] == "same-origin"
         assert "cache-control" not in response.headers
+    # The charter carries its own stylesheet: its policy allows exactly that one, by its hash, and nothing else.
+    charter = real.get("/charter")
+    assert charter.status_code == 200
+    assert charter.headers["content-security-policy"] == guard.policy_with_style_hashes(charter.text)
+    assert "'sha256-" in charter.headers["content-security-policy"]
+    assert "unsafe-inline" not in charter.headers["content-security-policy"]
+    assert charter.headers["x-frame-options"] == "DENY"
     assert real.get("/charter.pdf").headers["content-security-policy"] == "frame-ancestors 'none'"
     assert "cache-control" not in real.get("/static/carnet.css").headers
     # Ids the database cannot hold match no route.
