@@ -22,10 +22,8 @@ Times from the form are wall-clock times of the charter's zone; everything store
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +40,7 @@ from tortoise.transactions import in_transaction
 from channels.base import Rendered
 from channels.letter import Letter, LetterRecipient, LetterSchool
 from charter import Charter, may_send
+from hub import csvfile
 from hub.enums import (
     ActorKind,
     AnswerMode,
@@ -56,6 +55,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
+from hub.inputs import parse_datetime_local, parse_id, parse_ids, parse_page
 from hub.messaging import access, planning, rendering, routing, threads
 from hub.messaging.links import personal_link, short_code
 from hub.messaging.models import (
@@ -245,14 +245,16 @@ class Fields:
     @property
     def question_rows(self) -> int:
         given = self.one("question_rows")
-        used = max((int(k[1:].split("_")[0]) for k in self.values if _question_key(k)), default=0)
-        rows = int(given) if given.isdigit() else QUESTION_ROWS
+        used = max((n for k in self.values if (n := _question_number(k)) is not None), default=0)
+        rows = parse_page(given, QUESTION_ROWS)
         return max(1, min(MAX_QUESTIONS, max(rows, used)))
 
 
-def _question_key(name: str) -> bool:
+def _question_number(name: str) -> int | None:
+    """The question a form key belongs to (``q3_text`` is question 3), None for another key (``q²_text`` too)."""
     head = name.split("_")[0]
-    return head.startswith("q") and head[1:].isdigit() and 0 < int(head[1:]) <= MAX_QUESTIONS
+    number = parse_id(head[1:]) if head.startswith("q") else None
+    return number if number is not None and number <= MAX_QUESTIONS else None
 
 
 @dataclass(frozen=True)
@@ -306,14 +308,9 @@ def _enum(kind: type[E], value: str, default: E) -> E | None:
 
 
 def _local_time(text: str, charter: Charter) -> dt.datetime | None:
-    """A ``datetime-local`` value (``2026-11-30T14:00``) of the charter's zone, in UTC; None if unreadable."""
-    try:
-        naive = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(dt.UTC)
-    return naive.replace(tzinfo=charter.tz).astimezone(dt.UTC)
+    """A ``datetime-local`` value (``2026-11-30T14:00``) of the charter's zone, in UTC; None if unreadable or
+    outside the years 1900..2999 (:func:`hub.inputs.parse_datetime_local`)."""
+    return parse_datetime_local(text, charter.tz)
 
 
 def local_input(value: dt.datetime | None, charter: Charter) -> str:
@@ -332,7 +329,7 @@ def _euro_cents(text: str) -> int | None:
 
 
 def _ids(values: Iterable[str]) -> list[int]:
-    return [int(v) for v in values if v.isdigit()]
+    return parse_ids(values)
 
 
 def parse_form(
@@ -1400,8 +1397,9 @@ def csv_cell(value: object) -> str:
 
 
 async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, words: Mapping[str, str]) -> str:
-    """The slip's answers, one row per pupil and guardian who answered, with a header, UTF-8 with a BOM (Excel
-    then reads accents right). ``words`` translates the header and yes/no."""
+    """The slip's answers, one row per pupil and guardian who answered, with a header, written by
+    :mod:`hub.csvfile` (``;``, a BOM so that Excel reads accents right, formulas neutralised). ``words``
+    translates the header and yes/no."""
     slip = await ReplySlip.get_or_none(message_id=message.id)
     questions = list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else []
     query = SlipResponse.filter(slip_id=slip.id) if slip else SlipResponse.filter(id=0)
@@ -1415,10 +1413,8 @@ async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, 
             "pupil_id", "group__code"
         )
     )
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     header = [words[k] for k in ("pupil", "class", "guardian", "answered_at", "channel", "signed_name")]
-    writer.writerow([csv_cell(h) for h in header + [f"{q.position}. {q.text}" for q in questions]])
+    rows: list[Sequence[object]] = [header + [f"{q.position}. {q.text}" for q in questions]]
     zone = ZoneInfo(tz)
     for response in responses:
         values = dict(response.answers or {})
@@ -1433,8 +1429,8 @@ async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, 
         for q in questions:
             value = values.get(str(q.position), "")
             cells.append(_csv_answer(q, value, words))
-        writer.writerow([csv_cell(c) for c in cells])
-    return "\ufeff" + out.getvalue()
+        rows.append(cells)
+    return csvfile.text(rows)
 
 
 def _csv_answer(question: SlipQuestion, value: object, words: Mapping[str, str]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from tortoise.queryset import QuerySet
 
 from hub.enums import ActorKind, AnswerMode, QuestionKind
+from hub.inputs import parse_count
 from hub.messaging import paper
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.people.models import Guardianship, Staff
@@ -358,9 +359,10 @@ MAX_COUNT = 100
 
 def _count(text: str, position: int) -> int:
     """How many, for an amount priced per unit (stored as the count, like the portal does)."""
-    if not text.isdigit() or int(text) > MAX_COUNT:
+    count = parse_count(text, MAX_COUNT)
+    if count is None:
         raise AnswerError(position, "count")
-    return int(text)
+    return count
 
 
 def _euros(text: str, position: int) -> str:

@@ -34,6 +34,7 @@ from hub.enums import (
     MessageState,
     QuestionKind,
 )
+from hub.inputs import parse_count
 from hub.messaging import access
 from hub.messaging.models import Acknowledgement, Attachment, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.messaging.planning import PlanningError, record_acknowledgement, record_answer
@@ -328,9 +329,16 @@ async def own_notice(guardian_id: int, notice_id: int) -> Notice | None:
     return notice
 
 
+#: The longest token a notice stores (its column's length).
+_TOKEN_LENGTH: int = Notice._meta.fields_map["token"].max_length  # type: ignore[attr-defined]
+
+
 async def notice_by_token(token: str) -> Notice | None:
-    """The notice of a personal link if its guardian may see it now (not erased, not barred since), else None."""
-    notice = await Notice.filter(token=token, guardian__erased_at__isnull=True).first() if token else None
+    """The notice of a personal link if its guardian may see it now (not erased, not barred since), else None
+    (a token longer than any stored one too: the ORM would refuse to look it up)."""
+    if not token or len(token) > _TOKEN_LENGTH:
+        return None
+    notice = await Notice.filter(token=token, guardian__erased_at__isnull=True).first()
     if notice is None or notice.id not in await visible_notice_ids(notice.guardian_id):
         return None
     return notice
@@ -555,7 +563,8 @@ def _parse_one(question: Question, raw: list[str]) -> Any:
             raise ValueError("choice")
         return raw[0]
     if kind in (QuestionKind.ONE_CHOICE, QuestionKind.MANY_CHOICES):
-        indexes = [int(v) for v in raw if v.isdigit() and int(v) < len(question.choices)]
+        last = len(question.choices) - 1
+        indexes = [i for v in raw if (i := parse_count(v, last)) is not None] if last >= 0 else []
         if len(indexes) != len(raw) or (kind is QuestionKind.ONE_CHOICE and len(indexes) != 1):
             raise ValueError("choice")
         chosen = [question.choices[i] for i in sorted(set(indexes))]
@@ -566,9 +575,10 @@ def _parse_one(question: Question, raw: list[str]) -> Any:
             raise ValueError("too_long")
         return text
     if question.unit_price_cents is not None:
-        if not raw[0].isdigit() or int(raw[0]) > MAX_COUNT:
+        count = parse_count(raw[0], MAX_COUNT)
+        if count is None:
             raise ValueError("count")
-        return int(raw[0])
+        return count
     try:
         amount = Decimal(raw[0].replace(",", ".").replace("€", "").strip())
     except InvalidOperation:

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 from tortoise import Tortoise
 
 from hub.enums import Channel, DeliveryState, ErrorKind
+from hub.inputs import parse_date
 from hub.messaging.models import Message, NoticePupil
 
 #: Families listed per page of "cannot be reached" (the total is always given).
@@ -321,16 +322,15 @@ def school_year_start(today: date) -> date:
 def period_of(first: str, last: str, *, now: datetime, tz: str) -> Period:
     """The period a form asks for (ISO dates, both included), by default from 1 September to today (local).
 
-    Raises ReportError for a date that is not one, a period that ends before it starts or is too long."""
+    Raises ReportError for a date that is not one (or outside the years 1900..2999, where the period's bounds
+    moved to UTC would overflow), a period that ends before it starts or is too long."""
     today = now.astimezone(ZoneInfo(tz)).date()
-    try:
-        start = date.fromisoformat(first) if first.strip() else school_year_start(today)
-    except ValueError:
-        raise ReportError("from", f"the first day is not a date (YYYY-MM-DD): {first!r}") from None
-    try:
-        end = date.fromisoformat(last) if last.strip() else today
-    except ValueError:
-        raise ReportError("to", f"the last day is not a date (YYYY-MM-DD): {last!r}") from None
+    start = parse_date(first) if first.strip() else school_year_start(today)
+    if start is None:
+        raise ReportError("from", f"the first day is not a date (YYYY-MM-DD): {first[:40]!r}")
+    end = parse_date(last) if last.strip() else today
+    if end is None:
+        raise ReportError("to", f"the last day is not a date (YYYY-MM-DD): {last[:40]!r}")
     if end < start:
         raise ReportError("order", f"the period ends ({end}) before it starts ({start})")
     if (end - start).days >= MAX_DAYS:

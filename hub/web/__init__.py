@@ -145,8 +145,8 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         if not inbound.verify_telegram_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token"), settings):
             return Response("forbidden", status_code=403)
         try:
-            update = await request.json()
-        except ValueError:
+            update = guard.loads_bounded(await request.body())
+        except ValueError:  # invalid JSON (UnicodeDecodeError included) or nested too deep
             return Response("not JSON", status_code=400)
         try:
             result = await inbound.telegram_update(update, settings, clock.now())
@@ -163,7 +163,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         if peers is None:
             return Response(status_code=404)
         guardian = request.query_params.get("guardian", "")
-        items = await peers.outbox(int(guardian) if guardian.isdigit() else None)
+        items = await peers.outbox(guard.parse_id(guardian))
         return await web.render(request, "outbox.html", items=items, guardian=guardian)
 
     async def demo_clock_jump(request: Request) -> Response:

@@ -33,7 +33,8 @@ from hub.config import ROOT
 from hub.enums import Channel, ConsentPurpose, ContactKind
 from hub.people import account
 from hub.people.models import Contact, Guardian
-from hub.web.kit import Actor, Web, guardian_only, ids, now, safe_next
+from hub.web.guard import json_depth, loads_bounded, parse_id
+from hub.web.kit import Actor, Web, guardian_only, now, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ CODE_SEND_LIMIT = 5
 CODE_TRY_LIMIT = 20
 #: The largest PushSubscription JSON accepted (a real one is about 400 bytes).
 MAX_SUBSCRIPTION_BYTES = 4096
+#: A PushSubscription nests two levels ({"keys": {...}}): deeper JSON is refused before it is parsed.
+MAX_SUBSCRIPTION_DEPTH = 8
 _CHANNEL_OF_KIND = {ContactKind.EMAIL: Channel.EMAIL, ContactKind.PHONE: Channel.SMS}
 _CHARTER_CONSENT_WORDS = ("consent", "toestemming", "einwilligung")
 
@@ -218,7 +221,12 @@ def routes(web: Web) -> list[BaseRoute]:
     async def save_order(request: Request, actor: Actor) -> Response:
         form = await web.form(request)
         current = [choice.channel for choice in await account.channel_choices(actor.id)]
-        typed = {channel: _rank(form.get(f"rank_{channel}")) for channel in current}
+        typed: dict[Channel, int] = {}
+        for channel in current:
+            rank = _rank(form.get(f"rank_{channel}"))
+            if rank is None:
+                raise HTTPException(400, "a channel's rank is a number from 1")
+            typed[channel] = rank
         order = sorted(current, key=lambda c: (typed[c], current.index(c)))
         await account.save_channel_order(actor.id, order, _channels(form.getlist("enabled")), now())
         return RedirectResponse("/portal/channels?done=order#order", status_code=303)
@@ -252,10 +260,13 @@ def routes(web: Web) -> list[BaseRoute]:
         body = await request.body()
         if len(body) > MAX_SUBSCRIPTION_BYTES:
             return JSONResponse({"error": "subscription too large"}, status_code=400)
+        raw = body.decode("utf-8", errors="replace")
+        if json_depth(raw) > MAX_SUBSCRIPTION_DEPTH:  # before the parser recurses (a RecursionError would be a 500)
+            return JSONResponse({"error": "subscription nested too deep"}, status_code=400)
         try:
             contact = await account.add_push_subscription(
                 await the_guardian(actor),
-                body.decode("utf-8", errors="replace"),
+                raw,
                 now(),
                 version=web.charter.document.version,
                 allow_loopback_http=web.demo or not web.secure_cookies,
@@ -268,7 +279,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def push_unsubscribe(request: Request, actor: Actor) -> Response:
         await web.check_csrf(request, request.headers.get("x-csrf-token", ""))
         try:
-            endpoint = (await request.json()).get("endpoint", "")
+            endpoint = loads_bounded(await request.body()).get("endpoint", "")
         except (ValueError, AttributeError):
             return JSONResponse({"error": 'expected {"endpoint": ...}'}, status_code=400)
         if not isinstance(endpoint, str) or not endpoint:
@@ -352,9 +363,11 @@ def _channels(values: list[Any]) -> set[Channel]:
     return {Channel(str(v)) for v in values if str(v) in set(account.ORDERED_CHANNELS)}
 
 
-def _rank(value: Any) -> int:
-    found = ids([str(value or "")])
-    return found[0] if found else 100
+def _rank(value: Any) -> int | None:
+    """A channel's rank in the order form: 100 (after the others) when not given, None when not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 100
+    return parse_id(value)
 
 
 def _with_done(path: str, done: str) -> str:

@@ -363,7 +363,8 @@ def _same_site(web: Web, request: Request) -> bool:
 
 
 async def sign_in(call: Call) -> Response:
-    """Check the password, start a session (its cookie) and hand over its CSRF token."""
+    """Check the password, start a session (its cookie) and hand over its CSRF token. Throttled with the pages'
+    counters: an address that has not been guessing at the account is never refused because others have."""
     body: SessionIn = call.body
     web, request = call.web, call.request
     if not _same_site(web, request):

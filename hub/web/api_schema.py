@@ -18,7 +18,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import models_json_schema
 
 from hub.enums import (
@@ -33,6 +33,7 @@ from hub.enums import (
     QuestionKind,
     Urgency,
 )
+from hub.inputs import MAX_ID, MAX_YEAR, MIN_YEAR, check_datetime_range
 from hub.messaging.replies import MAX_LENGTH
 
 API_PREFIX = "/api/v1"
@@ -44,6 +45,19 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+#: An id the database can hold (its ``integer``): the same limits as the ``{id}`` of a path.
+IdIn = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: A date and time with its offset, within the years the product reads (moving a time between zones cannot
+#: overflow within them): the document states the years as a pattern, the code checks them.
+DateTimeIn = Annotated[
+    AwareDatetime,
+    AfterValidator(check_datetime_range),
+    Field(
+        json_schema_extra={"pattern": "^(19[0-9]{2}|2[0-9]{3})-"},
+        description=f"an ISO 8601 date and time with its offset, in the years {MIN_YEAR} to {MAX_YEAR}",
+    ),
+]
 
 
 class Who(StrEnum):
@@ -265,7 +279,7 @@ class AcknowledgementOut(Output):
 
 
 class AnswerIn(Input):
-    pupil_id: int = Field(ge=1)
+    pupil_id: IdIn
     answers: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}$")], Any] = Field(
         description="by question position ('1', '2'...): yes_no true/false, one_choice a choice's text, "
         "many_choices a list of choices, free_text a text, amount a number (a count when the question has a "
@@ -346,9 +360,37 @@ class Progress(Output):
     total: int
 
 
+def _audience_schema(schema: dict[str, Any]) -> None:
+    """The document says what the validator checks: the school takes no id, a pupil or a group needs one."""
+    properties = schema.pop("properties")
+    schema.pop("required", None)
+    schema.pop("additionalProperties", None)
+    id_schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "the pupil's or group's id"}
+    others = [str(kind) for kind in AudienceKind if kind is not AudienceKind.SCHOOL]
+    schema["oneOf"] = [
+        {
+            "type": "object",
+            "properties": {"kind": {"type": "string", "const": str(AudienceKind.SCHOOL)}, "id": {"type": "null"}},
+            "required": ["kind"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"kind": {"type": "string", "enum": others}, "id": id_schema},
+            "required": ["kind", "id"],
+            "additionalProperties": False,
+        },
+    ]
+    assert set(properties) == {"kind", "id"}, "the schema above names every field"
+
+
 class AudienceIn(Input):
+    """The whole school (no id), or a group or a pupil by id."""
+
+    model_config = ConfigDict(json_schema_extra=_audience_schema)
+
     kind: AudienceKind
-    id: int | None = Field(default=None, ge=1, description="the pupil's or group's id; none for the school")
+    id: int | None = Field(default=None, ge=1, le=MAX_ID, description="the pupil's or group's id; none for the school")
 
     @model_validator(mode="after")
     def _id_matches_kind(self) -> AudienceIn:
@@ -383,7 +425,7 @@ class QuestionIn(Input):
 
 
 class SlipIn(Input):
-    deadline: AwareDatetime
+    deadline: DateTimeIn
     answer_mode: AnswerMode = AnswerMode.ONE_PER_PUPIL
     needs_signature: bool = False
     reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 30)]] = Field(
@@ -402,7 +444,9 @@ class MessageIn(Input):
     )
     category: Category = Category.INFORMATION
     needs_acknowledgement: bool = False
-    scheduled_at: AwareDatetime | None = Field(default=None, description="later, or none for as soon as allowed")
+    scheduled_at: DateTimeIn | None = Field(
+        default=None, description="later, or none for as soon as allowed (in the years 1900 to 2999)"
+    )
     slip: SlipIn | None = None
 
     @model_validator(mode="after")
@@ -461,8 +505,9 @@ class ThreadOut(Output):
 
 class PostIn(Input):
     body: str = Field(
+        json_schema_extra={"minLength": 1},  # the code's own check (below) answers an empty post with its words
         description=f"at most {MAX_LENGTH} characters once line endings are made \\n, control characters dropped "
-        "and the outer whitespace trimmed (an empty or longer text is refused with 422, nothing stored)"
+        "and the outer whitespace trimmed (an empty or longer text is refused with 422, nothing stored)",
     )
 
 
@@ -606,7 +651,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
         for name in op.path_params
     ]
     if op.query is not None:

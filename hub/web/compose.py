@@ -201,8 +201,7 @@ class Words:
 
 
 def _page_number(request: Request) -> int:
-    value = request.query_params.get("page", "1")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+    return guard.parse_page(request.query_params.get("page"))
 
 
 def _path_id(request: Request, name: str = "message_id") -> int:
@@ -287,7 +286,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def compose_form(request: Request, actor: Actor) -> Response:
         draft = request.query_params.get("draft", "")
         if draft:
-            message = await own_draft_or_404(actor, int(draft) if draft.isdigit() else 0)
+            message = await own_draft_or_404(actor, guard.parse_id(draft) or 0)
             fields = await composer.draft_fields(message, web.charter)
             return await show_form(
                 request, actor, fields, draft_id=message.id, saved=request.query_params.get("saved") == "1"
@@ -303,7 +302,7 @@ def routes(web: Web) -> list[BaseRoute]:
         draft_value = fields.one("draft")
         draft_id = None
         if draft_value:
-            draft_id = (await own_draft_or_404(actor, int(draft_value) if draft_value.isdigit() else 0)).id
+            draft_id = (await own_draft_or_404(actor, guard.parse_id(draft_value) or 0)).id
         files_dropped = any(u.filename or u.data for u in uploads)
         action = fields.one("action", "preview")
         if action == "add_question":

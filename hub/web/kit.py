@@ -50,6 +50,7 @@ from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import security
 from hub.people.models import Guardian, School, Staff, StaffRoleGrant, WebSession
+from hub.web.guard import parse_ids
 
 SESSION_COOKIE = "carnet_session"
 CSRF_COOKIE = "carnet_csrf"
@@ -250,23 +251,24 @@ class Web:
     def client_ip(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    def _throttle_keys(self, request: Request, what: str, key: str) -> list[str]:
-        keys = [f"{what}:ip:{self.client_ip(request)}"]
-        return [*keys, f"{what}:key:{key.lower()}"] if key else keys
-
     async def too_many_failures(self, request: Request, what: str, *, limit: int, minutes: int, key: str = "") -> bool:
-        """True when this client, or the account ``key`` tried, failed ``limit`` times in the window: the
-        password check is not even made. Successful sign-ins are not counted (a school signs in all day)."""
-        window = dt.timedelta(minutes=minutes)
-        for name in self._throttle_keys(request, what, key):
-            if await security.attempts(name, window=window, now=now()) >= limit:
-                return True
-        return False
+        """True when this client went past ``limit`` failures in the window, or the account ``key`` did and this
+        client is one that failed on it: the password is not even checked. A client that has not been guessing
+        at this account keeps signing in (:func:`hub.people.security.sign_in_refused` explains the choice)."""
+        return await security.sign_in_refused(
+            what,
+            address=self.client_ip(request),
+            account=key,
+            limit=limit,
+            window=dt.timedelta(minutes=minutes),
+            now=now(),
+        )
 
     async def count_failure(self, request: Request, what: str, *, minutes: int, key: str = "") -> None:
-        window = dt.timedelta(minutes=minutes)
-        for name in self._throttle_keys(request, what, key):
-            await security.throttle(name, limit=0, window=window, now=now())
+        """Count one failure of this client (at the account ``key``, when given)."""
+        await security.count_failed_sign_in(
+            what, address=self.client_ip(request), account=key, window=dt.timedelta(minutes=minutes), now=now()
+        )
 
     async def throttled(self, request: Request, what: str, *, limit: int, minutes: int, key: str = "") -> bool:
         """True when this client (and ``key``, e.g. the email tried) went past ``limit`` attempts."""
@@ -382,4 +384,4 @@ def safe_next(value: str | None, default: str) -> str:
 
 def ids(values: Iterable[str]) -> list[int]:
     """Integers from form values, ignoring anything else (a forged form gets nothing it did not name)."""
-    return [int(v) for v in values if str(v).isdigit()]
+    return parse_ids(values)

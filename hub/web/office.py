@@ -23,6 +23,7 @@ from hub.people import onboarding, settings_admin
 from hub.people.models import Group, School, Staff
 from hub.people.security import MIN_PASSWORD_LENGTH
 from hub.store.audit import audit
+from hub.web.guard import parse_id, parse_ids
 from hub.web.kit import LANGUAGE_NAMES, Actor, Web, now, staff_only
 
 OFFICE_ROLES = (StaffRole.SECRETARY, StaffRole.PRINCIPAL, StaffRole.ADMIN)
@@ -38,13 +39,24 @@ def _pdf(data: bytes, filename: str) -> Response:
 
 
 def _int(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    """An id from a query or a form (ASCII digits within the database's range), else None."""
+    return parse_id(value)
+
+
+def _chosen_id(value: Any) -> int | None:
+    """The id a form names (None when it names none: "all"); 404 for a value that is no id (it names nothing,
+    and must not be taken for "all")."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    found = parse_id(value)
+    if found is None:
+        raise HTTPException(404, "not found")
+    return found
 
 
 def _ids(value: Any) -> list[int]:
     """The delivery ids a print form carries ("12 15 18")."""
-    return [int(part) for part in str(value or "").split() if part.isdigit()]
+    return parse_ids(value.split() if isinstance(value, str) else ())
 
 
 def routes(web: Web) -> list[BaseRoute]:
@@ -76,7 +88,7 @@ def routes(web: Web) -> list[BaseRoute]:
             staff_id=actor.id,
             now=now(),
             base_url=web.settings.base_url,
-            message_id=_int(form.get("message_id")),
+            message_id=_chosen_id(form.get("message_id")),
             delivery_ids=_ids(shown) if shown is not None else None,
         )
         if batch is None:
@@ -163,7 +175,7 @@ def routes(web: Web) -> list[BaseRoute]:
     @staff_only(web, *OFFICE_ROLES)
     async def welcome_letters(request: Request, actor: Actor) -> Response:
         form = await web.form(request)
-        group_id = _int(form.get("group_id"))
+        group_id = _chosen_id(form.get("group_id"))
         group = None
         if group_id is not None:
             group = await Group.filter(id=group_id, school_id=actor.school_id).first()

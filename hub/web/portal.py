@@ -32,6 +32,7 @@ from hub.messaging.models import Attachment, Notice
 from hub.messaging.portal import FieldErrors, MessagePage, SlipRefused
 from hub.privacy import export
 from hub.records import family as records_family
+from hub.web.guard import parse_id, parse_page
 from hub.web.kit import Actor, Web, guardian_only, now
 
 #: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
@@ -42,9 +43,9 @@ def _not_found() -> HTTPException:
     return HTTPException(404, "not found")
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
+def _id_param(request: Request, name: str) -> int | None:
+    """An id from the query (ASCII digits within the database's range), else None."""
+    return parse_id(request.query_params.get(name))
 
 
 def _fields(form: FormData) -> dict[str, list[str]]:
@@ -130,7 +131,7 @@ def routes(web: Web) -> list[BaseRoute]:
     @guardian
     async def inbox(request: Request, actor: Actor) -> Response:
         found = await portal.inbox(
-            actor.id, now=now(), pupil_id=_int_param(request, "pupil"), page=_int_param(request, "page") or 1
+            actor.id, now=now(), pupil_id=_id_param(request, "pupil"), page=parse_page(request.query_params.get("page"))
         )
         if found is None:
             raise _not_found()

@@ -37,6 +37,7 @@ from hub.reports.delivery import (
     period_of,
     published_messages,
 )
+from hub.web.guard import MAX_ID, parse_id, parse_page
 from hub.web.kit import Actor, Web, now, staff_only
 
 #: Babel's locale of each page language (numbers, money and month names as a Belgian reader writes them).
@@ -89,11 +90,12 @@ async def _query(request: Request, actor: Actor) -> Query:
     message = params.get("message", "").strip()
     message_id = None
     if message:
-        if not message.isdigit() or not await Message.filter(id=int(message), school_id=actor.school_id).exists():
+        message_id = parse_id(message)
+        if message_id is None or not await Message.filter(id=message_id, school_id=actor.school_id).exists():
             raise HTTPException(404, "no such message")
-        message_id = int(message)
-    offset = params.get("offset", "0")
-    return Query(period, message_id, int(offset) if offset.isdigit() else 0)
+    # An offset past every family shows an empty page; past the database's integer it would overflow the OFFSET.
+    offset = parse_page(params.get("offset"), default=0, maximum=MAX_ID)
+    return Query(period, message_id, offset)
 
 
 async def _report(actor: Actor, query: Query) -> Report:
