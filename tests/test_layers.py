@@ -17,8 +17,9 @@ import pytest
 
 from hub.config import ROOT
 
-#: The leaf modules: no import of anything else of the product (enums, configuration, the clock, dates, PDF, CSV).
-LEAVES = {"hub.enums", "hub.config", "hub.clock", "hub.dates", "hub.pdf", "hub.csvfile"}
+#: The leaf modules: no import of anything else of the product (enums, configuration, the clock, dates, PDF, CSV,
+#: input parsing).
+LEAVES = {"hub.enums", "hub.config", "hub.clock", "hub.dates", "hub.pdf", "hub.csvfile", "hub.inputs"}
 #: Leaves that live with their package: the SMS segment counting (messaging's, used by the SMS adapter and peer)
 #: and a guardian's preferences as plain values.
 LEAF_MODULES_IN_PACKAGES = {"hub.messaging.sms_segments", "hub.people.preferences"}
