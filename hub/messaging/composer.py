@@ -1384,18 +1384,6 @@ def progress_summary(states: Mapping[str, int]) -> dict[str, int]:
     }
 
 
-# ---------------------------------------------------------------------------------------------------- CSV
-
-#: Characters that make a spreadsheet read a cell as a formula (and tab and CR, which some tools strip first).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: a value starting like a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, words: Mapping[str, str]) -> str:
     """The slip's answers, one row per pupil and guardian who answered, with a header, written by
     :mod:`hub.csvfile` (``;``, a BOM so that Excel reads accents right, formulas neutralised). ``words``

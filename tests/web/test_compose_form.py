@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from charter import default_charter
+from hub.csvfile import cell as csv_cell
 from hub.enums import AnswerMode, AudienceKind, QuestionKind, Urgency
 from hub.messaging.composer import (
     MAX_ATTACHMENT_BYTES,
@@ -17,7 +18,6 @@ from hub.messaging.composer import (
     Upload,
     attachment_problem,
     attachment_type,
-    csv_cell,
     local_input,
     parse_form,
 )
