@@ -32,6 +32,8 @@ class School(Model):
     address = fields.TextField(default="")
     #: The school year the roster describes, e.g. "2026-2027".
     school_year = fields.CharField(max_length=9, default="")
+    #: Hours after a grade's or report card's publication before families see it (the pupil sees it at once).
+    family_records_delay_hours = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -270,6 +272,9 @@ class Guardianship(Model):
     #: A court order bars this guardian: nothing about this pupil reaches them, whatever else says.
     barred = fields.BooleanField(default=False)
     barred_reason = fields.CharField(max_length=500, default="")
+    #: May see the pupil's records (grades, report cards, absences, the class journal): a school can record that a
+    #: guardian receives messages but may not see results. A bar overrides it.
+    sees_records = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -17,6 +17,7 @@ from hub.enums import (
 from hub.messaging import access
 from hub.messaging.portal import PupilRef, visible_pupils
 from hub.people.models import Guardianship, Membership, Pupil
+from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.db import ids_of
 
@@ -41,6 +42,8 @@ class ChildSummary:
     grades: int
     unjustified_absences: int
     coming_up: int
+    #: False when this guardian receives messages about the child but may not see their records.
+    sees_records: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ChildRecord:
     classes: tuple[str, ...]
     relation: str
     may_answer: bool
+    sees_records: bool
     grades: list[Grade]
     report_cards: list[ReportCard]
     absences: list[Absence]
@@ -73,19 +77,22 @@ async def _groups_of(pupil_ids: Iterable[int]) -> dict[int, list[tuple[int, str,
     return found
 
 
-async def children(guardian_id: int, today: dt.date) -> list[ChildSummary]:
-    """The guardian's children (bars excluded) with a line about each one's records."""
+async def children(guardian_id: int, now: dt.datetime, today: dt.date) -> list[ChildSummary]:
+    """The guardian's children (bars excluded) with a line about each one's records (only those whose records
+    this guardian may see, as :mod:`hub.records.visibility` rules)."""
     pupils = await visible_pupils(guardian_id)
     ids = [p.id for p in pupils]
+    with_records = await visibility.record_pupil_ids(guardian_id)
+    record_ids = [pid for pid in ids if pid in with_records]
     groups = await _groups_of(ids)
     relations = dict(
         await Guardianship.filter(guardian_id=guardian_id, pupil_id__in=ids).values_list("pupil_id", "relation")
     )
     grades: dict[int, int] = defaultdict(int)
-    for pid in await ids_of(Grade.filter(pupil_id__in=ids, published_at__isnull=False), "pupil_id"):
+    for pid in await ids_of(await visibility.family_grades(record_ids, now), "pupil_id"):
         grades[pid] += 1
     unjustified: dict[int, int] = defaultdict(int)
-    for pid in await ids_of(Absence.filter(pupil_id__in=ids, justified=False), "pupil_id"):
+    for pid in await ids_of(Absence.filter(pupil_id__in=record_ids, justified=False), "pupil_id"):
         unjustified[pid] += 1
     coming: dict[int, int] = defaultdict(int)  # group -> homework and tests still to come
     all_groups = {g for rows in groups.values() for g, _k, _n in rows}
@@ -103,32 +110,35 @@ async def children(guardian_id: int, today: dt.date) -> list[ChildSummary]:
             relation=str(relations.get(pupil.id, Relation.OTHER)),
             grades=grades[pupil.id],
             unjustified_absences=unjustified[pupil.id],
-            coming_up=sum(coming[g] for g, _k, _n in groups[pupil.id]),
+            coming_up=sum(coming[g] for g, _k, _n in groups[pupil.id]) if pupil.id in with_records else 0,
+            sees_records=pupil.id in with_records,
         )
         for pupil in pupils
     ]
 
 
-async def child_record(guardian_id: int, pupil_id: int, today: dt.date) -> ChildRecord | None:
-    """One child's published grades and report cards, absences and class diary; None for a pupil this guardian
-    may not see (another family's, or barred by a court order)."""
+async def child_record(guardian_id: int, pupil_id: int, now: dt.datetime, today: dt.date) -> ChildRecord | None:
+    """One child's grades and report cards as families see them at ``now``, absences and class diary; None for a
+    pupil this guardian may not see (another family's, or barred by a court order). A guardian without the records
+    right sees the child's page without any record."""
     if pupil_id not in await access.guardian_pupil_ids(guardian_id):
         return None
     pupil = await Pupil.get(id=pupil_id)
     link = await Guardianship.get(guardian_id=guardian_id, pupil_id=pupil_id)
     groups = (await _groups_of([pupil_id]))[pupil_id]
-    group_ids = [g for g, _k, _n in groups]
+    sees = await visibility.may_see_records(guardian_id, pupil_id)
+    shown = [pupil_id] if sees else []
+    group_ids = [g for g, _k, _n in groups] if sees else []
     diary = JournalEntry.filter(group_id__in=group_ids, kind__in=(JournalKind.HOMEWORK, JournalKind.TEST))
     return ChildRecord(
         pupil=PupilRef(pupil.id, f"{pupil.first_name} {pupil.last_name}"),
         classes=tuple(name for _g, kind, name in groups if kind == "class"),
         relation=str(link.relation),
         may_answer=link.may_answer,
-        grades=await Grade.filter(pupil_id=pupil_id, published_at__isnull=False).order_by("-assessed_on", "subject"),
-        report_cards=await ReportCard.filter(pupil_id=pupil_id, published_at__isnull=False).order_by(
-            "-school_year", "-term"
-        ),
-        absences=await Absence.filter(pupil_id=pupil_id).order_by("-starts_at"),
+        sees_records=sees,
+        grades=await (await visibility.family_grades(shown, now)).order_by("-assessed_on", "subject"),
+        report_cards=await (await visibility.family_report_cards(shown, now)).order_by("-school_year", "-term"),
+        absences=await Absence.filter(pupil_id__in=shown).order_by("-starts_at"),
         coming_up=await diary.filter(due_on__gte=today).order_by("due_on", "subject").prefetch_related("group"),
         past=await diary.filter(due_on__lt=today)
         .order_by("-due_on", "subject")

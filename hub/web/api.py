@@ -57,6 +57,7 @@ from hub.messaging.replies import ReplyError
 from hub.people import security
 from hub.people.models import Group, Membership, Pupil
 from hub.privacy.export import audited_export
+from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.audit import audit
 from hub.store.db import ids_of
@@ -635,41 +636,55 @@ async def my_children(call: Call) -> PupilList:
 # --------------------------------------------------------------------------------- pupils (both kinds)
 
 
-async def _pupil(call: Call) -> tuple[Pupil, bool]:
-    """The pupil of the path if the caller may see them (404 otherwise), and whether only published records show
-    (a guardian's view)."""
+@dataclass(frozen=True)
+class _RecordsView:
+    """Whose eyes read a pupil's records: staff see them all; a guardian only what :mod:`hub.records.visibility`
+    lets families see (nothing at all without the records right)."""
+
+    family: bool
+    sees_records: bool
+
+
+async def _pupil(call: Call) -> tuple[Pupil, _RecordsView]:
+    """The pupil of the path if the caller may see them (404 otherwise), and how their records show."""
     pupil_id = call.ids["pupil_id"]
     actor = call.me
     if actor.is_guardian:
         allowed = pupil_id in await access.guardian_pupil_ids(actor.id)
+        view = _RecordsView(family=True, sees_records=allowed and await visibility.may_see_records(actor.id, pupil_id))
     else:
         allowed = await access.staff_may_see_pupil(actor.id, actor.roles, actor.school_id, pupil_id)
+        view = _RecordsView(family=False, sees_records=True)
     pupil = await Pupil.get_or_none(id=pupil_id) if allowed else None
     if pupil is None:
         raise _not_found()
-    return pupil, actor.is_guardian
+    return pupil, view
 
 
-async def _grades(pupil_id: int, published_only: bool) -> list[GradeOut]:
-    query = Grade.filter(pupil_id=pupil_id)
-    if published_only:
-        query = query.filter(published_at__lte=now())
+async def _grades(pupil_id: int, view: _RecordsView) -> list[GradeOut]:
+    if not view.sees_records:
+        return []
+    query = await visibility.family_grades([pupil_id], now()) if view.family else Grade.filter(pupil_id=pupil_id)
     return [_grade(g) for g in await query.order_by("-assessed_on", "subject", "id")]
 
 
-async def _absences(pupil_id: int) -> list[AbsenceOut]:
+async def _absences(pupil_id: int, view: _RecordsView) -> list[AbsenceOut]:
+    if not view.sees_records:
+        return []
     return [_absence(a) for a in await Absence.filter(pupil_id=pupil_id).order_by("-starts_at", "id")]
 
 
-async def _report_cards(pupil_id: int, published_only: bool) -> list[ReportCardOut]:
-    query = ReportCard.filter(pupil_id=pupil_id)
-    if published_only:
-        query = query.filter(published_at__lte=now())
+async def _report_cards(pupil_id: int, view: _RecordsView) -> list[ReportCardOut]:
+    if not view.sees_records:
+        return []
+    query = (
+        await visibility.family_report_cards([pupil_id], now()) if view.family else ReportCard.filter(pupil_id=pupil_id)
+    )
     return [_report_card(c) for c in await query.order_by("-school_year", "-term", "id")]
 
 
 async def pupil_detail(call: Call) -> PupilDetail:
-    pupil, published_only = await _pupil(call)
+    pupil, view = await _pupil(call)
     groups = await _pupil_groups([pupil.id])
     return PupilDetail(
         id=pupil.id,
@@ -677,30 +692,32 @@ async def pupil_detail(call: Call) -> PupilDetail:
         last_name=pupil.last_name,
         groups=groups[pupil.id],
         birth_date=pupil.birth_date,
-        grades=await _grades(pupil.id, published_only),
-        absences=await _absences(pupil.id),
-        report_cards=await _report_cards(pupil.id, published_only),
+        grades=await _grades(pupil.id, view),
+        absences=await _absences(pupil.id, view),
+        report_cards=await _report_cards(pupil.id, view),
     )
 
 
 async def pupil_grades(call: Call) -> GradeList:
-    pupil, published_only = await _pupil(call)
-    return GradeList(items=await _grades(pupil.id, published_only))
+    pupil, view = await _pupil(call)
+    return GradeList(items=await _grades(pupil.id, view))
 
 
 async def pupil_absences(call: Call) -> AbsenceList:
-    pupil, _published_only = await _pupil(call)
-    return AbsenceList(items=await _absences(pupil.id))
+    pupil, view = await _pupil(call)
+    return AbsenceList(items=await _absences(pupil.id, view))
 
 
 async def pupil_report_cards(call: Call) -> ReportCardList:
-    pupil, published_only = await _pupil(call)
-    return ReportCardList(items=await _report_cards(pupil.id, published_only))
+    pupil, view = await _pupil(call)
+    return ReportCardList(items=await _report_cards(pupil.id, view))
 
 
 async def pupil_journal(call: Call) -> JournalList:
     """The diary of the pupil's classes and courses, latest first."""
-    pupil, _published_only = await _pupil(call)
+    pupil, view = await _pupil(call)
+    if not view.sees_records:
+        return JournalList(items=[])
     groups = await ids_of(Membership.filter(pupil_id=pupil.id), "group_id")
     entries = await JournalEntry.filter(group_id__in=list(groups)).order_by("-on_date", "id").prefetch_related("group")
     return JournalList(

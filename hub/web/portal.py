@@ -177,15 +177,17 @@ def routes(web: Web) -> list[BaseRoute]:
 
     @guardian
     async def children(request: Request, actor: Actor) -> Response:
-        today = now().astimezone(web.charter.tz).date()
+        at = now()
+        today = at.astimezone(web.charter.tz).date()
         return await web.render(
-            request, "portal/children.html", children=await records_family.children(actor.id, today)
+            request, "portal/children.html", children=await records_family.children(actor.id, at, today)
         )
 
     @guardian
     async def child(request: Request, actor: Actor) -> Response:
-        today = now().astimezone(web.charter.tz).date()
-        record = await records_family.child_record(actor.id, request.path_params["pupil_id"], today)
+        at = now()
+        today = at.astimezone(web.charter.tz).date()
+        record = await records_family.child_record(actor.id, request.path_params["pupil_id"], at, today)
         if record is None:
             raise _not_found()
         return await web.render(request, "portal/child.html", record=record)

@@ -11,8 +11,8 @@ from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from hub.enums import ActorKind, Relation
-from hub.people.models import Guardianship, Household, Pupil, School
+from hub.enums import ActorKind
+from hub.people.models import Guardianship, School
 from hub.store import db as hubdb
 from hub.store.audit import AuditEntry
 from hub.testing import postgres
@@ -58,17 +58,37 @@ async def test_upgrading_a_populated_database_keeps_its_data(empty_url: str) -> 
     await hubdb.close()
     await hubdb.init(empty_url)
     try:
-        school = await School.create(name="Athénée", school_year="2025-2026")
-        home = await Household.create(school=school, external_id="H1", city="Namur")
-        pupil = await Pupil.create(school=school, external_id="P1", first_name="Lina", last_name="Peeters")
-        # Written as the first release wrote it: today's Guardian model has columns 0001 did not have.
-        await connections.get("default").execute_query(
+        # Written as the first release wrote it, in raw SQL: today's models have columns 0001 did not have.
+        conn = connections.get("default")
+
+        async def insert(sql: str) -> int:
+            await conn.execute_query(sql)
+            table = sql.split()[2]
+            return int((await conn.execute_query_dict(f"SELECT max(id) AS id FROM {table}"))[0]["id"])
+
+        created = "'2025-09-01 08:00:00+00:00'"
+        school = await insert(
+            "INSERT INTO school (name, timezone, default_language, address, school_year, created_at)"
+            f" VALUES ('Athénée', 'Europe/Brussels', 'fr', '', '2025-2026', {created})"
+        )
+        home = await insert(
+            "INSERT INTO household (school_id, external_id, street, postal_code, city, country)"
+            f" VALUES ({school}, 'H1', '', '', 'Namur', 'BE')"
+        )
+        pupil = await insert(
+            "INSERT INTO pupil (school_id, external_id, first_name, last_name, active, created_at)"
+            f" VALUES ({school}, 'P1', 'Lina', 'Peeters', true, {created})"
+        )
+        mother_id = await insert(
             "INSERT INTO guardian (school_id, external_id, first_name, last_name, language, street, postal_code,"
             " city, country, password_hash, created_at)"
-            f" VALUES ({school.id}, 'G1', 'Ann', 'Peeters', 'fr', '', '', '', 'BE', '', '2025-09-01 08:00:00+00:00')"
+            f" VALUES ({school}, 'G1', 'Ann', 'Peeters', 'fr', '', '', '', 'BE', '', {created})"
         )
-        mother_id = (await connections.get("default").execute_query_dict("SELECT id FROM guardian"))[0]["id"]
-        await Guardianship.create(pupil=pupil, guardian_id=mother_id, relation=Relation.MOTHER, household=home)
+        await insert(
+            "INSERT INTO guardianship (pupil_id, guardian_id, relation, household_id, receives, may_answer, barred,"
+            f" barred_reason, created_at) VALUES ({pupil}, {mother_id}, 'mother', {home}, true, true, false,"
+            f" '', {created})"
+        )
         await AuditEntry.create(at=NOW, actor_kind=ActorKind.SYSTEM, action="old.entry")
     finally:
         await hubdb.close()
