@@ -10,12 +10,21 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: The repository (or installed tree) root, where ``templates/`` lives.
+#: The repository (or installed tree) root.
 ROOT = Path(__file__).resolve().parent.parent
+#: The Jinja2 pages, the per-channel message templates and the static files. In the source tree they live at the
+#: root (``templates/``, reached through the ``hub/templates`` link); an installed Carnet carries them inside the
+#: package, so a wheel or a non-editable install finds them without the sources.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Whether this is a source checkout (a developer's tree) rather than an installed package.
+SOURCE_TREE = (ROOT / "pyproject.toml").is_file()
 
 
 def _default_data_dir() -> Path:
-    return ROOT / "var"
+    """``var/`` of a source checkout; for an installed Carnet, ``carnet`` in the user's data folder (XDG)."""
+    if SOURCE_TREE:
+        return ROOT / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "carnet"
 
 
 @dataclass(frozen=True)

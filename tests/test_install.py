@@ -5,10 +5,11 @@ Two checks:
 * every third-party module imported anywhere in ``hub/``, ``channels/`` and ``charter/`` (read from the source,
   imports inside functions included) belongs to a distribution the project declares: the product's own imports
   to the run-time dependencies, the test equipment's (``hub/testing/``) to the dev extras at most;
-* a clean virtual environment (no system site-packages, no extras) gets the project installed as
-  ``scripts/_venv.sh`` installs it (editable, from a copy of the working tree, through the machine's configured
-  index), then runs ``carnet migrate``, ``carnet demo-data``, ``carnet serve`` with the demo providers and
-  ``carnet bounces``, on 127.0.0.1 only.
+* a clean virtual environment (no system site-packages, no extras) gets the project installed as a school's server
+  would install it: not editable, from a copy of the working tree (through the machine's configured index), the
+  copy then removed so nothing can be read from the sources; it runs ``carnet migrate``, ``carnet demo-data``,
+  ``carnet serve`` with the demo providers (its pages, static files, the charter and a message rendered from the
+  installed templates) and ``carnet bounces``, on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def test_a_clean_install_without_extras_serves_the_demo_and_receives_bounces(tmp
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT)
     python, carnet = venv / "bin" / "python", venv / "bin" / "carnet"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", str(source)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source)],
         capture_output=True,
         text=True,
         timeout=INSTALL_TIMEOUT,
@@ -217,6 +218,15 @@ def test_a_clean_install_without_extras_serves_the_demo_and_receives_bounces(tmp
     installed = subprocess.run([str(python), "-m", "pip", "list"], capture_output=True, text=True, check=True)
     for extra in ("pytest", "ruff", "playwright", "time-machine"):  # no dev extra came in
         assert not re.search(rf"^{extra}\s", installed.stdout, re.MULTILINE | re.IGNORECASE), extra
+    shutil.rmtree(source)  # the installed package must carry everything it reads
+    carried = subprocess.run(
+        [str(python), "-c", "from hub.config import TEMPLATES as t; print(sorted(p.name for p in t.glob('*/*')))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in ("email.html.j2", "sms.txt.j2", "base.html", "carnet.css"):
+        assert name in carried.stdout, carried.stdout
 
     data = tmp_path / "data"
     env = _clean_env(data)
@@ -230,8 +240,13 @@ def test_a_clean_install_without_extras_serves_the_demo_and_receives_bounces(tmp
     log = tmp_path / "serve.log"
     with _running(serve, serve_env, log) as server:
         _wait_until(lambda: _health(f"http://127.0.0.1:{port}/health"), server, log, "carnet serve")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
-            assert page.status == 200
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/login", timeout=10) as page:
+            assert page.status == 200 and "/static/carnet.css" in page.read().decode()
+        with urllib.request.urlopen(f"{base}/static/carnet.css", timeout=10) as css:
+            assert css.status == 200 and css.read()
+        with urllib.request.urlopen(f"{base}/charter", timeout=10) as charter:
+            assert charter.status == 200
     # uvicorn shuts the app down, then exits by the signal it received
     assert server.returncode in {0, -signal.SIGTERM}, log.read_text(errors="replace")
     assert "Application shutdown complete" in log.read_text(errors="replace")

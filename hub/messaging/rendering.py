@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -46,8 +47,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from channels.base import Button, Rendered
 from channels.letter import Letter, LetterQuestion, LetterRecipient, LetterSchool, LetterSlip
-from hub import clock
-from hub.config import ROOT
+from hub import clock, config
 from hub.enums import Channel, QuestionKind, Urgency
 from hub.messaging.sms_segments import SegmentCount, count_segments, gsm_friendly
 
@@ -67,8 +67,8 @@ __all__ = [
     "translations",
 ]
 
-TEMPLATES = ROOT / "templates" / "messages"
-LOCALE_DIR = ROOT / "hub" / "locale"
+TEMPLATES = config.TEMPLATES / "messages"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
 #: Languages with a catalogue; anything else is rendered in the first one.
 LANGUAGES = ("fr", "nl", "en")

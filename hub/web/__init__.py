@@ -26,7 +26,7 @@ from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
 from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
 from hub import clock
-from hub.config import ROOT, Settings
+from hub.config import TEMPLATES, Settings
 from hub.delivery import dispatch
 from hub.demo.guide import clock_view, demo_guide, is_demo_school, jump_to_next_release
 from hub.demo.peers import DemoPeers
@@ -227,7 +227,7 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
             Route("/hooks/twilio/status", twilio_status_hook, methods=["POST"]),
             Route("/hooks/twilio/inbound", twilio_inbound_hook, methods=["POST"]),
             Route("/hooks/telegram", telegram_hook, methods=["POST"]),
-            Mount("/static", StaticFiles(directory=ROOT / "templates" / "static"), name="static"),
+            Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

@@ -29,7 +29,7 @@ from channels.registry import channel_settings
 from channels.telegram import make_link_code
 from channels.webpush import WebPushAdapter
 from charter.document import Block, parse_body
-from hub.config import ROOT
+from hub.config import TEMPLATES
 from hub.enums import Channel, ConsentPurpose, ContactKind
 from hub.people import account
 from hub.people.models import Contact, Guardian
@@ -289,7 +289,7 @@ def routes(web: Web) -> list[BaseRoute]:
 
     async def service_worker(request: Request) -> Response:
         return FileResponse(
-            ROOT / "templates" / "static" / "sw.js",
+            TEMPLATES / "static" / "sw.js",
             media_type="text/javascript",
             headers={"Cache-Control": "no-cache"},  # browsers check for a new worker at every visit
         )

@@ -1144,7 +1144,13 @@ OPERATIONS: tuple[Operation, ...] = (
         SessionOut,
         body=SessionIn,
         errors=(401, 403, 429),
-        description="Sets the session cookie and returns the CSRF token. Throttled per client and per email.",
+        description=(
+            "Sets the session cookie and returns the CSRF token. Failed sign-ins are counted per client address and"
+            " per account: an address that failed too often is refused (429) whatever the account; an account under"
+            " attack is refused (429) only to the addresses that failed on it, so the right person signing in from"
+            " an address that has not been guessing keeps her password checked. A successful sign-in is never"
+            " counted."
+        ),
     ),
     Operation(
         "GET",

@@ -45,7 +45,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from channels.base import ChannelAdapter
 from charter import Charter
 from hub import clock
-from hub.config import ROOT, Settings
+from hub.config import TEMPLATES, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import security
@@ -128,7 +128,7 @@ class Web:
     def env(self, lang: str) -> Environment:
         if lang not in self._envs:
             env = Environment(
-                loader=FileSystemLoader(ROOT / "templates" / "pages"),
+                loader=FileSystemLoader(TEMPLATES / "pages"),
                 autoescape=select_autoescape(),
                 enable_async=True,
                 extensions=["jinja2.ext.i18n"],
