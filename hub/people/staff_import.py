@@ -112,6 +112,9 @@ class ParsedStaff:
     rows: dict[str, StaffRow] = field(default_factory=dict)
     #: Without a ``classes``/``courses``/``titular`` column the file says nothing of teaching: left as it is.
     has_teaching: bool = False
+    #: Every class and course code the file names, valid line or not: (line, column, kind, code), checked against
+    #: the school with the rest, so one pass names every problem.
+    references: list[tuple[int, str, GroupKind, str]] = field(default_factory=list)
     warnings: list[RosterIssue] = field(default_factory=list)
 
 
@@ -198,7 +201,7 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
                 unique = False
             elif key:
                 seen_at[key] = line
-        row = _parse_line(line, named, errors)
+        row = _parse_line(line, named, errors, parsed.references)
         if row is not None and unique:
             parsed.rows[row.external_id] = row
     if not parsed.rows and not errors:
@@ -206,7 +209,9 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
     return parsed, errors
 
 
-def _parse_line(line: int, cells: dict[str, str], errors: list[RosterIssue]) -> StaffRow | None:
+def _parse_line(
+    line: int, cells: dict[str, str], errors: list[RosterIssue], references: list[tuple[int, str, GroupKind, str]]
+) -> StaffRow | None:
     before = len(errors)
 
     def get(column: str, required: bool = False) -> str:
@@ -245,6 +250,12 @@ def _parse_line(line: int, cells: dict[str, str], errors: list[RosterIssue]) -> 
     classes = _teachings(get("classes"), "classes", line, errors)
     courses = _teachings(get("courses"), "courses", line, errors)
     titular = tuple(sorted({code.upper() for code in _split(get("titular"))}))
+    for column, codes, kind in (
+        ("classes", [c for c, _ in classes], GroupKind.CLASS),
+        ("courses", [c for c, _ in courses], GroupKind.COURSE),
+        ("titular", list(titular), GroupKind.CLASS),
+    ):
+        references.extend((line, column, kind, code) for code in dict.fromkeys(codes))
     if (classes or courses or titular) and StaffRole.TEACHER not in roles and len(errors) == before:
         errors.append(RosterIssue(line, "roles", "teaches classes or courses but has no teacher role"))
     if len(errors) > before:
@@ -400,19 +411,10 @@ class _Store:
             owner = by_email.get(row.email)
             if row.email in all_emails and (owner is None or member is None or owner.id != member.id):
                 errors.append(RosterIssue(row.line, "email", f"{row.email} is another member of staff's address"))
-            for column, wanted, kind in (
-                ("classes", [c for c, _ in row.classes], GroupKind.CLASS),
-                ("courses", [c for c, _ in row.courses], GroupKind.COURSE),
-                ("titular", list(row.titular), GroupKind.CLASS),
-            ):
-                for code in dict.fromkeys(wanted):
-                    if (str(kind), code) not in groups:
-                        errors.append(
-                            RosterIssue(
-                                row.line, column, f'the school has no {kind} "{code}" (import the roster first)'
-                            )
-                        )
             matched[ext] = member
+        for line, column, kind, code in self.p.references:
+            if (str(kind), code) not in groups:
+                errors.append(RosterIssue(line, column, f'the school has no {kind} "{code}" (import the roster first)'))
         if errors:
             raise _Refused(errors)
 
