@@ -30,6 +30,9 @@ EXPORT_LIMIT = 100_000
 PUPIL_READ = "pupil.records_read"
 REPORT_VIEWED = "report.viewed"
 RESPONSES_EXPORTED = "export.responses_csv"
+AUDIT_EXPORTED = "export.audit_csv"
+#: The entries a successful read leaves (whatever else the request carried): reading stores nothing else.
+READS = (PUPIL_READ, REPORT_VIEWED, RESPONSES_EXPORTED, AUDIT_EXPORTED)
 
 
 async def staff_read(

@@ -104,7 +104,7 @@ def routes(web: Web) -> list[BaseRoute]:
             return Response(f"invalid filter: {wrong}", status_code=400, media_type="text/plain; charset=utf-8")
         data = await audit_log.export_csv(actor.school_id, flt, tz=web.settings.timezone)
         await audit(
-            "export.audit_csv",
+            audit_log.AUDIT_EXPORTED,
             at=now(),
             actor_kind=ActorKind.STAFF,
             actor_id=actor.id,
