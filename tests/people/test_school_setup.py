@@ -4,6 +4,9 @@ over SQLite and PostgreSQL (the service functions the command and the pages call
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +286,35 @@ async def test_recovery_of_an_administrator_adds_no_role_and_unknown_or_departed
     with pytest.raises(school_setup.RecoveryError, match="deactivated"):
         await school_setup.recover_access("sophie@ecole.be", now=NOW)
     assert await AuditEntry.filter(action=school_setup.RECOVERED).count() == 1
+
+
+# ------------------------------------------------------------------------------------------------ the command
+
+
+def _carnet(tmp_path: Path, *args: str, answers: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARNET_")}
+    env.update(CARNET_DATA_DIR=str(tmp_path), CARNET_DATABASE_URL=f"sqlite://{tmp_path / 'c.sqlite3'}")
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args], env=env, input=answers, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_school_init_asks_its_questions_and_refuses_bad_answers_with_nothing_created(tmp_path: Path) -> None:
+    wrong = "\n".join(
+        ["", "Mars/Olympus", "xx", "Rue 1", "Julie", "not-an-email", "Anne", "L", "a@e.be", "S", "M", "a@e.be"]
+    )
+    refused = _carnet(tmp_path, "school", "init", "--interactive", answers=wrong + "\n")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    for problem in ("name: is required", "timezone:", "language:", "dpo_email:", "admin2_email:"):
+        assert problem in refused.stderr
+    answers = ["Athénée de Namur", "", "nl", "Rue 1, Namur", "Julie Renard", "dpo@ecole.be"]
+    answers += ["Anne", "Lambert", "anne@ecole.be", "Sophie", "Martin", "sophie@ecole.be"]
+    done = _carnet(tmp_path, "school", "init", "--interactive", answers="\n".join(answers) + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "School name" in done.stdout and "Time zone [Europe/Brussels]" in done.stdout
+    assert "school created: Athénée de Namur (Europe/Brussels, nl)" in done.stdout
+    assert done.stdout.count("/staff/s/") == 2
+    again = _carnet(tmp_path, "school", "init", "--no-input", "--name", "X")
+    assert again.returncode == 2 and "already holds a school" in again.stderr
+    missing = _carnet(tmp_path, "import-staff", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "is not a file" in missing.stderr
