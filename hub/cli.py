@@ -274,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=_cmd_serve)
+
+    from hub.setup_cli import add_commands  # school init, import-staff, admin recover
+
+    add_commands(sub)
     return parser
 
 

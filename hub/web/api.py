@@ -54,7 +54,7 @@ from hub.messaging.models import (
 )
 from hub.messaging.planning import PlanningError
 from hub.messaging.replies import ReplyError
-from hub.people import security
+from hub.people import audit_log, security
 from hub.people.models import Group, Membership, Pupil
 from hub.privacy.export import audited_export
 from hub.records import visibility
@@ -658,6 +658,17 @@ async def _pupil(call: Call) -> tuple[Pupil, _RecordsView]:
     pupil = await Pupil.get_or_none(id=pupil_id) if allowed else None
     if pupil is None:
         raise _not_found()
+    if actor.is_staff:  # every staff read of a pupil's file or records is audited, one entry per read
+        what = call.request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        await audit_log.staff_read(
+            audit_log.PUPIL_READ,
+            actor.id,
+            at=now(),
+            subject_type="pupil",
+            subject_id=pupil.id,
+            what="file" if what.isdigit() else what,
+            via="api",
+        )
     return pupil, view
 
 

@@ -38,6 +38,7 @@ from hub.messaging import composer
 from hub.messaging.composer import Fields, Upload
 from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
+from hub.people import audit_log
 from hub.web import guard
 from hub.web.kit import Actor, Web, now, page_translations, staff_only
 
@@ -493,6 +494,9 @@ def routes(web: Web) -> list[BaseRoute]:
         }
         text = await composer.responses_csv(
             found, await composer.restricted_pupils(actor, found), tz=web.settings.timezone, words=words
+        )
+        await audit_log.staff_read(
+            audit_log.RESPONSES_EXPORTED, actor.id, at=now(), subject_type="message", subject_id=found.id
         )
         return Response(
             text.encode("utf-8"),

@@ -120,6 +120,9 @@ class Web:
         self.demo = False
         #: The demo only: what the page header shows of the demo's clock (``hub.demo.guide.clock_view``).
         self.demo_header: Callable[[], Awaitable[Any]] | None = None
+        #: What every page shows a signed-in member of staff above its content (an access recovery's banner,
+        #: ``hub.web.admin``): set by the page module that owns it.
+        self.staff_notices: Callable[[Actor], Awaitable[list[Any]]] | None = None
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self._envs: dict[str, Environment] = {}
 
@@ -175,6 +178,9 @@ class Web:
                 demo=self.demo,
                 demo_clock=await self.demo_header() if self.demo and self.demo_header else None,
                 school_name=await self.current_school_name(),
+                staff_notices=await self.staff_notices(actor)
+                if self.staff_notices and actor and actor.is_staff
+                else [],
                 **values,
             )
         )

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.enums import StaffRole
 from hub.messaging.models import Message
+from hub.people import audit_log
 from hub.people.models import School
 from hub.reports.delivery import (
     UNREACHED_PAGE,
@@ -125,6 +126,9 @@ def routes(web: Web) -> list[BaseRoute]:
                 **values,
             )
         report = await _report(actor, query)
+        await audit_log.staff_read(
+            audit_log.REPORT_VIEWED, actor.id, at=now(), subject_type="report", message=query.message_id, via="page"
+        )
         return await web.render(
             request,
             "reports/report.html",
@@ -144,6 +148,9 @@ def routes(web: Web) -> list[BaseRoute]:
             stages = await delivery_funnel(actor.school_id, query.period, message_id=query.message_id)
             return JSONResponse({"funnel": funnel_json(stages)}, headers=_NO_STORE)
         report = await _report(actor, query)
+        await audit_log.staff_read(
+            audit_log.REPORT_VIEWED, actor.id, at=now(), subject_type="report", message=query.message_id, via="json"
+        )
         return JSONResponse(report.as_json(), headers=_NO_STORE)
 
     return [
