@@ -67,6 +67,7 @@ from hub.people.models import (
     StaffRoleGrant,
 )
 from hub.people.preferences import QuietHours
+from hub.store import sql
 from hub.store.audit import AuditEntry
 from hub.store.db import ids_of
 
@@ -159,23 +160,29 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 async def _contacts(guardian_ids: Iterable[int]) -> dict[int, tuple[routing.ContactInfo, ...]]:
-    found: dict[int, list[routing.ContactInfo]] = defaultdict(list)
+    rows: list[dict[str, Any]] = []
     for chunk in _chunks(guardian_ids):
-        rows = (
+        rows += (
             await Contact.filter(guardian_id__in=chunk)
             .order_by("guardian_id", "id")
             .values("id", "guardian_id", "kind", "value", "verified", "dead_at")
         )
-        for row in rows:
-            found[row["guardian_id"]].append(
-                routing.ContactInfo(
-                    kind=ContactKind(row["kind"]),
-                    value=row["value"],
-                    verified=row["verified"],
-                    dead=row["dead_at"] is not None,
-                    contact_id=row["id"],
-                )
+    return _contact_infos(rows)
+
+
+def _contact_infos(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[routing.ContactInfo, ...]]:
+    """Contact rows (ordered by guardian and id) as the rules read them, per guardian."""
+    found: dict[int, list[routing.ContactInfo]] = defaultdict(list)
+    for row in rows:
+        found[row["guardian_id"]].append(
+            routing.ContactInfo(
+                kind=ContactKind(row["kind"]),
+                value=row["value"],
+                verified=bool(row["verified"]),
+                dead=row["dead_at"] is not None,
+                contact_id=row["id"],
             )
+        )
     return {guardian: tuple(contacts) for guardian, contacts in found.items()}
 
 
@@ -440,6 +447,11 @@ async def publish(
         if urgency is Urgency.NORMAL:
             day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
             load, digests = await _daily_load(charter, guardians, day_start)
+        # The days already holding a digest, per (guardian, channel): read once, not scanned for each guardian
+        # (that scan made a publish quadratic in the school's size when the daily limit is in play).
+        digest_days: dict[tuple[int, str], set[date]] = defaultdict(set)
+        for guardian, channel_name, day in digests:
+            digest_days[(guardian, channel_name)].add(day)
 
         deliveries: list[Delivery] = []
         due_count = held_count = digested = 0
@@ -470,7 +482,7 @@ async def publish(
             step, contact_id = reachable
             channel = plan[step]
             key = ""
-            days = {day for guardian, ch, day in digests if guardian == g and ch == channel.value}
+            days = digest_days.get((g, channel.value), set())
             placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
             if placed is not None:
                 state, (due_at, day) = DeliveryState.HELD, placed
@@ -874,41 +886,14 @@ async def due_escalations(
         )
         if own is not None:
             shortest = min(shortest, _own_wait(own))
-    rows = (
-        await Delivery.filter(
-            notice__message__needs_acknowledgement=True,
-            notice__message__state=MessageState.PUBLISHED,
-            purpose__in=_PLAN_PURPOSES,
-            state__in=(DeliveryState.SENT, DeliveryState.DELIVERED),
-            sent_at__lte=now - shortest,
-        )
-        .exclude(channel=Channel.PORTAL)
-        .exclude(channel=Channel.LETTER)
-        .values("notice_id", "step", "sent_at", "notice__message__urgency", "notice__message__escalation_wait_minutes")
-    )
-    latest: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        if row["notice_id"] not in latest or row["step"] > latest[row["notice_id"]]["step"]:
-            latest[row["notice_id"]] = row
+    latest, contacts, quiet = await _escalation_candidates(now - shortest)
     if not latest:
         return []
-    ids = list(latest)
-    acknowledged = set(await ids_of(Acknowledgement.filter(notice_id__in=ids), "notice_id"))
-    furthest: dict[int, int] = {}
-    for notice_id, step in await Delivery.filter(notice_id__in=ids, purpose__in=_PLAN_PURPOSES).values_list(
-        "notice_id", "step"
-    ):
-        furthest[notice_id] = max(step, furthest.get(notice_id, step))
-    notices = {row["id"]: row for row in await Notice.filter(id__in=ids).values("id", "plan", "guardian_id")}
-    contacts = await _contacts({row["guardian_id"] for row in notices.values()})
-    quiet = await _quiet_hours(row["guardian_id"] for row in notices.values())
 
     created: list[Delivery] = []
     for notice_id, row in latest.items():
-        if notice_id in acknowledged or furthest[notice_id] > row["step"]:
-            continue
-        urgency = Urgency(row["notice__message__urgency"])
-        own_wait = row["notice__message__escalation_wait_minutes"]
+        urgency = Urgency(row["urgency"])
+        own_wait = row["escalation_wait_minutes"]
         if wait is not None:
             step_wait = wait
         elif own_wait is not None:
@@ -917,8 +902,8 @@ async def due_escalations(
             step_wait = ESCALATION_WAITS[urgency]
         if routing.escalation_due(charter, row["sent_at"], step_wait, urgency) > now:
             continue
-        plan = list(notices[notice_id]["plan"])
-        guardian = notices[notice_id]["guardian_id"]
+        plan = list(row["plan"])
+        guardian = row["guardian_id"]
         nxt = routing.next_step(plan, row["step"], acknowledged=False)
         reachable = reachable_step(plan, nxt, contacts.get(guardian, ()))
         if reachable is None:
@@ -939,6 +924,67 @@ async def due_escalations(
     if created:
         await Delivery.bulk_create(created)
     return created
+
+
+#: The latest step sent of every notice still waiting for an acknowledgement: published, asking for one, not
+#: acknowledged, and no later step of its plan created (in any state). A notice leaves this set as soon as it is
+#: acknowledged or escalated, so a pass reads what may be due, not the history; and the queries' arguments are
+#: fixed, whatever the number of notices (joins, no id list).
+_WAITING = """
+FROM delivery d
+JOIN notice n ON n.id = d.notice_id
+JOIN message m ON m.id = n.message_id
+WHERE m.needs_acknowledgement = $1 AND m.state = $2
+  AND d.purpose IN ($3, $4, $5) AND d.state IN ($6, $7)
+  AND d.channel NOT IN ($8, $9) AND d.sent_at <= $10
+  AND NOT EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = d.notice_id)
+  AND NOT EXISTS (
+    SELECT 1 FROM delivery l WHERE l.notice_id = d.notice_id AND l.purpose IN ($3, $4, $5) AND l.step > d.step
+  )
+"""
+_ESCALATION_CANDIDATES = (
+    "SELECT d.notice_id, d.step, d.sent_at, m.urgency, m.escalation_wait_minutes, n.plan, n.guardian_id, "
+    "g.quiet_from, g.quiet_until " + _WAITING.replace("WHERE", "JOIN guardian g ON g.id = n.guardian_id\nWHERE", 1)
+)
+_ESCALATION_CONTACTS = (
+    "SELECT c.id, c.guardian_id, c.kind, c.value, c.verified, c.dead_at FROM contact c "
+    "WHERE c.guardian_id IN (SELECT n.guardian_id " + _WAITING + ") ORDER BY c.guardian_id, c.id"
+)
+
+
+def _time_of(value: Any) -> time | None:
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def _escalation_candidates(
+    sent_before: datetime,
+) -> tuple[dict[int, dict[str, Any]], dict[int, tuple[routing.ContactInfo, ...]], dict[int, QuietHours]]:
+    """``{notice_id: its latest step sent at or before sent_before, with its message's urgency and wait}``, the
+    contacts of those notices' guardians and their quiet hours: two queries, whatever their number."""
+    params = [
+        True,
+        MessageState.PUBLISHED.value,
+        *(purpose.value for purpose in _PLAN_PURPOSES),
+        DeliveryState.SENT.value,
+        DeliveryState.DELIVERED.value,
+        Channel.PORTAL.value,
+        Channel.LETTER.value,
+        sent_before,
+    ]
+    latest: dict[int, dict[str, Any]] = {}
+    quiet: dict[int, QuietHours] = {}
+    for row in await sql.query(_ESCALATION_CANDIDATES, params):
+        if row["notice_id"] not in latest or row["step"] > latest[row["notice_id"]]["step"]:
+            row["sent_at"] = sql.as_datetime(row["sent_at"])
+            row["plan"] = sql.as_json(row["plan"])
+            latest[row["notice_id"]] = row
+        hours = _quiet_of(_time_of(row["quiet_from"]), _time_of(row["quiet_until"]))
+        if hours is not None:
+            quiet[row["guardian_id"]] = hours
+    if not latest:
+        return {}, {}, {}
+    contacts = _contact_infos(await sql.query(_ESCALATION_CONTACTS, params))
+    return latest, contacts, quiet
 
 
 async def schedule_reminders(message_id: int, now: datetime, *, charter: Charter | None = None) -> int:
