@@ -16,7 +16,6 @@ racing, never move a delivery back.
 from __future__ import annotations
 
 import random
-import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from hub.enums import (
     AudienceKind,
     Channel,
     ConsentPurpose,
-    ContactKind,
     DeliveryPurpose,
     DeliveryState,
     ErrorKind,
@@ -43,7 +41,9 @@ from hub.enums import (
     MessageState,
     Urgency,
 )
-from hub.messaging import routing
+from hub.messaging import fanout, routing
+from hub.messaging.fanout import contact_infos as _contact_infos
+from hub.messaging.fanout import quiet_of as _quiet_of
 from hub.messaging.models import (
     Acknowledgement,
     Delivery,
@@ -170,22 +170,6 @@ async def _contacts(guardian_ids: Iterable[int]) -> dict[int, tuple[routing.Cont
     return _contact_infos(rows)
 
 
-def _contact_infos(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[routing.ContactInfo, ...]]:
-    """Contact rows (ordered by guardian and id) as the rules read them, per guardian."""
-    found: dict[int, list[routing.ContactInfo]] = defaultdict(list)
-    for row in rows:
-        found[row["guardian_id"]].append(
-            routing.ContactInfo(
-                kind=ContactKind(row["kind"]),
-                value=row["value"],
-                verified=bool(row["verified"]),
-                dead=row["dead_at"] is not None,
-                contact_id=row["id"],
-            )
-        )
-    return {guardian: tuple(contacts) for guardian, contacts in found.items()}
-
-
 async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianProfile]:
     """The profiles of the guardians not erased, in four queries per chunk whatever their number."""
     ids = sorted(set(guardian_ids))
@@ -225,14 +209,6 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
         )
         for guardian, language in languages.items()
     }
-
-
-def _quiet_of(start: time | None, end: time | None) -> QuietHours | None:
-    """A guardian's stored quiet hours as the rules read them (wall-clock times: any tzinfo the driver adds is
-    dropped), None unless both ends are set and differ."""
-    if start is None or end is None or start.replace(tzinfo=None) == end.replace(tzinfo=None):
-        return None
-    return QuietHours(start.replace(tzinfo=None), end.replace(tzinfo=None))
 
 
 async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, QuietHours]:
@@ -404,21 +380,18 @@ async def publish(
     if urgency is Urgency.EMERGENCY and not message.urgency_reason.strip():
         raise PlanningError("an emergency message needs a reason (urgency_reason), written to the audit log")
 
-    pupil_ids = await audience_pupil_ids(message)
-    links = await guardian_links(pupil_ids)
-    notices_for = routing.resolve_notices(pupil_ids, links)
-    profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
-    guardians = sorted(g for g in notices_for if g in profiles)
+    audience = await fanout.audience_of(message)
+    guardians = await fanout.audience_guardians(audience)  # ids only: the rows are read chunk by chunk
 
     scheduled_at = message.scheduled_at
     visible_at = now if scheduled_at is None else max(now, scheduled_at)
     first_due = routing.initial_due(charter, now, urgency, scheduled_at)
-    plans = {
-        g: routing.channel_plan(profiles[g], available_channels=available_channels, urgency=urgency) for g in guardians
-    }
     scheduled = scheduled_at is not None and scheduled_at > now
     new_state = MessageState.SCHEDULED if scheduled else MessageState.PUBLISHED
+    day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
 
+    notices = deliveries = due_count = held_count = digested = 0
+    held_until: datetime | None = None
     async with in_transaction():
         # Compare-and-set: two clicks on "publish" create one set of notices.
         claimed = await Message.filter(id=message.id, state=MessageState.DRAFT).update(
@@ -426,94 +399,70 @@ async def publish(
         )
         if not claimed:
             raise PlanningError(f"message {message_id} is {message.state}, not a draft: it cannot be published")
-        await Notice.bulk_create(
-            [
-                Notice(
-                    message_id=message.id,
-                    guardian_id=g,
-                    token=secrets.token_urlsafe(24),
-                    plan=[c.value for c in plans[g]],
-                )
-                for g in guardians
-            ]
-        )
-        notice_ids = dict(await Notice.filter(message_id=message.id).values_list("guardian_id", "id"))
-        await NoticePupil.bulk_create(
-            [NoticePupil(notice_id=notice_ids[g], pupil_id=p) for g in guardians for p in sorted(notices_for[g])]
-        )
-
-        load: dict[int, dict[date, int]] = {}
-        digests: set[tuple[int, str, date]] = set()
-        if urgency is Urgency.NORMAL:
-            day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
-            load, digests = await _daily_load(charter, guardians, day_start)
-        # The days already holding a digest, per (guardian, channel): read once, not scanned for each guardian
-        # (that scan made a publish quadratic in the school's size when the daily limit is in play).
-        digest_days: dict[tuple[int, str], set[date]] = defaultdict(set)
-        for guardian, channel_name, day in digests:
-            digest_days[(guardian, channel_name)].add(day)
-
-        deliveries: list[Delivery] = []
-        due_count = held_count = digested = 0
-        held_until: datetime | None = None
-        for index, g in enumerate(guardians):
-            plan = plans[g]
-            notice_id = notice_ids[g]
-            if plan[0] is Channel.PORTAL:
-                # The inbox shows the notice at once, quiet hours or not (it rings nobody), but not before the
-                # sender's chosen time: the worker then marks that step delivered like any other.
-                state, due_at = _state_at(visible_at, now)
-                if state is DeliveryState.DUE:
-                    state = DeliveryState.DELIVERED
-                deliveries.append(
-                    Delivery(
-                        notice_id=notice_id,
-                        channel=Channel.PORTAL,
-                        step=0,
-                        purpose=DeliveryPurpose.INITIAL,
-                        state=state,
-                        due_at=due_at,
-                        sent_at=now if state is DeliveryState.DELIVERED else None,
-                        delivered_at=now if state is DeliveryState.DELIVERED else None,
+        # Chunks of guardians in id order: a chunk's reads and writes are a fixed number of statements, and only
+        # one chunk's rows are in memory at a time, whatever the size of the audience.
+        for start in range(0, len(guardians), fanout.CHUNK):
+            chunk = await fanout.load_chunk(audience, guardians[start : start + fanout.CHUNK])
+            members = sorted(chunk.profiles)  # erased guardians have no profile: they get nothing
+            if not members:
+                continue
+            plans = {
+                g: routing.channel_plan(chunk.profiles[g], available_channels=available_channels, urgency=urgency)
+                for g in members
+            }
+            notice_ids = await fanout.insert_notices(message.id, plans, chunk.notices_for, now=now)
+            notices += len(members)
+            load: dict[int, dict[date, int]] = {}
+            # The days already holding a digest, per (guardian, channel): indexed once, not scanned for each
+            # guardian (that scan made a publish quadratic in the school's size when the daily limit is in play).
+            digest_days: dict[tuple[int, str], set[date]] = {}
+            if urgency is Urgency.NORMAL:
+                load, digest_days = await fanout.daily_load(charter, members, day_start)
+            rows: list[fanout.DeliveryRow] = []
+            for offset, g in enumerate(members):
+                index = start + offset
+                plan = plans[g]
+                notice_id = notice_ids[g]
+                if plan[0] is Channel.PORTAL:
+                    # The inbox shows the notice at once, quiet hours or not (it rings nobody), but not before the
+                    # sender's chosen time: the worker then marks that step delivered like any other.
+                    state, due_at = _state_at(visible_at, now)
+                    if state is DeliveryState.DUE:
+                        state = DeliveryState.DELIVERED
+                    shown = now if state is DeliveryState.DELIVERED else None
+                    rows.append(
+                        fanout.DeliveryRow(
+                            notice_id, Channel.PORTAL, 0, state, due_at, sent_at=shown, delivered_at=shown
+                        )
                     )
-                )
-            reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
-            assert reachable is not None  # the letter always qualifies
-            step, contact_id = reachable
-            channel = plan[step]
-            key = ""
-            days = digest_days.get((g, channel.value), set())
-            placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
-            if placed is not None:
-                state, (due_at, day) = DeliveryState.HELD, placed
-                key = routing.digest_key(g, channel, day)
-                digested += 1
-            elif first_due <= now:
-                state, due_at = DeliveryState.DUE, now
-            else:
-                state = DeliveryState.HELD
-                due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
-            quiet_due = routing.after_quiet_hours(charter, due_at, profiles[g].quiet, urgency)
-            if quiet_due != due_at:  # the guardian's own quiet hours hold it a little longer
-                state, due_at = DeliveryState.HELD, quiet_due
-            if state is DeliveryState.DUE:
-                due_count += 1
-            else:
-                held_count += 1
-                held_until = due_at if held_until is None else min(held_until, due_at)
-            deliveries.append(
-                Delivery(
-                    notice_id=notice_id,
-                    channel=channel,
-                    step=step,
-                    purpose=DeliveryPurpose.INITIAL,
-                    state=state,
-                    due_at=due_at,
-                    contact_id=contact_id,
-                    digest_key=key,
-                )
-            )
-        await Delivery.bulk_create(deliveries)
+                profile = chunk.profiles[g]
+                reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profile.contacts)
+                assert reachable is not None  # the letter always qualifies
+                step, contact_id = reachable
+                channel = plan[step]
+                key = ""
+                days = digest_days.get((g, channel.value), set())
+                placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
+                if placed is not None:
+                    state, (due_at, day) = DeliveryState.HELD, placed
+                    key = routing.digest_key(g, channel, day)
+                    digested += 1
+                elif first_due <= now:
+                    state, due_at = DeliveryState.DUE, now
+                else:
+                    state = DeliveryState.HELD
+                    due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
+                quiet_due = routing.after_quiet_hours(charter, due_at, profile.quiet, urgency)
+                if quiet_due != due_at:  # the guardian's own quiet hours hold it a little longer
+                    state, due_at = DeliveryState.HELD, quiet_due
+                if state is DeliveryState.DUE:
+                    due_count += 1
+                else:
+                    held_count += 1
+                    held_until = due_at if held_until is None else min(held_until, due_at)
+                rows.append(fanout.DeliveryRow(notice_id, channel, step, state, due_at, contact_id, key))
+            await fanout.insert_deliveries(rows, now=now)
+            deliveries += len(rows)
         if urgency is Urgency.EMERGENCY:
             await AuditEntry.create(
                 at=now,
@@ -522,15 +471,15 @@ async def publish(
                 action="message.emergency",
                 subject_type="message",
                 subject_id=str(message.id),
-                details={"reason": message.urgency_reason, "notices": len(guardians), "subject": message.subject},
+                details={"reason": message.urgency_reason, "notices": notices, "subject": message.subject},
             )
     # A reply slip's reminders are due rows too, created now so the worker only has to send them.
     if await ReplySlip.filter(message_id=message.id).exists():
         await schedule_reminders(message.id, now, charter=charter)
     return PublishResult(
         message_id=message.id,
-        notices=len(guardians),
-        deliveries=len(deliveries),
+        notices=notices,
+        deliveries=deliveries,
         due=due_count,
         held=held_count,
         held_until=held_until,

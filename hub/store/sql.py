@@ -21,7 +21,17 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-__all__ = ["as_datetime", "as_json", "connection", "execute", "insert_many", "is_postgres", "query"]
+__all__ = [
+    "as_datetime",
+    "as_json",
+    "connection",
+    "execute",
+    "ids_argument",
+    "in_ids",
+    "insert_many",
+    "is_postgres",
+    "query",
+]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
@@ -70,6 +80,23 @@ async def insert_many(table: str, columns: Sequence[str], rows: Iterable[Sequenc
     marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     await conn.execute_many(_spelled(sql, conn), values)
+
+
+def in_ids(column: str, placeholder: str, *, probe: bool = True) -> str:
+    """``column`` is one of the ids given as ONE argument (:func:`ids_argument`): ``= ANY($n)`` on PostgreSQL, a
+    ``json_each`` of the JSON list on SQLite. A statement's arguments stay fixed whatever the number of ids.
+
+    ``probe=False`` when the rows are found another way (a join) and the ids only filter them: SQLite would
+    otherwise probe an index once per id for each row of the join (the unary ``+`` keeps the index out)."""
+    if is_postgres():
+        return f"{column} = ANY({placeholder})"
+    return f"{'' if probe else '+'}{column} IN (SELECT value FROM json_each({placeholder}))"
+
+
+def ids_argument(ids: Iterable[int]) -> Any:
+    """The one argument :func:`in_ids` reads: an integer array on PostgreSQL, a JSON list on SQLite."""
+    values = [int(i) for i in ids]
+    return values if is_postgres() else json.dumps(values)
 
 
 def as_datetime(value: Any) -> dt.datetime | None:

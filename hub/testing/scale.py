@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,7 @@ class Statements:
         return max((n for _sql, n in self.sent), default=0)
 
 
+_NUMBERED = re.compile(r"\$(\d+)")
 _VERBS = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}
 
 
@@ -182,9 +184,11 @@ class _Counter(logging.Handler):
         if not query.split() or query.split(None, 1)[0].upper() not in _VERBS:
             return  # a pool opened or closed, not a statement
         values = args[1] if len(args) > 1 else None
-        if isinstance(values, list) and values and isinstance(values[0], list | tuple):
-            arguments = len(values[0])  # an executemany: one statement, run per row
-        else:
+        placeholders = len(set(_NUMBERED.findall(query))) or query.count("?")
+        rows = isinstance(values, list) and bool(values) and all(isinstance(v, list | tuple) for v in values)
+        if rows and isinstance(values, list) and len(values[0]) == placeholders:
+            arguments = placeholders  # an executemany: one statement, run per row
+        else:  # an array of ids is one argument
             arguments = len(values) if isinstance(values, list | tuple) else 0
         self.into.sent.append((query, arguments))
 

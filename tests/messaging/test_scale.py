@@ -19,6 +19,7 @@ from channels.peers.smtp import SmtpPeer
 from charter import default_charter
 from hub.delivery.dispatch import notify_staff_of_replies
 from hub.enums import ActorKind, Channel, DeliveryPurpose, DeliveryState, MessageState
+from hub.messaging import fanout
 from hub.messaging.models import Delivery, Message, ThreadPost
 from hub.messaging.planning import due_escalations, publish
 from hub.store import db as hubdb
@@ -36,8 +37,6 @@ PLAN = (Channel.PORTAL, Channel.EMAIL, Channel.LETTER)
 FAMILIES = 1_000
 MESSAGES = 42
 
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
 async def pg_db(pg_server: postgres.PostgresServer, pg_template: str) -> AsyncIterator[str]:
@@ -51,6 +50,7 @@ async def pg_db(pg_server: postgres.PostgresServer, pg_template: str) -> AsyncIt
         await postgres.drop_database(pg_server, name)
 
 
+@pytest.mark.postgres
 async def test_escalations_and_staff_digests_past_the_driver_limit_create_exactly_what_is_due(pg_db: str) -> None:
     school = await big_school(FAMILIES, now=MONDAY_09)
     families = school.guardian_ids
@@ -136,8 +136,31 @@ async def _capped_publish(families: int, tag: str) -> int:
     return statements.count
 
 
+@pytest.mark.postgres
 async def test_a_publish_under_the_daily_limit_sends_statements_in_proportion_to_the_families(pg_db: str) -> None:
     small = await _capped_publish(300, "A")
     large = await _capped_publish(2_400, "B")
     # Eight times the families: at most a few more statements (one more chunk), never eight times as many.
     assert large <= small + 10, (small, large)
+
+
+async def _publish_statements(families: int, tag: str) -> tuple[int, int]:
+    school = await big_school(families, now=MONDAY_09, tag=tag)
+    message = await school.message(needs_ack=True)
+    with count_statements() as statements:
+        result = await publish(message.id, now=MONDAY_09, charter=CHARTER, actor_staff_id=school.teacher.id)
+    assert result.notices == families and result.deliveries == 2 * families  # the inbox and the email
+    assert await Delivery.filter(notice__message_id=message.id, channel=Channel.EMAIL).count() == families
+    return statements.count, statements.most_arguments
+
+
+async def test_a_publish_sends_a_fixed_number_of_statements_per_chunk_of_families(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "CHUNK", 100)
+    one_chunk, arguments = await _publish_statements(80, "A")
+    five_chunks, more_arguments = await _publish_statements(480, "B")
+    # Each chunk: five reads (links, guardians, contacts, consents, preferences), the notices and their pupils
+    # (three), the day's load (one) and the deliveries (one).
+    assert five_chunks - one_chunk <= 4 * 10, (one_chunk, five_chunks)
+    assert max(arguments, more_arguments) < 50  # whatever the number of families
