@@ -6,10 +6,17 @@ another data centre adds. It listens on 127.0.0.1 only and keeps what it receive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import os
+import signal
+import socket
 import ssl
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, AnyStr
 
@@ -76,32 +83,68 @@ class _Controller(Controller):
 
 class NetworkSmtpPeer:
     """``with NetworkSmtpPeer(workdir, delay=0.002) as peer:`` serves SMTP with STARTTLS (required) on 127.0.0.1 at
-    ``peer.port``, waiting ``delay`` seconds before each reply. Sets ``SSL_CERT_FILE`` to its certificate so that
-    clients in this process and its children trust it."""
+    ``peer.port``, waiting ``delay`` seconds before each reply, from a process of its own (as a provider is: its
+    work never competes with the client's for this process's interpreter lock). Sets ``SSL_CERT_FILE`` to its
+    certificate so that clients in this process and its children trust it. ``peer.received()`` is the number of
+    messages it accepted."""
 
     def __init__(self, workdir: Path, *, delay: float) -> None:
-        cert, key = local_certificate(workdir)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        os.environ["SSL_CERT_FILE"] = str(cert)
-        self.certificate = cert
-        self.mailbox = Mailbox()
-        self._controller = _Controller(
-            _Handler(self.mailbox, None),
-            delay=delay,
-            hostname="127.0.0.1",
-            port=_free_port(),
-            tls_context=context,
-            require_starttls=True,
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._controller.port)
+        self.certificate, self.key = local_certificate(workdir)
+        os.environ["SSL_CERT_FILE"] = str(self.certificate)
+        self.delay = delay
+        self.port = _free_port()
+        self._count = workdir / f"smtp-{self.port}.count"
+        self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> NetworkSmtpPeer:
-        self._controller.start()
-        return self
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "hub.testing.netpeer", str(self.port), str(self.delay), str(self.certificate),
+             str(self.key), str(self._count)],
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError("the SMTP peer did not start")
+            time.sleep(0.05)
+
+    def received(self) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._count.read_text() or 0)
+        return 0
 
     def __exit__(self, *exc: object) -> None:
-        self._controller.stop()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+
+class _Counting(_Handler):
+    def __init__(self, path: Path) -> None:
+        super().__init__(Mailbox(), None)
+        self.path = path
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        self.count += len(envelope.rcpt_tos)
+        self.path.write_text(str(self.count))
+        return "250 Message accepted for delivery"
+
+
+def _serve(port: int, delay: float, cert: Path, key: Path, count: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller = _Controller(
+        _Counting(count), delay=delay, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    controller.stop()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))
