@@ -134,6 +134,8 @@ class Bench:
 
     def add(self, figure: Figure) -> None:
         self.figures.append(figure)
+        # Each figure as soon as it is measured, so that a long run stopped half-way has still said something.
+        tqdm.write(f"{figure.bench}: {figure.what}: {figure.ratio:.2f}x ({figure.baseline_what}; {figure.target})")
 
     # -------------------------------------------------------------------------------------------- fan-out
 
