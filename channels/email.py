@@ -14,10 +14,13 @@ delivery a DSN is about and that the address was made here (:func:`verp_address`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -147,11 +150,22 @@ def _classify(exc: Exception) -> Outcome:
     return Outcome.transient(f"{type(exc).__name__}: {exc}")
 
 
+#: Connected SMTP sessions kept open between sends, per adapter: each send otherwise pays a TCP connection, the
+#: greeting, EHLO, the STARTTLS handshake and AUTH (half a dozen round trips to a relay) for one message.
+IDLE_CONNECTIONS = 8
+#: An idle session older than this is closed rather than reused: relays drop idle clients after a few minutes
+#: (Postfix's smtpd_timeout is 300 s), and a dropped one would cost a failed command before the reconnection.
+IDLE_SECONDS = 30.0
+
+
 class EmailAdapter(ChannelAdapter):
     channel = Channel.EMAIL
 
     def __init__(self, settings: EmailSettings) -> None:
         self.settings = settings
+        #: Idle connected sessions, the event loop each belongs to and when each was last used (monotonic
+        #: seconds), most recent last.
+        self._idle: list[tuple[aiosmtplib.SMTP, asyncio.AbstractEventLoop, float]] = []
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -168,31 +182,80 @@ class EmailAdapter(ChannelAdapter):
     async def send(self, contact: str, message: Rendered) -> Outcome:
         return (await self.send_batch([Envelope(contact, message)]))[0]
 
+    async def _session(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connected session and whether it was reused: the most recently used idle one still fresh, else a new
+        connection (which may raise)."""
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            smtp, owner, used = self._idle.pop()
+            if owner is not loop:  # a session of another event loop (closed since, maybe) is dropped, not used
+                continue
+            if smtp.is_connected and time.monotonic() - used < IDLE_SECONDS:
+                return smtp, True
+            await _quit(smtp)
+        smtp = self._client()
+        await smtp.connect()
+        return smtp, False
+
     async def send_batch(self, items: Sequence[Envelope]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        smtp = self._client()
         try:
-            await smtp.connect()
+            smtp, reused = await self._session()
         except (smtp_errors.SMTPException, OSError) as exc:
             return [_classify(exc)] * len(items)
+        healthy = True
         try:
             for item in items:
                 mime = build_mime(self.settings, item.contact, item.message)
+                sender = self.settings.return_path(item.message)
                 try:
-                    await smtp.send_message(mime, sender=self.settings.return_path(item.message))
+                    try:
+                        await smtp.send_message(mime, sender=sender)
+                    except smtp_errors.SMTPServerDisconnected:
+                        if not reused:
+                            raise
+                        # A kept session the relay had closed meanwhile: once, on a new connection.
+                        reused = False
+                        smtp.close()
+                        smtp = self._client()
+                        await smtp.connect()
+                        await smtp.send_message(mime, sender=sender)
                 except smtp_errors.SMTPServerDisconnected as exc:
                     # The rest of the batch never left: each is retried later.
+                    healthy = False
                     outcomes.append(_classify(exc))
                     outcomes.extend(_classify(exc) for _ in items[len(outcomes) :])
                     break
                 except (smtp_errors.SMTPException, OSError) as exc:
                     outcomes.append(_classify(exc))
+                    if isinstance(exc, OSError) or not smtp.is_connected:
+                        healthy = False
+                        outcomes.extend(_classify(exc) for _ in items[len(outcomes) :])
+                        break
+                    with contextlib.suppress(smtp_errors.SMTPException, OSError):
+                        await smtp.rset()  # a refused recipient leaves the transaction open
                 else:
                     outcomes.append(Outcome.sent(str(mime["Message-ID"])))
+                reused = False  # the session answered: a later failure is a real one
         finally:
-            if smtp.is_connected:
-                try:
-                    await smtp.quit()
-                except (smtp_errors.SMTPException, OSError):
-                    smtp.close()
+            if healthy and smtp.is_connected and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append((smtp, asyncio.get_running_loop(), time.monotonic()))
+            else:
+                await _quit(smtp)
         return outcomes
+
+    async def close(self) -> None:
+        """Close the idle sessions (``QUIT``)."""
+        idle, self._idle = self._idle, []
+        loop = asyncio.get_running_loop()
+        for smtp, owner, _used in idle:
+            if owner is loop:
+                await _quit(smtp)
+
+
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    if smtp.is_connected:
+        try:
+            await smtp.quit()
+        except (smtp_errors.SMTPException, OSError):
+            smtp.close()

@@ -16,7 +16,6 @@ racing, never move a delivery back.
 from __future__ import annotations
 
 import random
-import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from hub.enums import (
     AudienceKind,
     Channel,
     ConsentPurpose,
-    ContactKind,
     DeliveryPurpose,
     DeliveryState,
     ErrorKind,
@@ -43,7 +41,9 @@ from hub.enums import (
     MessageState,
     Urgency,
 )
-from hub.messaging import routing
+from hub.messaging import fanout, routing
+from hub.messaging.fanout import contact_infos as _contact_infos
+from hub.messaging.fanout import quiet_of as _quiet_of
 from hub.messaging.models import (
     Acknowledgement,
     Delivery,
@@ -67,6 +67,7 @@ from hub.people.models import (
     StaffRoleGrant,
 )
 from hub.people.preferences import QuietHours
+from hub.store import sql
 from hub.store.audit import AuditEntry
 from hub.store.db import ids_of
 
@@ -159,24 +160,14 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 async def _contacts(guardian_ids: Iterable[int]) -> dict[int, tuple[routing.ContactInfo, ...]]:
-    found: dict[int, list[routing.ContactInfo]] = defaultdict(list)
+    rows: list[dict[str, Any]] = []
     for chunk in _chunks(guardian_ids):
-        rows = (
+        rows += (
             await Contact.filter(guardian_id__in=chunk)
             .order_by("guardian_id", "id")
             .values("id", "guardian_id", "kind", "value", "verified", "dead_at")
         )
-        for row in rows:
-            found[row["guardian_id"]].append(
-                routing.ContactInfo(
-                    kind=ContactKind(row["kind"]),
-                    value=row["value"],
-                    verified=row["verified"],
-                    dead=row["dead_at"] is not None,
-                    contact_id=row["id"],
-                )
-            )
-    return {guardian: tuple(contacts) for guardian, contacts in found.items()}
+    return _contact_infos(rows)
 
 
 async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.GuardianProfile]:
@@ -218,14 +209,6 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
         )
         for guardian, language in languages.items()
     }
-
-
-def _quiet_of(start: time | None, end: time | None) -> QuietHours | None:
-    """A guardian's stored quiet hours as the rules read them (wall-clock times: any tzinfo the driver adds is
-    dropped), None unless both ends are set and differ."""
-    if start is None or end is None or start.replace(tzinfo=None) == end.replace(tzinfo=None):
-        return None
-    return QuietHours(start.replace(tzinfo=None), end.replace(tzinfo=None))
 
 
 async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, QuietHours]:
@@ -397,21 +380,18 @@ async def publish(
     if urgency is Urgency.EMERGENCY and not message.urgency_reason.strip():
         raise PlanningError("an emergency message needs a reason (urgency_reason), written to the audit log")
 
-    pupil_ids = await audience_pupil_ids(message)
-    links = await guardian_links(pupil_ids)
-    notices_for = routing.resolve_notices(pupil_ids, links)
-    profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
-    guardians = sorted(g for g in notices_for if g in profiles)
+    audience = await fanout.audience_of(message)
+    guardians = await fanout.audience_guardians(audience)  # ids only: the rows are read chunk by chunk
 
     scheduled_at = message.scheduled_at
     visible_at = now if scheduled_at is None else max(now, scheduled_at)
     first_due = routing.initial_due(charter, now, urgency, scheduled_at)
-    plans = {
-        g: routing.channel_plan(profiles[g], available_channels=available_channels, urgency=urgency) for g in guardians
-    }
     scheduled = scheduled_at is not None and scheduled_at > now
     new_state = MessageState.SCHEDULED if scheduled else MessageState.PUBLISHED
+    day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
 
+    notices = deliveries = due_count = held_count = digested = 0
+    held_until: datetime | None = None
     async with in_transaction():
         # Compare-and-set: two clicks on "publish" create one set of notices.
         claimed = await Message.filter(id=message.id, state=MessageState.DRAFT).update(
@@ -419,89 +399,70 @@ async def publish(
         )
         if not claimed:
             raise PlanningError(f"message {message_id} is {message.state}, not a draft: it cannot be published")
-        await Notice.bulk_create(
-            [
-                Notice(
-                    message_id=message.id,
-                    guardian_id=g,
-                    token=secrets.token_urlsafe(24),
-                    plan=[c.value for c in plans[g]],
-                )
-                for g in guardians
-            ]
-        )
-        notice_ids = dict(await Notice.filter(message_id=message.id).values_list("guardian_id", "id"))
-        await NoticePupil.bulk_create(
-            [NoticePupil(notice_id=notice_ids[g], pupil_id=p) for g in guardians for p in sorted(notices_for[g])]
-        )
-
-        load: dict[int, dict[date, int]] = {}
-        digests: set[tuple[int, str, date]] = set()
-        if urgency is Urgency.NORMAL:
-            day_start = routing.start_of_day(charter, routing.local_day(charter, first_due))
-            load, digests = await _daily_load(charter, guardians, day_start)
-
-        deliveries: list[Delivery] = []
-        due_count = held_count = digested = 0
-        held_until: datetime | None = None
-        for index, g in enumerate(guardians):
-            plan = plans[g]
-            notice_id = notice_ids[g]
-            if plan[0] is Channel.PORTAL:
-                # The inbox shows the notice at once, quiet hours or not (it rings nobody), but not before the
-                # sender's chosen time: the worker then marks that step delivered like any other.
-                state, due_at = _state_at(visible_at, now)
-                if state is DeliveryState.DUE:
-                    state = DeliveryState.DELIVERED
-                deliveries.append(
-                    Delivery(
-                        notice_id=notice_id,
-                        channel=Channel.PORTAL,
-                        step=0,
-                        purpose=DeliveryPurpose.INITIAL,
-                        state=state,
-                        due_at=due_at,
-                        sent_at=now if state is DeliveryState.DELIVERED else None,
-                        delivered_at=now if state is DeliveryState.DELIVERED else None,
+        # Chunks of guardians in id order: a chunk's reads and writes are a fixed number of statements, and only
+        # one chunk's rows are in memory at a time, whatever the size of the audience.
+        for start in range(0, len(guardians), fanout.CHUNK):
+            chunk = await fanout.load_chunk(audience, guardians[start : start + fanout.CHUNK])
+            members = sorted(chunk.profiles)  # erased guardians have no profile: they get nothing
+            if not members:
+                continue
+            plans = {
+                g: routing.channel_plan(chunk.profiles[g], available_channels=available_channels, urgency=urgency)
+                for g in members
+            }
+            notice_ids = await fanout.insert_notices(message.id, plans, chunk.notices_for, now=now)
+            notices += len(members)
+            load: dict[int, dict[date, int]] = {}
+            # The days already holding a digest, per (guardian, channel): indexed once, not scanned for each
+            # guardian (that scan made a publish quadratic in the school's size when the daily limit is in play).
+            digest_days: dict[tuple[int, str], set[date]] = {}
+            if urgency is Urgency.NORMAL:
+                load, digest_days = await fanout.daily_load(charter, members, day_start)
+            rows: list[fanout.DeliveryRow] = []
+            for offset, g in enumerate(members):
+                index = start + offset
+                plan = plans[g]
+                notice_id = notice_ids[g]
+                if plan[0] is Channel.PORTAL:
+                    # The inbox shows the notice at once, quiet hours or not (it rings nobody), but not before the
+                    # sender's chosen time: the worker then marks that step delivered like any other.
+                    state, due_at = _state_at(visible_at, now)
+                    if state is DeliveryState.DUE:
+                        state = DeliveryState.DELIVERED
+                    shown = now if state is DeliveryState.DELIVERED else None
+                    rows.append(
+                        fanout.DeliveryRow(
+                            notice_id, Channel.PORTAL, 0, state, due_at, sent_at=shown, delivered_at=shown
+                        )
                     )
-                )
-            reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
-            assert reachable is not None  # the letter always qualifies
-            step, contact_id = reachable
-            channel = plan[step]
-            key = ""
-            days = {day for guardian, ch, day in digests if guardian == g and ch == channel.value}
-            placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
-            if placed is not None:
-                state, (due_at, day) = DeliveryState.HELD, placed
-                key = routing.digest_key(g, channel, day)
-                digested += 1
-            elif first_due <= now:
-                state, due_at = DeliveryState.DUE, now
-            else:
-                state = DeliveryState.HELD
-                due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
-            quiet_due = routing.after_quiet_hours(charter, due_at, profiles[g].quiet, urgency)
-            if quiet_due != due_at:  # the guardian's own quiet hours hold it a little longer
-                state, due_at = DeliveryState.HELD, quiet_due
-            if state is DeliveryState.DUE:
-                due_count += 1
-            else:
-                held_count += 1
-                held_until = due_at if held_until is None else min(held_until, due_at)
-            deliveries.append(
-                Delivery(
-                    notice_id=notice_id,
-                    channel=channel,
-                    step=step,
-                    purpose=DeliveryPurpose.INITIAL,
-                    state=state,
-                    due_at=due_at,
-                    contact_id=contact_id,
-                    digest_key=key,
-                )
-            )
-        await Delivery.bulk_create(deliveries)
+                profile = chunk.profiles[g]
+                reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profile.contacts)
+                assert reachable is not None  # the letter always qualifies
+                step, contact_id = reachable
+                channel = plan[step]
+                key = ""
+                days = digest_days.get((g, channel.value), set())
+                placed = routing.digest_placement(charter, first_due, load.get(g, {}), days, urgency, g)
+                if placed is not None:
+                    state, (due_at, day) = DeliveryState.HELD, placed
+                    key = routing.digest_key(g, channel, day)
+                    digested += 1
+                elif first_due <= now:
+                    state, due_at = DeliveryState.DUE, now
+                else:
+                    state = DeliveryState.HELD
+                    due_at = routing.spread_release(charter, first_due, index, len(guardians), urgency)
+                quiet_due = routing.after_quiet_hours(charter, due_at, profile.quiet, urgency)
+                if quiet_due != due_at:  # the guardian's own quiet hours hold it a little longer
+                    state, due_at = DeliveryState.HELD, quiet_due
+                if state is DeliveryState.DUE:
+                    due_count += 1
+                else:
+                    held_count += 1
+                    held_until = due_at if held_until is None else min(held_until, due_at)
+                rows.append(fanout.DeliveryRow(notice_id, channel, step, state, due_at, contact_id, key))
+            await fanout.insert_deliveries(rows, now=now)
+            deliveries += len(rows)
         if urgency is Urgency.EMERGENCY:
             await AuditEntry.create(
                 at=now,
@@ -510,15 +471,15 @@ async def publish(
                 action="message.emergency",
                 subject_type="message",
                 subject_id=str(message.id),
-                details={"reason": message.urgency_reason, "notices": len(guardians), "subject": message.subject},
+                details={"reason": message.urgency_reason, "notices": notices, "subject": message.subject},
             )
     # A reply slip's reminders are due rows too, created now so the worker only has to send them.
     if await ReplySlip.filter(message_id=message.id).exists():
         await schedule_reminders(message.id, now, charter=charter)
     return PublishResult(
         message_id=message.id,
-        notices=len(guardians),
-        deliveries=len(deliveries),
+        notices=notices,
+        deliveries=deliveries,
         due=due_count,
         held=held_count,
         held_until=held_until,
@@ -874,41 +835,14 @@ async def due_escalations(
         )
         if own is not None:
             shortest = min(shortest, _own_wait(own))
-    rows = (
-        await Delivery.filter(
-            notice__message__needs_acknowledgement=True,
-            notice__message__state=MessageState.PUBLISHED,
-            purpose__in=_PLAN_PURPOSES,
-            state__in=(DeliveryState.SENT, DeliveryState.DELIVERED),
-            sent_at__lte=now - shortest,
-        )
-        .exclude(channel=Channel.PORTAL)
-        .exclude(channel=Channel.LETTER)
-        .values("notice_id", "step", "sent_at", "notice__message__urgency", "notice__message__escalation_wait_minutes")
-    )
-    latest: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        if row["notice_id"] not in latest or row["step"] > latest[row["notice_id"]]["step"]:
-            latest[row["notice_id"]] = row
+    latest, contacts, quiet = await _escalation_candidates(now - shortest)
     if not latest:
         return []
-    ids = list(latest)
-    acknowledged = set(await ids_of(Acknowledgement.filter(notice_id__in=ids), "notice_id"))
-    furthest: dict[int, int] = {}
-    for notice_id, step in await Delivery.filter(notice_id__in=ids, purpose__in=_PLAN_PURPOSES).values_list(
-        "notice_id", "step"
-    ):
-        furthest[notice_id] = max(step, furthest.get(notice_id, step))
-    notices = {row["id"]: row for row in await Notice.filter(id__in=ids).values("id", "plan", "guardian_id")}
-    contacts = await _contacts({row["guardian_id"] for row in notices.values()})
-    quiet = await _quiet_hours(row["guardian_id"] for row in notices.values())
 
     created: list[Delivery] = []
     for notice_id, row in latest.items():
-        if notice_id in acknowledged or furthest[notice_id] > row["step"]:
-            continue
-        urgency = Urgency(row["notice__message__urgency"])
-        own_wait = row["notice__message__escalation_wait_minutes"]
+        urgency = Urgency(row["urgency"])
+        own_wait = row["escalation_wait_minutes"]
         if wait is not None:
             step_wait = wait
         elif own_wait is not None:
@@ -917,8 +851,8 @@ async def due_escalations(
             step_wait = ESCALATION_WAITS[urgency]
         if routing.escalation_due(charter, row["sent_at"], step_wait, urgency) > now:
             continue
-        plan = list(notices[notice_id]["plan"])
-        guardian = notices[notice_id]["guardian_id"]
+        plan = list(row["plan"])
+        guardian = row["guardian_id"]
         nxt = routing.next_step(plan, row["step"], acknowledged=False)
         reachable = reachable_step(plan, nxt, contacts.get(guardian, ()))
         if reachable is None:
@@ -939,6 +873,67 @@ async def due_escalations(
     if created:
         await Delivery.bulk_create(created)
     return created
+
+
+#: The latest step sent of every notice still waiting for an acknowledgement: published, asking for one, not
+#: acknowledged, and no later step of its plan created (in any state). A notice leaves this set as soon as it is
+#: acknowledged or escalated, so a pass reads what may be due, not the history; and the queries' arguments are
+#: fixed, whatever the number of notices (joins, no id list).
+_WAITING = """
+FROM delivery d
+JOIN notice n ON n.id = d.notice_id
+JOIN message m ON m.id = n.message_id
+WHERE m.needs_acknowledgement = $1 AND m.state = $2
+  AND d.purpose IN ($3, $4, $5) AND d.state IN ($6, $7)
+  AND d.channel NOT IN ($8, $9) AND d.sent_at <= $10
+  AND NOT EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = d.notice_id)
+  AND NOT EXISTS (
+    SELECT 1 FROM delivery l WHERE l.notice_id = d.notice_id AND l.purpose IN ($3, $4, $5) AND l.step > d.step
+  )
+"""
+_ESCALATION_CANDIDATES = (
+    "SELECT d.notice_id, d.step, d.sent_at, m.urgency, m.escalation_wait_minutes, n.plan, n.guardian_id, "
+    "g.quiet_from, g.quiet_until " + _WAITING.replace("WHERE", "JOIN guardian g ON g.id = n.guardian_id\nWHERE", 1)
+)
+_ESCALATION_CONTACTS = (
+    "SELECT c.id, c.guardian_id, c.kind, c.value, c.verified, c.dead_at FROM contact c "
+    "WHERE c.guardian_id IN (SELECT n.guardian_id " + _WAITING + ") ORDER BY c.guardian_id, c.id"
+)
+
+
+def _time_of(value: Any) -> time | None:
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def _escalation_candidates(
+    sent_before: datetime,
+) -> tuple[dict[int, dict[str, Any]], dict[int, tuple[routing.ContactInfo, ...]], dict[int, QuietHours]]:
+    """``{notice_id: its latest step sent at or before sent_before, with its message's urgency and wait}``, the
+    contacts of those notices' guardians and their quiet hours: two queries, whatever their number."""
+    params = [
+        True,
+        MessageState.PUBLISHED.value,
+        *(purpose.value for purpose in _PLAN_PURPOSES),
+        DeliveryState.SENT.value,
+        DeliveryState.DELIVERED.value,
+        Channel.PORTAL.value,
+        Channel.LETTER.value,
+        sent_before,
+    ]
+    latest: dict[int, dict[str, Any]] = {}
+    quiet: dict[int, QuietHours] = {}
+    for row in await sql.query(_ESCALATION_CANDIDATES, params):
+        if row["notice_id"] not in latest or row["step"] > latest[row["notice_id"]]["step"]:
+            row["sent_at"] = sql.as_datetime(row["sent_at"])
+            row["plan"] = sql.as_json(row["plan"])
+            latest[row["notice_id"]] = row
+        hours = _quiet_of(_time_of(row["quiet_from"]), _time_of(row["quiet_until"]))
+        if hours is not None:
+            quiet[row["guardian_id"]] = hours
+    if not latest:
+        return {}, {}, {}
+    contacts = _contact_infos(await sql.query(_ESCALATION_CONTACTS, params))
+    return latest, contacts, quiet
 
 
 async def schedule_reminders(message_id: int, now: datetime, *, charter: Charter | None = None) -> int:

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from channels.base import Outcome, Rendered
@@ -495,17 +496,19 @@ async def notify_staff(now: dt.datetime, charter: Charter, send: Send, *, base_u
     school's systems, the text stays in Carnet behind a sign-in."""
     if not staff_available(charter, now):
         return 0
-    pending = await ids_of(ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at__isnull=True))
-    if not pending:
+    # Claimed by one conditional update and read back by the same mark: no list of ids, whatever their number.
+    marked = await ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at__isnull=True).update(
+        staff_notified_at=now
+    )
+    if not marked:
         return 0
-    await ThreadPost.filter(id__in=list(pending), staff_notified_at__isnull=True).update(staff_notified_at=now)
-    claimed = await ThreadPost.filter(id__in=list(pending), staff_notified_at=now).prefetch_related(
+    claimed = await ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at=now).select_related(
         "notice__message", "guardian"
     )
     digests = await _digests(claimed)
     sent = 0
     for digest in digests.values():
-        outcome = await send(digest.staff.email, await _render_digest(digest, base_url))
+        outcome = await send(digest.staff.email, await _render_digest(digest, base_url, claimed_at=now))
         if outcome.ok:
             sent += 1
         else:
@@ -558,21 +561,29 @@ _DIGEST = {
 }
 
 
-async def _render_digest(digest: _Digest, base_url: str) -> Rendered:
-    """The digest in the staff member's language: one line and one link per thread."""
+async def _render_digest(digest: _Digest, base_url: str, *, claimed_at: dt.datetime | None = None) -> Rendered:
+    """The digest in the staff member's language: one line and one link per thread.
+
+    ``claimed_at``: the threads are those of the posts claimed at that moment, read through a subquery rather than
+    a list of their ids (a busy morning's digest may name thousands)."""
     lang = language_of(digest.staff.language)
     words = _DIGEST[lang]
     notice_ids = [notice.id for notice, _count in digest.items]
+    named: Any = notice_ids
+    if claimed_at is not None:
+        named = Subquery(
+            ThreadPost.filter(author_kind=ActorKind.GUARDIAN, staff_notified_at=claimed_at).values("notice_id")
+        )
     pupils: dict[int, list[str]] = defaultdict(list)
     for notice_id, first, last in (
-        await NoticePupil.filter(notice_id__in=notice_ids)
+        await NoticePupil.filter(notice_id__in=named)
         .order_by("pupil__first_name")
         .values_list("notice_id", "pupil__first_name", "pupil__last_name")
     ):
         pupils[notice_id].append(_name(first, last))
     guardians = {
         notice_id: _name(first, last)
-        for notice_id, first, last in await Notice.filter(id__in=notice_ids).values_list(
+        for notice_id, first, last in await Notice.filter(id__in=named).values_list(
             "id", "guardian__first_name", "guardian__last_name"
         )
     }
