@@ -387,11 +387,14 @@ def render_letter(
     recipient: LetterRecipient,
     day: date | None = None,
     site: str = "",
+    signers: Sequence[str] = (),
+    every_guardian: bool = False,
 ) -> Letter:
     """The printed letter of ``view``: same subject, body, pupils, link and slip as the other channels.
 
     ``school`` and ``recipient`` carry the addresses; ``day`` is the letter's date (today in the school's
-    time zone by default). The letter's own labels are in ``channels.letter``.
+    time zone by default). The letter's own labels are in ``channels.letter``. ``signers``: the guardians of one
+    household a single letter goes to (see ``hub.messaging.paper``); ``every_guardian``: each must sign.
     """
     lang = language_of(view.language)
     slip = None
@@ -418,4 +421,6 @@ def render_letter(
         slip=slip,
         needs_acknowledgement=view.needs_acknowledgement,
         site=site,
+        signers=tuple(signers),
+        every_guardian=every_guardian,
     )
