@@ -8,12 +8,21 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
-from hub.enums import AnswerMode, AudienceKind, ConsentPurpose, ConsentSource, GroupKind, QuestionKind, Relation
-from hub.enums import StaffRole
+from hub.enums import (
+    AnswerMode,
+    AudienceKind,
+    ConsentPurpose,
+    ConsentSource,
+    GroupKind,
+    QuestionKind,
+    Relation,
+    StaffRole,
+)
 from hub.messaging import office
 from hub.messaging.links import short_code
 from hub.messaging.models import Message, MessageAudience, Notice, ReplySlip, SlipQuestion, SlipResponse
@@ -121,7 +130,9 @@ def _pages(pdf: bytes) -> list[list[tuple[float, str]]]:
     for page in PdfReader(io.BytesIO(pdf)).pages:
         runs: list[tuple[float, str]] = []
 
-        def visit(text: str, cm: list[float], tm: list[float], _font: object, _size: object) -> None:
+        def visit(
+            text: str, cm: list[float], tm: list[float], _font: object, _size: object, runs: list[Any] = runs
+        ) -> None:
             if text.strip():
                 runs.append((tm[5] * cm[3] + cm[5], text.strip()))
 
