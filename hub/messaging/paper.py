@@ -248,8 +248,8 @@ async def household_notices(notice: Notice) -> list[Notice]:
     guardian = await Guardian.get(id=notice.guardian_id)
     if guardian.household_id is None:
         return [notice]
-    others = (
-        await Notice.filter(
+    ids = await (
+        Notice.filter(
             message_id=notice.message_id,
             guardian__household_id=guardian.household_id,
             guardian__street=guardian.street,
@@ -259,8 +259,10 @@ async def household_notices(notice: Notice) -> list[Notice]:
         )
         .exclude(id=notice.id)
         .distinct()
-        .order_by("guardian__first_name", "guardian__last_name", "id")
+        .values_list("id", flat=True)
     )
+    found = await Notice.filter(id__in=list(ids)).prefetch_related("guardian")
+    others = sorted(found, key=lambda n: (n.guardian.first_name, n.guardian.last_name, n.id))
     return [notice, *others]
 
 
@@ -302,13 +304,15 @@ async def render_batch(deliveries: QuerySet[Delivery], *, base_url: str, at: dat
         pupils = list(dict.fromkeys(p for item in group for p in views[item.notice_id].pupils))
         view = replace(view, pupils=tuple(pupils))
         names = [item.guardian_name for item in group]
+        # Each guardian's own code beside their name: typing it records the answer for them.
+        signers = [f"{item.guardian_name} ({views[item.notice_id].short_code})" for item in group]
         letters.append(
             render_letter(
                 view,
                 school=heads[school.id],
                 recipient=LetterRecipient(name=_joined(names, view.language), address_lines=first.address_lines),
                 day=at.astimezone(ZoneInfo(school.timezone)).date(),
-                signers=names if len(names) > 1 else (),
+                signers=signers if len(group) > 1 else (),
                 every_guardian=first.message_id in every,
             )
         )
