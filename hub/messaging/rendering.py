@@ -49,6 +49,7 @@ from channels.letter import Letter, LetterQuestion, LetterRecipient, LetterSchoo
 from hub import clock
 from hub.config import ROOT
 from hub.enums import Channel, QuestionKind, Urgency
+from hub.messaging.calendar import slip_event
 from hub.messaging.sms_segments import SegmentCount, count_segments, gsm_friendly
 
 __all__ = [
@@ -262,6 +263,21 @@ def _email(view: NoticeView, lang: str) -> Rendered:
         html=_render_template("email.html.j2", lang, **ctx) + "\n",
         link=view.link,
         reply_to=view.reply_to,
+        calendar=_slip_calendar(view, lang),
+    )
+
+
+def _slip_calendar(view: NoticeView, lang: str) -> str:
+    """The slip's deadline as an iCalendar event for the email (none without a slip)."""
+    if view.slip is None:
+        return ""
+    return slip_event(
+        subject=view.subject,
+        deadline=view.slip.deadline,
+        link=view.link,
+        language=lang,
+        now=clock.now(),
+        key=f"{view.link}|{view.slip.deadline.isoformat()}",
     )
 
 
