@@ -109,8 +109,9 @@ async def call_list(
     ).distinct()
     if message_id is not None:
         notices = notices.filter(message_id=message_id)
-    rows = await notices.order_by("message__published_at", "id").values(
+    rows = await notices.values(
         "id",
+        "message__published_at",
         "guardian_id",
         "first_read_at",
         "message_id",
@@ -119,6 +120,7 @@ async def call_list(
         "guardian__first_name",
         "guardian__last_name",
     )
+    rows.sort(key=lambda r: (r["message__published_at"], r["id"]))
     ids = [r["id"] for r in rows]
     steps: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
     for notice_id, channel, state, due_at in (
@@ -246,7 +248,16 @@ def _phones(line: CallLine, language: str) -> str:
 def csv_bytes(calls: CallList, language: str = "fr") -> bytes:
     """One row per family and message missed, as a spreadsheet expects."""
     w = words(language)
-    header = ["class", w["guardian"], w["pupils"], w["phones"], "message_id", w["missed"], "urgency", w["reason"]]
+    header: list[object] = [
+        "class",
+        w["guardian"],
+        w["pupils"],
+        w["phones"],
+        "message_id",
+        w["missed"],
+        "urgency",
+        w["reason"],
+    ]
     rows: list[list[object]] = [header]
     for line in calls.lines:
         for missed in line.missed:
