@@ -433,13 +433,14 @@ def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip | None) -> None:
         pdf.cell(0, 6, pdf.text_of(labels["each_signs"]))
         y += 8
         for name in letter.signers:
-            text = pdf.text_of(
-                f"{name} · {labels['signature']}" if pdf.can_draw("·") else f"{name} - {labels['signature']}"
-            )
+            # The name on its line, the signature on the next, as wide as the column allows.
             pdf.set_xy(_LEFT, y)
+            pdf.cell(lines_right - _LEFT, 6, pdf.text_of(name))
+            text = pdf.text_of(labels["signature"])
+            pdf.set_xy(_LEFT + 4, y + 7)
             pdf.cell(pdf.get_string_width(text) + 1, 6, text)
-            pdf.writing_line(pdf.get_x(), lines_right, y + 5)
-            y += 12
+            pdf.writing_line(pdf.get_x(), lines_right, y + 12)
+            y += 16
         rows = [labels["date"]]
     elif len(letter.signers) > 1:
         # One household, one copy: either guardian answers; the box ticked says whose answer it is.
