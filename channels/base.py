@@ -40,6 +40,8 @@ class Rendered:
     reply_to: str = ""
     #: A key the provider may use to refuse a second copy (a worker crashed between send and record).
     idempotency_key: str = ""
+    #: An iCalendar (RFC 5545) object to carry along, e.g. a reply slip's deadline; email only.
+    calendar: str = ""
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ class EmailSettings:
     starttls: bool = False
     use_tls: bool = False
     timeout: float = 30.0
-    #: The domain of Message-IDs: the school's, so threads group in mail clients.
-    message_id_domain: str = "carnet.example.be"
+    #: The domain of Message-IDs: the school's, so threads group in mail clients (default: the sender's).
+    message_id_domain: str = ""
     #: Signs the VERP return paths (see :func:`return_path_key`); empty: the envelope sender is ``sender``.
     return_path_key: bytes = field(default=b"", repr=False)
     #: The domain of the return paths, whose mail reaches ``carnet bounces`` (default: the sender's domain).
@@ -63,6 +63,18 @@ class EmailSettings:
     @property
     def bounce_domain(self) -> str:
         return self.return_path_domain or parseaddr(self.sender)[1].rpartition("@")[2]
+
+    @property
+    def id_domain(self) -> str:
+        return self.message_id_domain or parseaddr(self.sender)[1].rpartition("@")[2] or "localhost"
+
+    def reply_address(self, message: Rendered) -> str | None:
+        """Where a family's reply goes: a reply address naming the delivery (so its notice), signed like the return
+        path and received by ``carnet bounces``; None when VERP is off or the message names no delivery."""
+        delivery_id = delivery_id_of(message.idempotency_key)
+        if not self.return_path_key or delivery_id is None:
+            return None
+        return reply_address(self.return_path_key, delivery_id, self.bounce_domain)
 
     def return_path(self, message: Rendered) -> str | None:
         """The envelope sender of ``message``: its delivery's VERP address, or None (the From address) when
@@ -106,6 +118,32 @@ def verp_address(key: bytes, delivery_id: int, domain: str) -> str:
     return f"{VERP_LOCAL}+{delivery_id}-{_verp_mac(key, delivery_id)}@{domain}"
 
 
+#: A family's reply to a notice's email: ``reply+<delivery id>-<hmac16>@<domain>`` (its own signature, so a
+#: return path's cannot be turned into a reply address).
+REPLY_LOCAL = "reply"
+_REPLY = re.compile(rf"^{REPLY_LOCAL}\+(\d{{1,18}})-([0-9a-f]{{16}})@([^@\s]+)$", re.IGNORECASE)
+
+
+def _reply_mac(key: bytes, delivery_id: int) -> str:
+    return hmac.new(key, f"reply:{delivery_id}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def reply_address(key: bytes, delivery_id: int, domain: str) -> str:
+    return f"{REPLY_LOCAL}+{delivery_id}-{_reply_mac(key, delivery_id)}@{domain}"
+
+
+def parse_reply_address(address: str, key: bytes) -> int | None:
+    """The delivery id in a reply address made by :func:`reply_address`; None when ``address`` is not shaped
+    like one. Raises :class:`ForgedReturnPath` when it is, but its signature does not match."""
+    found = _REPLY.match(address.strip().strip("<>"))
+    if found is None:
+        return None
+    delivery_id = int(found.group(1))
+    if not hmac.compare_digest(found.group(2).lower(), _reply_mac(key, delivery_id)):
+        raise ForgedReturnPath(f"reply address {address!r} is not signed by this hub")
+    return delivery_id
+
+
 def parse_verp(address: str, key: bytes) -> int | None:
     """The delivery id in a return path made by :func:`verp_address`; None when ``address`` is not shaped like
     one. Raises :class:`ForgedReturnPath` when it is, but its signature does not match."""
@@ -124,13 +162,24 @@ def build_mime(settings: EmailSettings, to: str, message: Rendered, *, now: dt.d
     mime["To"] = to
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(now or clock.now())
-    mime["Message-ID"] = make_msgid(idstring=message.idempotency_key or None, domain=settings.message_id_domain)
-    if message.reply_to:
-        mime["Reply-To"] = message.reply_to
+    mime["Message-ID"] = make_msgid(idstring=message.idempotency_key or None, domain=settings.id_domain)
+    # RFC 3834: sent by a program, so autoresponders ("out of office") do not answer it.
+    mime["Auto-Submitted"] = "auto-generated"
+    reply_to = settings.reply_address(message) or message.reply_to
+    if reply_to:
+        mime["Reply-To"] = reply_to
     text = message.text if not message.link or message.link in message.text else f"{message.text}\n\n{message.link}"
     mime.set_content(text)
     if message.html:
         mime.add_alternative(message.html, subtype="html")
+    if message.calendar:
+        mime.add_attachment(
+            message.calendar.encode("utf-8"),
+            maintype="text",
+            subtype="calendar",
+            filename="carnet.ics",
+            params={"method": "PUBLISH", "charset": "utf-8"},
+        )
     # After the body: set_content() drops every Content-* header set before it.
     mime["Content-Language"] = message.language
     return mime

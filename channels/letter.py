@@ -98,6 +98,11 @@ class Letter:
     needs_acknowledgement: bool = False
     #: Where the short code is typed; by default the host of ``link``.
     site: str = ""
+    #: A household's letter: the guardians living together whom it names (one copy for them all). Two or more:
+    #: the talon asks which of them signed, or, with ``every_guardian``, has one signature line each.
+    signers: Sequence[str] = ()
+    #: The slip needs every guardian's answer, not only one's per pupil.
+    every_guardian: bool = False
 
     @property
     def code_site(self) -> str:
@@ -115,6 +120,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "ack": "J’ai pris connaissance de ce courrier.",
         "ack_title": "Accusé de réception",
         "cut": "À découper et à rendre avant le {deadline}",
+        "cut_any": "À découper et à rendre à l’école",
+        "signed_by": "Signé par (cochez) : ",
+        "each_signs": "Chaque responsable signe sur sa ligne :",
+        "and": "et",
         "at": "{date} à {time}",
         "slip": "Talon-réponse",
         "about": "Concerne : ",
@@ -139,6 +148,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "ack": "Ik heb deze brief gelezen.",
         "ack_title": "Ontvangstbevestiging",
         "cut": "Afknippen en terugbezorgen vóór {deadline}",
+        "cut_any": "Afknippen en terugbezorgen aan de school",
+        "signed_by": "Ondertekend door (aankruisen): ",
+        "each_signs": "Elke ouder tekent op de eigen lijn:",
+        "and": "en",
         "at": "{date} om {time}",
         "slip": "Antwoordstrook",
         "about": "Betreft: ",
@@ -163,6 +176,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "ack": "I have read this letter.",
         "ack_title": "Acknowledgement of receipt",
         "cut": "Cut off and return before {deadline}",
+        "cut_any": "Cut off and return to the school",
+        "signed_by": "Signed by (tick): ",
+        "each_signs": "Each parent or guardian signs on their own line:",
+        "and": "and",
         "at": "{date} at {time}",
         "slip": "Reply slip",
         "about": "About: ",
@@ -326,28 +343,21 @@ def _body(pdf: _LetterPDF, letter: Letter) -> None:
     if letter.pupils:
         pdf.ln(1)
         pdf.labelled(labels["pupils"], ", ".join(letter.pupils))
-    if letter.needs_acknowledgement:
-        pdf.ln(3)
-        if pdf.get_y() + 14 > pdf.page_break_trigger:
-            pdf.add_page()
-        pdf.use(10, bold=True)
-        pdf.line_of(labels["ack_title"], 5)
-        y = pdf.get_y() + 1
-        pdf.box(_LEFT + 4, y + 0.6)
-        pdf.set_xy(_LEFT + 4 + _BOX + 2, y)
-        pdf.use(10)
-        pdf.cell(0, 5, pdf.text_of(labels["ack"]))
-        pdf.set_xy(_LEFT, y + 7)
 
 
-def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> None:
-    """The cut line and the talon, from the current position."""
+def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip | None) -> None:
+    """The cut line and the talon, from the current position: the reply slip's questions when there is one, the
+    acknowledgement box when the letter asks for one (on the part that comes back to school, never on the part
+    the family keeps), then who signs."""
     labels = _LABELS[_lang(letter.language)]
     right = pdf.w - _RIGHT
     # The cut line: dashed from edge to edge, the instruction in the middle.
     y = pdf.get_y() + 3
-    deadline = deadline_text(slip.deadline, letter.language, letter.school.timezone)
-    cut = labels["cut"].format(deadline=deadline)
+    if slip is not None:
+        deadline = deadline_text(slip.deadline, letter.language, letter.school.timezone)
+        cut = labels["cut"].format(deadline=deadline)
+    else:
+        cut = labels["cut_any"]
     mark = _SCISSORS if pdf.can_draw(_SCISSORS) else "8<"
     pdf.use(8)
     text = pdf.text_of(f"{mark} {cut}")
@@ -362,14 +372,25 @@ def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> None:
     pdf.set_xy(_LEFT, y + 5)
 
     pdf.use(12, bold=True)
-    pdf.line_of(labels["slip"], 6)
+    pdf.line_of(labels["slip"] if slip is not None else labels["ack_title"], 6)
     pdf.labelled(labels["about"], letter.subject)
-    pupils = slip.pupils or letter.pupils
+    pupils = (slip.pupils if slip is not None else ()) or letter.pupils
     if pupils:
         pdf.labelled(labels["pupil"], ", ".join(pupils))
     pdf.ln(2)
+    if letter.needs_acknowledgement:
+        if slip is not None:
+            pdf.use(10, bold=True)
+            pdf.line_of(labels["ack_title"], 5)
+        y = pdf.get_y() + 1
+        pdf.box(_LEFT + 4, y + 0.6)
+        pdf.set_xy(_LEFT + 4 + _BOX + 2, y)
+        pdf.use(10)
+        pdf.cell(0, 5, pdf.text_of(labels["ack"]))
+        pdf.set_xy(_LEFT, y + 8)
 
-    for number, question in enumerate(sorted(slip.questions, key=lambda q: q.position), start=1):
+    questions = sorted(slip.questions, key=lambda q: q.position) if slip is not None else []
+    for number, question in enumerate(questions, start=1):
         if pdf.get_y() + 14 > pdf.page_break_trigger:
             pdf.add_page()
         pdf.use(10, bold=True)
@@ -404,8 +425,38 @@ def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> None:
     top = pdf.get_y() + 2
     lines_right = right - qr_size - column - 8 if letter.link else right
     pdf.use(10)
-    rows = [labels["guardian"], labels["date"]] + ([labels["signature"]] if slip.needs_signature else [])
+    needs_signature = slip.needs_signature if slip is not None else True
     y = top
+    if len(letter.signers) > 1 and letter.every_guardian:
+        # Every guardian's answer is needed: one line each, named, to sign.
+        pdf.set_xy(_LEFT, y)
+        pdf.cell(0, 6, pdf.text_of(labels["each_signs"]))
+        y += 8
+        for name in letter.signers:
+            # The name on its line, the signature on the next, as wide as the column allows.
+            pdf.set_xy(_LEFT, y)
+            pdf.cell(lines_right - _LEFT, 6, pdf.text_of(name))
+            text = pdf.text_of(labels["signature"])
+            pdf.set_xy(_LEFT + 4, y + 7)
+            pdf.cell(pdf.get_string_width(text) + 1, 6, text)
+            pdf.writing_line(pdf.get_x(), lines_right, y + 12)
+            y += 16
+        rows = [labels["date"]]
+    elif len(letter.signers) > 1:
+        # One household, one copy: either guardian answers; the box ticked says whose answer it is.
+        text = pdf.text_of(labels["signed_by"])
+        pdf.set_xy(_LEFT, y)
+        pdf.cell(0, 6, text)
+        y += 6.5
+        for name in letter.signers:
+            pdf.box(_LEFT + 4, y + 0.6)
+            pdf.set_xy(_LEFT + 4 + _BOX + 2, y)
+            pdf.cell(lines_right - _LEFT - 10, 5, pdf.text_of(name))
+            y += 6.5
+        y += 2
+        rows = [labels["date"]] + ([labels["signature"]] if needs_signature else [])
+    else:
+        rows = [labels["guardian"], labels["date"]] + ([labels["signature"]] if needs_signature else [])
     for label in rows:
         text = pdf.text_of(label)
         pdf.set_xy(_LEFT, y)
@@ -432,7 +483,7 @@ def _slip(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> None:
     pdf.set_xy(_LEFT, bottom)
 
 
-def _slip_height(pdf: _LetterPDF, letter: Letter, slip: LetterSlip) -> tuple[float, bool]:
+def _slip_height(pdf: _LetterPDF, letter: Letter, slip: LetterSlip | None) -> tuple[float, bool]:
     """Render the slip on a scratch copy: how tall it is, and whether it needs a page break."""
     start = pdf.get_y()
     with pdf.offset_rendering() as dummy:
@@ -446,7 +497,7 @@ def _letter(pdf: _LetterPDF, letter: Letter) -> None:
     _letterhead(pdf, letter)
     _address_block(pdf, letter)
     _body(pdf, letter)
-    if letter.slip is not None:
+    if letter.slip is not None or letter.needs_acknowledgement:
         height, breaks = _slip_height(pdf, letter, letter.slip)
         if breaks:
             # The talon does not fit under the letter: it gets a page of its own, at the top.

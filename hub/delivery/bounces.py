@@ -34,9 +34,10 @@ from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.email import ForgedReturnPath, parse_verp, return_path_key
+from channels.email import ForgedReturnPath, parse_reply_address, parse_verp, return_path_key
 from hub import clock
 from hub.config import Settings
+from hub.delivery.mail_replies import MAX_REPLY_BYTES, handle_reply
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.messaging import routing
 from hub.messaging.models import Delivery
@@ -84,7 +85,8 @@ class BounceResult:
     delivery_id: int | None
     #: "dead" (permanent failure recorded), "delayed", "not_failed" (no permanent failure reported),
     #: "unknown" (no email delivery with that id), "settled" (the delivery can no longer fail: already failed,
-    #: cancelled) or "malformed".
+    #: cancelled) or "malformed"; for a family's email reply (:mod:`hub.delivery.mail_replies`) "reply_" and its
+    #: outcome ("reply_posted", "reply_automatic", ...).
     outcome: str
     status: RecipientStatus | None = None
 
@@ -160,6 +162,8 @@ class _Handler:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any) -> str:
         try:
             delivery_id = parse_verp(address, self.key)
+            if delivery_id is None:  # a family's reply to a notice (hub.delivery.mail_replies)?
+                delivery_id = parse_reply_address(address, self.key)
         except ForgedReturnPath:
             log.warning("bounce refused: forged return path %s from %s", address, session.peer)
             return "550 5.7.1 This return path was not issued here"
@@ -171,6 +175,9 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        replies = [a for a in envelope.rcpt_tos if parse_verp(a, self.key) is None]
+        if replies:
+            return await self._replies(replies, raw)
         try:
             statuses = parse_dsn(raw)
         except MalformedDsn as exc:
@@ -187,6 +194,21 @@ class _Handler:
                 return "451 4.3.0 Could not record the notification, try again later"
             log.info("bounce for delivery %s: %s (%s)", delivery_id, result.outcome, result.status)
             await self._report(result)
+        return "250 OK"
+
+    async def _replies(self, addresses: list[str], raw: bytes) -> str:
+        """A family's email to reply addresses: each becomes a post in its notice's thread."""
+        for address in addresses:
+            delivery_id = cast(int, parse_reply_address(address, self.key))  # checked at RCPT
+            try:
+                reply = await handle_reply(delivery_id, raw, clock.now())
+            except Exception:
+                log.exception("reply for delivery %s not recorded", delivery_id)
+                return "451 4.3.0 Could not record the reply, try again later"
+            log.info("reply for delivery %s: %s", delivery_id, reply.outcome)
+            await self._report(BounceResult(delivery_id, f"reply_{reply.outcome}"))
+            if reply.outcome in ("empty", "too_long"):
+                return "550 5.6.0 The reply is empty or too long: write to the school on the portal"
         return "250 OK"
 
     async def _report(self, result: BounceResult) -> None:
@@ -220,7 +242,7 @@ class BounceServer:
     async def start(self) -> BounceServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(self._handler, hostname=self.hostname, data_size_limit=MAX_DSN_BYTES, loop=loop),
+            lambda: SMTP(self._handler, hostname=self.hostname, data_size_limit=MAX_REPLY_BYTES, loop=loop),
             host=self.host,
             port=self._port,
         )

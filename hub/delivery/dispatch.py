@@ -26,6 +26,7 @@ from charter import Charter, school_charter
 from hub import clock
 from hub.enums import Channel, DeliveryState
 from hub.messaging import planning
+from hub.messaging.digest import render_digest
 from hub.messaging.links import notice_views
 from hub.messaging.models import Delivery
 from hub.messaging.planning import LEASE
@@ -202,10 +203,20 @@ async def dispatch_due(
         await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")
     )
     send = send or _plain_send
+    digests, digested = digest_batches(claimed), set[int]()
     for done, delivery in enumerate(claimed):
         if stop is not None and stop.is_set():
             report.released = await release([d.id for d in claimed[done:]], worker_id=worker_id)
             break
+        if delivery.id in digested:
+            continue
+        if delivery.digest_key in digests:
+            members = digests.pop(delivery.digest_key)
+            digested.update(d.id for d in members)
+            await send_digest(
+                members, adapters, views, contacts, send=send, now=now, worker_id=worker_id, report=report
+            )
+            continue
         channel = Channel(delivery.channel)
         adapter = adapters.get(channel)
         if adapter is None:
@@ -224,6 +235,49 @@ async def dispatch_due(
         else:
             report.failed += 1
     return report
+
+
+def digest_batches(claimed: Sequence[Delivery]) -> dict[str, list[Delivery]]:
+    """The claimed deliveries that leave as one digest (``hub.messaging.digest``): those sharing a ``digest_key``
+    (one guardian, channel and day, held by the daily limit), two or more of them in this batch."""
+    groups: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in claimed:
+        if delivery.digest_key:
+            groups[delivery.digest_key].append(delivery)
+    return {key: members for key, members in groups.items() if len(members) > 1}
+
+
+async def send_digest(
+    members: Sequence[Delivery],
+    adapters: Mapping[Channel, ChannelAdapter],
+    views: Mapping[int, Any],
+    contacts: Mapping[int | None, str],
+    *,
+    send: Sender,
+    now: datetime,
+    worker_id: str,
+    report: DispatchReport,
+) -> None:
+    """Send the deliveries of one digest as ONE message listing them all, in the guardian's language, and record
+    its outcome for each of them (a failure walks each notice's plan as usual)."""
+    first = members[0]
+    channel = Channel(first.channel)
+    adapter = adapters.get(channel)
+    if adapter is None:
+        outcome = Outcome.permanent(f"the {channel} channel is not configured")
+    else:
+        rendered = render_digest([views[d.notice_id] for d in members], channel)
+        envelope = Envelope(
+            contacts.get(first.contact_id, ""), dataclasses.replace(rendered, idempotency_key=f"delivery-{first.id}")
+        )
+        (outcome,) = await send(channel, adapter, [envelope])
+    for delivery in members:
+        await _record(delivery, outcome, now, worker_id=worker_id)
+        report.by_channel[str(channel)] += 1
+        if outcome.ok:
+            report.sent += 1
+        else:
+            report.failed += 1
 
 
 log = logging.getLogger("carnet.dispatch")
@@ -281,9 +335,11 @@ __all__ = [
     "DispatchReport",
     "Sender",
     "claim",
+    "digest_batches",
     "dispatch_due",
     "progress",
     "reclaim_expired",
     "release",
     "run",
+    "send_digest",
 ]

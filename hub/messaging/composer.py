@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo
 
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -40,7 +39,6 @@ from tortoise.transactions import in_transaction
 from channels.base import Rendered
 from channels.letter import Letter, LetterRecipient, LetterSchool
 from charter import Charter, may_send
-from hub import csvfile
 from hub.enums import (
     ActorKind,
     AnswerMode,
@@ -56,7 +54,7 @@ from hub.enums import (
     Urgency,
 )
 from hub.inputs import parse_datetime_local, parse_id, parse_ids, parse_page
-from hub.messaging import access, planning, rendering, routing, threads
+from hub.messaging import access, planning, rendering, responses, routing, threads
 from hub.messaging.links import personal_link, short_code
 from hub.messaging.models import (
     Acknowledgement,
@@ -1385,48 +1383,8 @@ def progress_summary(states: Mapping[str, int]) -> dict[str, int]:
 
 
 async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, words: Mapping[str, str]) -> str:
-    """The slip's answers, one row per pupil and guardian who answered, with a header, written by
-    :mod:`hub.csvfile` (``;``, a BOM so that Excel reads accents right, formulas neutralised). ``words``
-    translates the header and yes/no."""
-    slip = await ReplySlip.get_or_none(message_id=message.id)
-    questions = list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else []
-    query = SlipResponse.filter(slip_id=slip.id) if slip else SlipResponse.filter(id=0)
-    if visible is not None:
-        query = query.filter(pupil_id__in=list(visible))
-    responses = await query.order_by(
-        "pupil__last_name", "pupil__first_name", "guardian__last_name", "id"
-    ).prefetch_related("pupil", "guardian")
-    classes = dict(
-        await Membership.filter(pupil_id__in=[r.pupil.id for r in responses], group__kind=GroupKind.CLASS).values_list(
-            "pupil_id", "group__code"
-        )
-    )
-    header = [words[k] for k in ("pupil", "class", "guardian", "answered_at", "channel", "signed_name")]
-    rows: list[Sequence[object]] = [header + [f"{q.position}. {q.text}" for q in questions]]
-    zone = ZoneInfo(tz)
-    for response in responses:
-        values = dict(response.answers or {})
-        cells = [
-            f"{response.pupil.last_name} {response.pupil.first_name}",
-            classes.get(response.pupil.id, ""),
-            f"{response.guardian.last_name} {response.guardian.first_name}",
-            response.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            str(response.channel),
-            response.signed_name,
-        ]
-        for q in questions:
-            value = values.get(str(q.position), "")
-            cells.append(_csv_answer(q, value, words))
-        rows.append(cells)
-    return csvfile.text(rows)
-
-
-def _csv_answer(question: SlipQuestion, value: object, words: Mapping[str, str]) -> str:
-    if value == "":
-        return ""
-    if question.kind == QuestionKind.YES_NO:
-        return words.get(str(value), str(value))
-    return answer_text(question, value)
+    """The slip's answers as a spreadsheet expects them: see :func:`hub.messaging.responses.responses_csv`."""
+    return await responses.responses_csv(message, visible, tz=tz, words=words)
 
 
 # ------------------------------------------------------------------------------------------------ the home

@@ -59,7 +59,9 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
             link=personal_link(base_url, notice.token),
             short_code=short_code(notice.token),
             sender_name=f"{message.author.first_name} {message.author.last_name}",
-            reply_to=message.author.email,
+            # Never the author's own address: a family's email reply goes to the notice's signed reply address
+            # (``channels.email``), received by ``carnet bounces`` into the reply thread.
+            reply_to="",
             needs_acknowledgement=message.needs_acknowledgement,
             slip=SlipView(slip.deadline, tuple(questions[slip.id]), slip.needs_signature) if slip else None,
             timezone=message.school.timezone,

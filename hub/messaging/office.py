@@ -24,7 +24,7 @@ from hub.enums import ActorKind, AnswerMode, QuestionKind
 from hub.inputs import parse_count
 from hub.messaging import paper
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
-from hub.people.models import Guardianship, Staff
+from hub.people.models import Guardian, Guardianship, Staff
 from hub.store.audit import AuditEntry, audit
 
 BATCH_ACTION = "paper.batch_printed"
@@ -236,6 +236,14 @@ class PupilSlip:
 
 
 @dataclass(frozen=True)
+class Signer:
+    """A guardian a household letter names: the one who signed the slip is the one the answer is recorded for."""
+
+    guardian_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class PaperLetter:
     notice: Notice
     code: str
@@ -245,6 +253,10 @@ class PaperLetter:
     needs_signature: bool
     questions: tuple[Question, ...]
     pupils: tuple[PupilSlip, ...]
+    #: The guardians the letter names: one, or those of a household that shared one copy.
+    signers: tuple[Signer, ...] = ()
+    #: The slip needs every guardian's answer: each signer's is recorded apart.
+    every_guardian: bool = False
 
 
 class LetterProblem(paper.PaperError):
@@ -280,14 +292,23 @@ async def find_letter(code: str, school_id: int) -> PaperLetter:
         for q in await SlipQuestion.filter(slip_id=slip.id).order_by("position")
     )
     answers = await _answers_so_far(slip, notice)
-    rights = dict(
-        await Guardianship.filter(guardian_id=notice.guardian.id, barred=False).values_list("pupil_id", "may_answer")
+    household = await paper.household_notices(notice)
+    signer_ids = [n.guardian_id for n in household]
+    rights: dict[int, bool] = {}
+    for pupil_id, may_answer in await Guardianship.filter(guardian_id__in=signer_ids, barred=False).values_list(
+        "pupil_id", "may_answer"
+    ):
+        rights[pupil_id] = rights.get(pupil_id, False) or bool(may_answer)
+    names = dict(await Guardian.filter(id__in=signer_ids).values_list("id", "first_name"))
+    last_names = dict(await Guardian.filter(id__in=signer_ids).values_list("id", "last_name"))
+    pupil_rows = (
+        await NoticePupil.filter(notice_id__in=[n.id for n in household])
+        .order_by("pupil__first_name")
+        .values_list("pupil_id", "pupil__first_name", "pupil__last_name")
     )
     pupils = tuple(
         PupilSlip(pupil_id, f"{first} {last}", bool(rights.get(pupil_id)), answers.get(pupil_id))
-        for pupil_id, first, last in await NoticePupil.filter(notice_id=notice.id)
-        .order_by("pupil__first_name")
-        .values_list("pupil_id", "pupil__first_name", "pupil__last_name")
+        for pupil_id, (first, last) in {p: (f, la) for p, f, la in pupil_rows}.items()
     )
     return PaperLetter(
         notice=notice,
@@ -298,12 +319,14 @@ async def find_letter(code: str, school_id: int) -> PaperLetter:
         needs_signature=slip.needs_signature,
         questions=questions,
         pupils=pupils,
+        signers=tuple(Signer(g, f"{names[g]} {last_names[g]}") for g in signer_ids),
+        every_guardian=AnswerMode(slip.answer_mode) is AnswerMode.EVERY_GUARDIAN,
     )
 
 
 async def _answers_so_far(slip: ReplySlip, notice: Notice) -> dict[int, SlipResponse]:
     """Per pupil, the answer that closes the slip for this letter: anyone's when one answer per pupil is
-    enough, else this guardian's own."""
+    enough, else this guardian's own (each signer's own: see :func:`record_letter_answer`)."""
     responses = SlipResponse.filter(slip_id=slip.id).order_by("at")
     if AnswerMode(slip.answer_mode) is not AnswerMode.ONE_PER_PUPIL:
         responses = responses.filter(guardian_id=notice.guardian.id)
@@ -376,17 +399,41 @@ def _euros(text: str, position: int) -> str:
 
 
 async def record_letter_answer(
-    letter: PaperLetter, *, pupil_id: int, answers: dict[str, Any], signed_name: str, staff_id: int, now: dt.datetime
+    letter: PaperLetter,
+    *,
+    pupil_id: int,
+    answers: dict[str, Any],
+    signed_name: str,
+    staff_id: int,
+    now: dt.datetime,
+    signer_id: int | None = None,
 ) -> SlipResponse:
     """Record a slip that came back, once: a pupil already answered for (by any channel) is refused, the page
-    shows that answer instead. The audit entry is written by :func:`hub.messaging.paper.record_paper_answer`."""
+    shows that answer instead. ``signer_id``: which guardian of a household letter signed (the answer is theirs;
+    by default the guardian of the code). When every guardian must answer, each signer answers once.
+    The audit entry is written by :func:`hub.messaging.paper.record_paper_answer`."""
     pupil = next((p for p in letter.pupils if p.pupil_id == pupil_id), None)
     if pupil is None:
         raise paper.PaperError("pupil not on the letter")
-    if pupil.answer is not None:
+    signer = signer_id if signer_id is not None else letter.notice.guardian_id
+    if all(s.guardian_id != signer for s in letter.signers):
+        raise paper.PaperError("guardian not named on the letter")
+    if letter.every_guardian:
+        own = await SlipResponse.filter(
+            slip__message_id=letter.notice.message_id, pupil_id=pupil_id, guardian_id=signer
+        ).first()
+        if own is not None:
+            raise AlreadyAnswered(own)
+    elif pupil.answer is not None:
         raise AlreadyAnswered(pupil.answer)
     return await paper.record_paper_answer(
-        letter.code, pupil_id=pupil_id, answers=answers, signed_name=signed_name, staff_id=staff_id, now=now
+        letter.code,
+        pupil_id=pupil_id,
+        answers=answers,
+        signed_name=signed_name,
+        staff_id=staff_id,
+        now=now,
+        guardian_id=signer,
     )
 
 

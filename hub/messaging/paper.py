@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,12 +30,12 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from channels.letter import LetterRecipient, LetterSchool, render_letters
-from hub.enums import ActorKind, Channel, DeliveryState, QuestionKind
+from hub.enums import ActorKind, AnswerMode, Channel, DeliveryState, QuestionKind
 from hub.messaging.links import notice_views
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.messaging.planning import LEASE, PlanningError, record_answer, record_outcome
-from hub.messaging.rendering import render_letter
-from hub.people.models import School
+from hub.messaging.rendering import language_of, render_letter
+from hub.people.models import Guardian, School
 from hub.store.audit import audit
 from hub.store.db import ids_of
 
@@ -59,6 +59,8 @@ class PaperItem:
     #: Held until ``due_at`` by the quiet hours (printed all the same when asked for) or, for
     #: :func:`letters_for_later`, by the sender's chosen time (``due_at`` is that time).
     held: bool = False
+    #: The guardian's household (the roster's): guardians of one household at one address share a letter.
+    household_id: int | None = None
 
 
 def _address(street: str, postal_code: str, city: str, country: str) -> tuple[str, ...]:
@@ -155,6 +157,7 @@ async def _items(query: QuerySet[Delivery], now: datetime | None = None) -> list
         "notice__guardian__household__postal_code",
         "notice__guardian__household__city",
         "notice__guardian__household__country",
+        "notice__guardian__household_id",
     )
     items = []
     for r in rows:
@@ -190,6 +193,7 @@ async def _items(query: QuerySet[Delivery], now: datetime | None = None) -> list
                 due_at=due_at,
                 reason=str(r["purpose"]) if r["purpose"] != "initial" else "only channel",
                 held=held,
+                household_id=r["notice__guardian__household_id"],
             )
         )
     return items
@@ -222,8 +226,56 @@ async def _claim_letters(now: datetime, letters: QuerySet[Delivery]) -> str:
     return owner
 
 
+def households(items: Sequence[PaperItem]) -> list[list[PaperItem]]:
+    """The letters of a batch, one per household: the guardians who live together (one household of the roster,
+    at one address) share one copy of a message's letter; separated parents, or a guardian whose own address is
+    elsewhere, get their own. In the batch's order, each household where its first letter stood."""
+    groups: dict[tuple[Any, ...], list[PaperItem]] = {}
+    for item in items:
+        if item.household_id is None:
+            key: tuple[Any, ...] = ("delivery", item.delivery_id)
+        else:
+            key = ("household", item.message_id, item.household_id, item.address_lines)
+        group = groups.setdefault(key, [])
+        if all(other.guardian_id != item.guardian_id for other in group):
+            group.append(item)
+    return list(groups.values())
+
+
+async def household_notices(notice: Notice) -> list[Notice]:
+    """The notices of ``notice``'s message to the guardians of its household who are sent a letter: those one
+    household letter names (``notice`` itself first, then by name). Just ``notice`` for a guardian alone."""
+    guardian = await Guardian.get(id=notice.guardian_id)
+    if guardian.household_id is None:
+        return [notice]
+    ids = await (
+        Notice.filter(
+            message_id=notice.message_id,
+            guardian__household_id=guardian.household_id,
+            guardian__street=guardian.street,
+            guardian__postal_code=guardian.postal_code,
+            guardian__city=guardian.city,
+            deliveries__channel=Channel.LETTER,
+        )
+        .exclude(id=notice.id)
+        .distinct()
+        .values_list("id", flat=True)
+    )
+    found = await Notice.filter(id__in=list(ids)).prefetch_related("guardian")
+    others = sorted(found, key=lambda n: (n.guardian.first_name, n.guardian.last_name, n.id))
+    return [notice, *others]
+
+
+def _joined(names: Sequence[str], language: str) -> str:
+    """ "Joris Wouters et Veerle Smets", in the letter's language."""
+    word = {"nl": "en", "en": "and"}.get(language_of(language), "et")
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
+
+
 async def render_batch(deliveries: QuerySet[Delivery], *, base_url: str, at: datetime) -> bytes:
-    """One PDF of the letters of these deliveries, dated ``at`` in each school's time zone (b"" when none).
+    """One PDF of the letters of these deliveries, dated ``at`` in each school's time zone (b"" when none): one
+    letter per household (see :func:`households`), naming its guardians, the slip signed by either (or by each
+    when the slip needs every guardian's answer).
 
     Used to print a batch and to print a past batch again. The rendering (some tens of milliseconds a letter)
     runs in a thread, so a web app or a worker in the same process keeps answering meanwhile."""
@@ -239,15 +291,29 @@ async def render_batch(deliveries: QuerySet[Delivery], *, base_url: str, at: dat
         s.id: LetterSchool(name=s.name, address_lines=_school_lines(s.address), timezone=s.timezone)
         for s in schools.values()
     }
+    every = set(
+        await ReplySlip.filter(
+            message_id__in={i.message_id for i in items}, answer_mode=AnswerMode.EVERY_GUARDIAN
+        ).values_list("message_id", flat=True)
+    )
     letters = []
-    for item in items:
-        school = schools[school_of[item.delivery_id]]
+    for group in households(items):
+        first = group[0]
+        school = schools[school_of[first.delivery_id]]
+        view = views[first.notice_id]
+        pupils = list(dict.fromkeys(p for item in group for p in views[item.notice_id].pupils))
+        view = replace(view, pupils=tuple(pupils))
+        names = [item.guardian_name for item in group]
+        # Each guardian's own code beside their name: typing it records the answer for them.
+        signers = [f"{item.guardian_name} ({views[item.notice_id].short_code})" for item in group]
         letters.append(
             render_letter(
-                views[item.notice_id],
+                view,
                 school=heads[school.id],
-                recipient=LetterRecipient(name=item.guardian_name, address_lines=item.address_lines),
+                recipient=LetterRecipient(name=_joined(names, view.language), address_lines=first.address_lines),
                 day=at.astimezone(ZoneInfo(school.timezone)).date(),
+                signers=signers if len(group) > 1 else (),
+                every_guardian=first.message_id in every,
             )
         )
     return await asyncio.to_thread(render_letters, letters)
@@ -353,12 +419,21 @@ async def record_paper_answer(
     signed_name: str,
     staff_id: int | None,
     now: datetime,
+    guardian_id: int | None = None,
 ) -> SlipResponse:
     """A secretary types in a paper slip that came back: answers keyed by question position. Recorded even
-    after the deadline (the letter took its time), acknowledges the notice, and leaves an audit entry."""
+    after the deadline (the letter took its time), acknowledges the notice, and leaves an audit entry.
+
+    ``guardian_id``: who signed, when the letter went to a household (see :func:`household_notices`): the
+    answer is that guardian's, recorded on their own notice. By default the guardian the code belongs to."""
     notice = await find_notice_by_code(code)
     if notice is None:
         raise PaperError(f"no letter has the code {code!r}: check the code printed on the slip")
+    if guardian_id is not None and guardian_id != notice.guardian_id:
+        signer = next((n for n in await household_notices(notice) if n.guardian_id == guardian_id), None)
+        if signer is None:
+            raise PaperError(f"guardian {guardian_id} is not named on the letter {code!r}")
+        notice = signer
     if not await NoticePupil.filter(notice_id=notice.id, pupil_id=pupil_id).exists():
         raise PaperError(f"pupil {pupil_id} is not named on the letter {code!r}")
     checked = await _checked_answers(notice, answers)
@@ -385,5 +460,6 @@ async def record_paper_answer(
             subject_id=response.id,
             notice_id=notice.id,
             pupil_id=pupil_id,
+            guardian_id=notice.guardian_id,
         )
     return response

@@ -49,6 +49,7 @@ from channels.base import Button, Rendered
 from channels.letter import Letter, LetterQuestion, LetterRecipient, LetterSchool, LetterSlip
 from hub import clock, config
 from hub.enums import Channel, QuestionKind, Urgency
+from hub.messaging.calendar import slip_event
 from hub.messaging.sms_segments import SegmentCount, count_segments, gsm_friendly
 
 __all__ = [
@@ -262,6 +263,21 @@ def _email(view: NoticeView, lang: str) -> Rendered:
         html=_render_template("email.html.j2", lang, **ctx) + "\n",
         link=view.link,
         reply_to=view.reply_to,
+        calendar=_slip_calendar(view, lang),
+    )
+
+
+def _slip_calendar(view: NoticeView, lang: str) -> str:
+    """The slip's deadline as an iCalendar event for the email (none without a slip)."""
+    if view.slip is None:
+        return ""
+    return slip_event(
+        subject=view.subject,
+        deadline=view.slip.deadline,
+        link=view.link,
+        language=lang,
+        now=clock.now(),
+        key=f"{view.link}|{view.slip.deadline.isoformat()}",
     )
 
 
@@ -387,11 +403,14 @@ def render_letter(
     recipient: LetterRecipient,
     day: date | None = None,
     site: str = "",
+    signers: Sequence[str] = (),
+    every_guardian: bool = False,
 ) -> Letter:
     """The printed letter of ``view``: same subject, body, pupils, link and slip as the other channels.
 
     ``school`` and ``recipient`` carry the addresses; ``day`` is the letter's date (today in the school's
-    time zone by default). The letter's own labels are in ``channels.letter``.
+    time zone by default). The letter's own labels are in ``channels.letter``. ``signers``: the guardians of one
+    household a single letter goes to (see ``hub.messaging.paper``); ``every_guardian``: each must sign.
     """
     lang = language_of(view.language)
     slip = None
@@ -418,4 +437,6 @@ def render_letter(
         slip=slip,
         needs_acknowledgement=view.needs_acknowledgement,
         site=site,
+        signers=tuple(signers),
+        every_guardian=every_guardian,
     )

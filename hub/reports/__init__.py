@@ -1,5 +1,5 @@
-"""What the principal and the home page read: the delivery report (``delivery``) and the school in figures
-(``overview``).
+"""What the principal and the home page read: the delivery report (``delivery``), the school in figures
+(``overview``) and the call lists of the families to phone (``calls``).
 
 May import: ``hub.delivery``, ``hub.records``, ``hub.messaging``, ``hub.people``, ``hub.store`` and the leaf modules.
 """

@@ -6,8 +6,8 @@ one before, so the funnel never widens):
 * **planned**: the notice exists.
 * **sent**: a channel that alerts the guardian (email, SMS, push, Telegram, the letter) handed it over: a
   delivery SENT or DELIVERED, a printed letter included. A guardian who already read it on the portal counts.
-* **delivered**: a provider confirmed the delivery (DELIVERED: a letter is delivered once printed), or the
-  guardian read it.
+* **delivered**: a provider confirmed the delivery, or the guardian read it. A printed letter is not: it counts
+  as **letter printed** (its channel line's ``printed``), since nobody knows whether it reached the family.
 * **read**: the guardian opened it (``Notice.first_read_at``: the personal link, the portal, an acknowledgement).
 
 and, each out of the notices it applies to:
@@ -119,7 +119,8 @@ class Stage:
 class ChannelLine:
     channel: str
     sent: int = 0  #: handed to the provider, not confirmed (SENT)
-    delivered: int = 0  #: confirmed by the provider, or printed (DELIVERED)
+    delivered: int = 0  #: confirmed by the provider (DELIVERED)
+    printed: int = 0  #: a letter printed (DELIVERED on the letter channel): handed over, not known delivered
     failed_transient: int = 0
     failed_permanent: int = 0
     pending: int = 0  #: planned, held, due or being sent
@@ -129,7 +130,7 @@ class ChannelLine:
 
     @property
     def total(self) -> int:
-        return self.sent + self.delivered + self.failed_transient + self.failed_permanent + self.pending
+        return self.sent + self.delivered + self.printed + self.failed_transient + self.failed_permanent + self.pending
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ class Report:
                     "channel": c.channel,
                     "sent": c.sent,
                     "delivered": c.delivered,
+                    "printed": c.printed,
                     "failed_transient": c.failed_transient,
                     "failed_permanent": c.failed_permanent,
                     "pending": c.pending,
@@ -396,7 +398,8 @@ scope AS (
 _FLAGS = f"""
 WITH {_SCOPE},
 reached AS (
-    SELECT d.notice_id, MAX(CASE WHEN d.state = 'delivered' THEN 1 ELSE 0 END) AS confirmed
+    SELECT d.notice_id,
+        MAX(CASE WHEN d.state = 'delivered' AND d.channel <> 'letter' THEN 1 ELSE 0 END) AS confirmed
     FROM delivery d
     JOIN scope sc ON sc.id = d.notice_id
     WHERE d.channel <> 'portal' AND d.state IN {_OK}
@@ -696,6 +699,8 @@ async def _channels(sql: _Sql, params: Mapping[str, Any]) -> list[ChannelLine]:
             line["failed_permanent" if permanent else "failed_transient"] += n
         elif state in _PENDING_STATES:
             line["pending"] += n
+        elif state is DeliveryState.DELIVERED and r["channel"] == Channel.LETTER:
+            line["printed"] += n
         else:  # sent, delivered, cancelled
             line[state.value] += n
     for r in await sql.rows(_FIRST_REACHED, params):

@@ -491,6 +491,17 @@ def routes(web: Web) -> list[BaseRoute]:
             "signed_name": _("Signed by"),
             "yes": _("Yes"),
             "no": _("No"),
+            "question": _("Question"),
+            "answer": _("Answer"),
+            "amount": _("Amount (€)"),
+            "count": _("Number"),
+            "channel_portal": _("Portal"),
+            "channel_email": _("Email"),
+            "channel_sms": _("SMS"),
+            "channel_webpush": _("Web push"),
+            "channel_fcm": _("Mobile push"),
+            "channel_telegram": _("Telegram"),
+            "channel_letter": _("Printed letter"),
         }
         text = await composer.responses_csv(
             found, await composer.restricted_pupils(actor, found), tz=web.settings.timezone, words=words

@@ -148,6 +148,7 @@ def routes(web: Web) -> list[BaseRoute]:
                 signed_name=str(form.get("signed_name", "")).strip()[:200],
                 staff_id=actor.id,
                 now=now(),
+                signer_id=_int(form.get("signer_id")),
             )
         except office.AnswerError as exc:
             return await paper_page(request, status=400, answer_error=exc, **values)

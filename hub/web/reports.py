@@ -23,10 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub import csvfile
 from hub.enums import StaffRole
 from hub.messaging.models import Message
 from hub.people import audit_log
 from hub.people.models import School
+from hub.reports import calls
 from hub.reports.delivery import (
     UNREACHED_PAGE,
     Period,
@@ -153,7 +155,55 @@ def routes(web: Web) -> list[BaseRoute]:
         )
         return JSONResponse(report.as_json(), headers=_NO_STORE)
 
+    callers = staff_only(web, StaffRole.PRINCIPAL, StaffRole.ADMIN, StaffRole.SECRETARY)
+
+    async def _calls(request: Request, actor: Actor) -> calls.CallList:
+        """The call list a request asks for: 400 for a bad period, 404 for a class or message not of the school."""
+        try:
+            query = await _query(request, actor)
+        except ReportError as exc:
+            raise HTTPException(400, str(exc)) from None
+        group_id = parse_id(request.path_params.get("group_id"))
+        found = None
+        if group_id is not None:
+            found = await calls.call_list(
+                actor.school_id, group_id, query.period, now=now(), message_id=query.message_id
+            )
+        if found is None:
+            raise HTTPException(404, "no such class")
+        return found
+
+    def _filename(found: calls.CallList, suffix: str) -> str:
+        code = "".join(ch for ch in found.code if ch.isalnum() or ch in "-_") or str(found.group_id)
+        return f"appels-{code}.{suffix}"
+
+    @callers
+    async def call_page(request: Request, actor: Actor) -> Response:
+        found = await _calls(request, actor)
+        lang = web.language(request, actor)
+        query = await _query(request, actor)
+        return await web.render(
+            request, "reports/calls.html", calls=found, query=query, why=lambda m: calls.why(m, lang)
+        )
+
+    @callers
+    async def call_pdf(request: Request, actor: Actor) -> Response:
+        found = await _calls(request, actor)
+        data = calls.pdf_bytes(found, web.language(request, actor))
+        disposition = f'attachment; filename="{_filename(found, "pdf")}"'
+        return Response(data, media_type="application/pdf", headers={"Content-Disposition": disposition, **_NO_STORE})
+
+    @callers
+    async def call_csv(request: Request, actor: Actor) -> Response:
+        found = await _calls(request, actor)
+        data = calls.csv_bytes(found, web.language(request, actor))
+        disposition = f'attachment; filename="{_filename(found, "csv")}"'
+        return Response(data, media_type=csvfile.MEDIA_TYPE, headers={"Content-Disposition": disposition, **_NO_STORE})
+
     return [
         Route("/staff/report", page),
         Route("/staff/report.json", as_json),
+        Route("/staff/report/calls/{group_id}.pdf", call_pdf),
+        Route("/staff/report/calls/{group_id}.csv", call_csv),
+        Route("/staff/report/calls/{group_id}", call_page),
     ]

@@ -128,7 +128,10 @@ def test_a_batch_of_three_letters() -> None:
     assert "1040 Etterbeek" in first
     assert "Bruxelles, le 23 novembre 2026" in first
     assert "Emma Dupont (3B), Lucas Dupont (1A)" in first
-    assert "Accusé de réception" in first
+    # The acknowledgement box is on the talon, below the cut line: the part that comes back to school.
+    assert "Accusé de réception" not in first.split("✂")[0]
+    talon = everything.split("✂", 1)[1]
+    assert "Accusé de réception" in talon and "J’ai pris connaissance de ce courrier." in talon
     # The deadline in Brussels time, the talon with all its parts, the short code by the QR code.
     assert "avant le lundi 30 novembre 2026 à 14:00" in everything
     assert "✂" in everything

@@ -43,6 +43,7 @@ from hub.messaging.models import (
 from hub.messaging.paper import (
     PaperError,
     find_notice_by_code,
+    households,
     letters_for_later,
     normalise_code,
     paper_list,
@@ -170,7 +171,13 @@ async def test_print_batch_prints_the_waiting_letters_once(db: str) -> None:
     assert "Excursion à Bruges" in text
     assert guardian.last_name in text and guardian.first_name in text
     assert short_code(notice.token) in text
-    assert personal_link(BASE_URL, notice.token) in _qr_links(batch.pdf)
+    # One letter per household: its QR code is the personal link of one of the guardians it names, and each
+    # guardian's own code is printed beside their name.
+    printed = await Notice.filter(deliveries__id__in=batch.delivery_ids)
+    links = {personal_link(BASE_URL, n.token) for n in printed}
+    found = _qr_links(batch.pdf)
+    assert found <= links and len(found) == len(households(waiting))
+    assert all(short_code(n.token) in text for n in printed)
     states = set(await Delivery.filter(id__in=batch.delivery_ids).values_list("state", flat=True))
     assert states == {DeliveryState.DELIVERED}
     assert await paper_list(now=MONDAY_10, message_id=message.id) == []

@@ -195,11 +195,14 @@ async def test_funnel_channels_and_classes_of_a_small_school(db: str) -> None:
     assert (dora.guardian_name, dora.pupils, dora.reason) == ("Dora X", ("Dan X",), "letter_waiting")
     assert dora.message_id == message.id
 
-    # The letter printed: Dora is reached, and the funnel says so.
+    # The letter printed: Dora's letter is handed over, and counts as "letter printed", not as delivered.
     letter = await step(message, small.guardians["dora"], Channel.LETTER)
     await record_outcome(letter.id, now=MONDAY_10 + timedelta(hours=2), ok=True, delivered=True)
     after = await delivery_report(small.school.id, AUTUMN, now=MONDAY_10 + timedelta(hours=3))
-    assert [s.count for s in after.funnel[:3]] == [4, 4, 3] and after.unreached_total == 0
+    assert [s.count for s in after.funnel[:3]] == [4, 4, 2] and after.unreached_total == 0
+    printed = {c.channel: c for c in after.channels}["letter"]
+    assert (printed.printed, printed.delivered) == (1, 0)
+    assert {c["channel"]: c for c in after.as_json()["channels"]}["letter"]["printed"] == 1
 
 
 async def test_one_per_pupil_needs_every_child_answered(db: str) -> None:

@@ -457,10 +457,23 @@ def test_the_family_table_follows_the_answer_mode(site: Site, mode: str) -> None
     assert response.headers["content-type"].startswith("text/csv")
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][:3] == ["Élève", "Classe", "Responsable"]
-    assert rows[0][-3:] == ["1. J'autorise mon enfant à participer.", "2. Repas de midi", "3. Remarque"]
-    assert len(rows) == 2
-    assert rows[1][-3:] == ["Oui", "Froid", '\'=HYPERLINK("http://x")']
+    assert rows[0] == [
+        "Élève",
+        "Classe",
+        "Responsable",
+        "Répondu le",
+        "Canal",
+        "Signé par",
+        "Question",
+        "Réponse",
+        "Montant (€)",
+        "Nombre",
+    ]
+    # One line per pupil and question, as a spreadsheet expects; the channel in words.
+    assert len(rows) == 4
+    assert [r[6] for r in rows[1:]] == ["1. J'autorise mon enfant à participer.", "2. Repas de midi", "3. Remarque"]
+    assert [r[7] for r in rows[1:]] == ["Oui", "Froid", '\'=HYPERLINK("http://x")']
+    assert {r[4] for r in rows[1:]} == {"Portail"}
 
 
 def test_a_teacher_of_the_class_follows_a_message_written_by_someone_else(site: Site) -> None:
@@ -510,3 +523,38 @@ def test_the_whole_school_is_offered_to_the_principal_only(site: Site) -> None:
     terms = site.run(lambda: MessageAudience.filter(message_id=message_id).values_list("kind", "group_id"))
     assert terms == [(AudienceKind.GROUP, level)]
     assert _count(site, NoticePupil) == 0  # a draft plans nobody yet
+
+
+async def _class_pupils(group_id: int) -> list[int]:
+    return list(await Membership.filter(group_id=group_id).values_list("pupil_id", flat=True))
+
+
+async def _letter_answer(message_id: int, pupil_id: int, answers: dict[str, Any]) -> None:
+    notice = await Notice.filter(message_id=message_id, pupils__pupil_id=pupil_id).order_by("id").first()
+    assert notice is not None
+    await record_answer(notice.id, pupil_id, answers, channel=Channel.LETTER, now=clock.now(), late_ok=True)
+
+
+def test_responses_csv_lists_every_pupil_one_line_per_question_with_amounts_as_numbers(site: Site) -> None:
+    site.login_staff(TEACHER)
+    group = site.run(_taught_class)
+    fields = _slip_fields(q3_kind="amount", q3_text="Tickets", q3_price="3.50", q4_kind="amount", q4_text="Don")
+    message_id = _draft_id(_compose(site, _message_form(group=str(group), **fields)))
+    assert _send(site, message_id).status_code == 303
+    pupils = site.run(_class_pupils, group)
+    answered = pupils[0]
+    site.run(_letter_answer, message_id, answered, {"1": "yes", "2": "Chaud", "3": 2, "4": "12.5"})
+
+    response = site.client.get(f"/staff/messages/{message_id}/responses.csv")
+    header, *rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert header[-4:] == ["Question", "Réponse", "Montant (€)", "Nombre"]
+    assert len(rows) == 4 * len(pupils), "every pupil of the class, answered or not, one line per question"
+    names = {r[0] for r in rows}
+    assert len(names) == len(pupils)
+    mine = [r for r in rows if r[3]]  # answered: the date is filled
+    assert len(mine) == 4 and {r[4] for r in mine} == {"Lettre imprimée"}
+    tickets, gift = mine[2], mine[3]
+    assert (tickets[-2], tickets[-1]) == ("7,00", "2"), "2 tickets at 3.50 €: 7,00 € and the count"
+    assert gift[-2] == "12,50" and gift[-1] == ""
+    unanswered = [r for r in rows if not r[3]]
+    assert len(unanswered) == 4 * (len(pupils) - 1) and all(r[7] == "" for r in unanswered)

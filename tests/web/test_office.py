@@ -700,3 +700,59 @@ def test_the_onboarding_page_in_dutch_and_english(site: Site) -> None:
     site.login_staff(SECRETARY)
     assert "Per klas" in site.client.get("/staff/onboarding?lang=nl").text
     assert "By class" in site.client.get("/staff/onboarding?lang=en").text
+
+
+async def _household_letter() -> tuple[str, int, int, int]:
+    """A slip message to a pupil whose two guardians live together and have no internet: one letter for both.
+    Returns its code, the two guardians (the code's first) and the pupil."""
+    from hub.enums import QuestionKind
+    from hub.messaging.models import ReplySlip, SlipQuestion
+
+    emailed = set(await Contact.all().values_list("guardian_id", flat=True))
+    links = await Guardianship.filter(receives=True, may_answer=True, barred=False).values_list(
+        "pupil_id", "guardian_id", "guardian__household_id"
+    )
+    by_home: dict[tuple[int, int], list[int]] = {}
+    for pupil_id, guardian_id, household_id in links:
+        if household_id is not None and guardian_id not in emailed:
+            by_home.setdefault((pupil_id, household_id), []).append(guardian_id)
+    pupil_id, _home = next(key for key, guardians in sorted(by_home.items()) if len(guardians) == 2)
+    principal = await Staff.get(roles__role=StaffRole.PRINCIPAL)
+    message = await Message.create(
+        school_id=principal.school_id,  # type: ignore[attr-defined]
+        author=principal,
+        subject="Photo de classe",
+        body="Commandez-vous la photo ?",
+    )
+    await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=pupil_id)
+    slip = await ReplySlip.create(message=message, deadline=clock.now() + dt.timedelta(days=7))
+    await SlipQuestion.create(slip=slip, position=1, kind=QuestionKind.YES_NO, text="Commandez-vous ?")
+    await publish(message.id, now=clock.now(), actor_staff_id=principal.id)
+    notices = await Notice.filter(message=message).order_by("guardian__first_name", "guardian__last_name")
+    assert len(notices) == 2
+    first, second = notices
+    code = first.token[:8].upper()
+    return f"{code[:4]}-{code[4:]}", first.guardian_id, second.guardian_id, pupil_id  # type: ignore[attr-defined]
+
+
+def test_a_household_letter_is_answered_for_the_guardian_who_signed(site: Site) -> None:
+    code, first, second, pupil_id = site.run(_household_letter)
+    site.login_staff(SECRETARY)
+    names = {g.id: f"{g.first_name} {g.last_name}" for g in site.run(Guardian.filter(id__in=[first, second]).all)}
+    form = site.client.get(f"/staff/paper?code={code}")
+    assert form.status_code == 200
+    assert f'name="signer_id" value="{second}"' in form.text and names[second] in form.text
+    done = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "yes", "signer_id": str(second), "signed_name": names[second]},
+        form_page=f"/staff/paper?code={code}",
+    )
+    assert done.status_code == 303, done.text
+    (response,) = site.run(SlipResponse.filter(pupil_id=pupil_id, channel=Channel.LETTER).all)
+    assert response.guardian_id == second, "recorded for the guardian who signed, not the one whose code it is"  # type: ignore[attr-defined]
+    stranger = site.post(
+        "/staff/paper",
+        {"code": code, "pupil_id": pupil_id, "q1": "no", "signer_id": "999999", "signed_name": "X"},
+        form_page=f"/staff/paper?code={code}",
+    )
+    assert stranger.status_code in (400, 409)
