@@ -15,10 +15,11 @@ racing, never move a delivery back.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -32,6 +33,7 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
+    Category,
     Channel,
     ConsentPurpose,
     ContactKind,
@@ -75,12 +77,14 @@ __all__ = [
     "ELECTRONIC_CHANNELS",
     "ESCALATION_WAITS",
     "MAX_ATTEMPTS",
+    "RECORD_CATEGORIES",
     "AlreadyAnswered",
     "PlanningError",
     "PublishResult",
     "digest_groups",
     "due_deliveries",
     "due_escalations",
+    "on_answer",
     "publish",
     "publish_scheduled",
     "record_acknowledgement",
@@ -147,6 +151,36 @@ class PublishResult:
     held_until: datetime | None
     #: Of the held ones, those held to a later day by the daily limit and gathered into a digest.
     digested: int = 0
+
+
+#: Messages about a pupil's records: only guardians with the records right (``Guardianship.sees_records``) and
+#: not barred get a notice of them (the rule :mod:`hub.records.visibility` states for the portal).
+RECORD_CATEGORIES = frozenset({Category.ABSENCE, Category.GRADES, Category.REPORT_CARD, Category.JOURNAL})
+
+#: What a recorded answer also sets in motion (``listener(response, now)``, in the answer's transaction): the
+#: records register theirs (an answered absence justification marks the absence justified).
+AnswerListener = Callable[[SlipResponse, datetime], Awaitable[None]]
+_ANSWER_LISTENERS: list[AnswerListener] = []
+
+
+def on_answer(listener: AnswerListener) -> AnswerListener:
+    """Call ``listener`` after every answer :func:`record_answer` stores, whatever the channel (once per function)."""
+    if listener not in _ANSWER_LISTENERS:
+        _ANSWER_LISTENERS.append(listener)
+    return listener
+
+
+async def _without_records_right(links: list[routing.GuardianLink]) -> list[routing.GuardianLink]:
+    """The links with those lacking the records right marked barred, so routing gives them no notice."""
+    pupils = {link.pupil_id for link in links}
+    refused: set[tuple[int, int]] = set()
+    for chunk in _chunks(pupils):
+        rows = await Guardianship.filter(pupil_id__in=chunk, sees_records=False).values_list("pupil_id", "guardian_id")
+        refused.update((int(p), int(g)) for p, g in rows)
+    return [
+        dataclasses.replace(link, barred=True) if (link.pupil_id, link.guardian_id) in refused else link
+        for link in links
+    ]
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -399,6 +433,8 @@ async def publish(
 
     pupil_ids = await audience_pupil_ids(message)
     links = await guardian_links(pupil_ids)
+    if Category(message.category) in RECORD_CATEGORIES:
+        links = await _without_records_right(links)
     notices_for = routing.resolve_notices(pupil_ids, links)
     profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
     guardians = sorted(g for g in notices_for if g in profiles)
@@ -824,6 +860,8 @@ async def record_answer(
             await SlipResponse.filter(id=response.id).update(**values)
             response = await SlipResponse.get(id=response.id)
         await _acknowledge(notice, Channel(channel), now)
+        for listener in _ANSWER_LISTENERS:
+            await listener(response, now)
 
         if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
             affected = await ids_of(

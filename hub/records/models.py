@@ -20,6 +20,29 @@ if TYPE_CHECKING:
     from hub.people.models import Group, Pupil, Staff
 
 
+class Register(Model):
+    """One call of the register: a class or course, a day, a lesson period, taken by a member of staff. The
+    pupils marked absent or late are its absences; the others were present."""
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="registers", on_delete=fields.CASCADE
+    )
+    group_id: int
+    on_date = fields.DateField()
+    #: The lesson period of the day (1 is the first), as in the school's timetable.
+    period = fields.SmallIntField()
+    taken_by: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    taken_by_id: int | None
+    taken_at = fields.DatetimeField()
+
+    class Meta:
+        table = "register"
+        unique_together = (("group", "on_date", "period"),)
+
+
 class Grade(Model):
     id = fields.IntField(primary_key=True)
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
@@ -83,6 +106,16 @@ class Absence(Model):
     )
     message_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: The register call that recorded it (none for an absence recorded otherwise, e.g. imported).
+    register: fields.ForeignKeyNullableRelation[Register] = fields.ForeignKeyField(
+        "models.Register", related_name="absences", null=True, on_delete=fields.CASCADE
+    )
+    register_id: int | None
+    #: Arrived late: counted apart, never a half-day of absence, no notice to the family.
+    late = fields.BooleanField(default=False, db_default=False)
+    #: When the justification was recorded, and how (a reply slip's channel, or "office" for a paper note).
+    justified_at = fields.DatetimeField(null=True)
+    justified_via = fields.CharField(max_length=20, default="", db_default="")
 
     class Meta:
         table = "absence"
