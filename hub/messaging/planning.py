@@ -399,6 +399,7 @@ async def publish(
     charter: Charter | None = None,
     available_channels: frozenset[Channel] = ELECTRONIC_CHANNELS,
     actor_staff_id: int,
+    only_guardians: frozenset[int] | None = None,
 ) -> PublishResult:
     """Turn a draft message into notices (one per guardian, naming their pupils) and their first deliveries.
 
@@ -413,6 +414,9 @@ async def publish(
     A guardian's own quiet hours (``Guardian.quiet_from`` to ``quiet_until``) hold a NORMAL notice's first
     active step until they end, as fallbacks and escalations (:func:`routing.after_quiet_hours`); urgent
     messages and emergencies ignore them. The portal step is never held by them: it rings nobody.
+
+    ``only_guardians`` restricts the notices to these guardians of the audience's pupils (a family's own digest
+    must not reach another household linked to one of the pupils).
 
     Raises PlanningError if the sender's roles may not send this urgency, if an emergency has no reason, or if
     the message is not a draft of the sender's school. Emergencies are written to the audit log.
@@ -438,6 +442,8 @@ async def publish(
     notices_for = routing.resolve_notices(pupil_ids, links)
     profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
     guardians = sorted(g for g in notices_for if g in profiles)
+    if only_guardians is not None:  # a message written for some guardians of its pupils (a family's digest)
+        guardians = [g for g in guardians if g in only_guardians]
 
     scheduled_at = message.scheduled_at
     visible_at = now if scheduled_at is None else max(now, scheduled_at)

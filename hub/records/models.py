@@ -17,7 +17,7 @@ from hub.enums import (
 
 if TYPE_CHECKING:
     from hub.messaging.models import Message
-    from hub.people.models import Group, Pupil, Staff
+    from hub.people.models import Group, Guardian, Pupil, Staff
 
 
 class Register(Model):
@@ -143,3 +143,47 @@ class JournalEntry(Model):
 
     class Meta:
         table = "journal_entry"
+
+
+class JournalDigest(Model):
+    """The weekly digest of coming homework and tests sent to one guardian for one week: at most one (the worker
+    may pass many times, several workers at once)."""
+
+    id = fields.IntField(primary_key=True)
+    guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name=False, on_delete=fields.CASCADE
+    )
+    guardian_id: int
+    #: The Monday of the week the digest was sent in.
+    week_start = fields.DateField()
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    message_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "journal_digest"
+        unique_together = (("guardian", "week_start"),)
+
+
+class CalendarFeed(Model):
+    """A private calendar feed (iCalendar): the secret of its address, for one guardian or one pupil. A new one
+    replaces the old (revoked)."""
+
+    id = fields.IntField(primary_key=True)
+    #: SHA-256 of the secret in the address: the database never holds the secret itself.
+    token_hash = fields.CharField(max_length=64, unique=True)
+    guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    guardian_id: int | None
+    pupil: fields.ForeignKeyNullableRelation[Pupil] = fields.ForeignKeyField(
+        "models.Pupil", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    pupil_id: int | None
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "calendar_feed"

@@ -10,6 +10,31 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.CreateModel(
+            name='CalendarFeed',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('token_hash', fields.CharField(unique=True, description='SHA-256 of the secret in the address: the database never holds the secret itself.', max_length=64)),
+                ('guardian', fields.ForeignKeyField('models.Guardian', source_field='guardian_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('pupil', fields.ForeignKeyField('models.Pupil', source_field='pupil_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'calendar_feed', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A private calendar feed (iCalendar): the secret of its address, for one guardian or one pupil. A new one'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='JournalDigest',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('guardian', fields.ForeignKeyField('models.Guardian', source_field='guardian_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('week_start', fields.DateField(description='The Monday of the week the digest was sent in.')),
+                ('message', fields.ForeignKeyField('models.Message', source_field='message_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'journal_digest', 'app': 'models', 'unique_together': (('guardian', 'week_start'),), 'pk_attr': 'id', 'table_description': 'The weekly digest of coming homework and tests sent to one guardian for one week: at most one (the worker'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Register',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
