@@ -428,3 +428,20 @@ async def test_a_class_absences_export_as_csv(db: str, at_school_hours: dt.datet
         await absences.class_absences_csv(
             t.other_teacher.id, TEACHER, t.school.id, t.class_3b.id, day, day, tz=school_charter().tz
         )
+
+
+async def test_a_justification_through_the_personal_link_marks_the_absence_justified(
+    db: str, at_school_hours: dt.datetime
+) -> None:
+    t = await tiny(at_school_hours)
+    await take(t, at_school_hours, {t.lina.id: Mark.ABSENT})
+    notice = await lina_notice(t)
+    # What the notice page (/n/<token>) stores when the guardian answers: the same record_answer as every channel.
+    from hub.messaging.planning import record_answer
+
+    await record_answer(
+        notice.id, t.lina.id, {"1": "Maladie", "2": "Fièvre"}, channel=Channel.PORTAL, now=at_school_hours
+    )
+    absence = await Absence.get(pupil_id=t.lina.id)
+    assert absence.justified and absence.reason == AbsenceReason.ILLNESS and absence.note == "Fièvre"
+    assert absence.justified_via == "portal"
