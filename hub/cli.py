@@ -108,6 +108,9 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
     from hub.messaging.office import FROM_COMMAND, print_letters
     from hub.messaging.paper import PaperError, letters_for_later, paper_list, record_paper_answer
+    from hub.records import absences  # an answered absence slip marks the absence justified
+
+    assert absences.__name__  # its listener is registered with the answers' when imported
     from hub.store import db
 
     async def run() -> int:

@@ -300,6 +300,17 @@ async def notify_staff_of_replies(
     return await threads.notify_staff(now, charter, email.send, base_url=base_url)
 
 
+async def send_journal_digests(
+    adapters: Mapping[Channel, ChannelAdapter], now: datetime, *, charter: Charter | None = None
+) -> int:
+    """The class journal's weekly digests (``hub.records.journal``): on the digest day inside the charter's hours,
+    once per guardian and week, through the channels this worker sends on. Returns the messages published."""
+    from hub.records import journal
+
+    channels = frozenset({Channel.PORTAL, Channel.LETTER, *adapters})
+    return await journal.send_weekly_digests(now, charter=charter, available_channels=channels)
+
+
 async def run(
     adapters: Mapping[Channel, ChannelAdapter],
     *,
@@ -322,6 +333,7 @@ async def run(
             await reclaim_expired(now)
             await planning.due_escalations(now, charter=charter)
             await notify_staff_of_replies(adapters, now, base_url=base_url, charter=charter)
+            await send_journal_digests(adapters, now, charter=charter)
             report = await dispatch_due(adapters, now=now, base_url=base_url, worker_id=worker_id)
             if report.claimed:
                 log.info("dispatched %s: %s sent, %s failed", report.claimed, report.sent, report.failed)
@@ -342,4 +354,5 @@ __all__ = [
     "release",
     "run",
     "send_digest",
+    "send_journal_digests",
 ]

@@ -243,6 +243,9 @@ async def _loop(
                 digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
                 if digests:
                     log.info("%s: %s reply digests sent to staff", worker_id, digests)
+                journals = await dispatch.send_journal_digests(adapters, now)
+                if journals:
+                    log.info("%s: %s weekly journal digests published", worker_id, journals)
             report = await dispatch.dispatch_due(
                 adapters,
                 now=now,

@@ -65,6 +65,9 @@ class Audience:
     #: The groups named, with their sub-groups (a school's groups: dozens, never thousands).
     group_ids: frozenset[int]
     named_pupils: bool
+    #: A message about records (absences, grades, report cards, the journal): only guardians with the records
+    #: right (``Guardianship.sees_records``, as :mod:`hub.records.visibility` rules) get a notice.
+    records_only: bool = False
 
     @property
     def empty(self) -> bool:
@@ -95,6 +98,7 @@ class Audience:
             "SELECT gs.guardian_id FROM guardianship gs JOIN guardian g ON g.id = gs.guardian_id "
             f"JOIN pupil p ON p.id = gs.pupil_id WHERE {self.named(p)} "
             f"AND gs.receives = {p(True)} AND gs.barred = {p(False)} AND g.erased_at IS NULL"
+            + (f" AND gs.sees_records = {p(True)}" if self.records_only else "")
         )
 
 
@@ -180,7 +184,7 @@ async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
 
     where, p = scoped("gs.guardian_id", probe=False)
     rows = await sql.query(
-        "SELECT gs.pupil_id, gs.guardian_id, gs.household_id, gs.receives, gs.may_answer, gs.barred "
+        "SELECT gs.pupil_id, gs.guardian_id, gs.household_id, gs.receives, gs.may_answer, gs.barred, gs.sees_records "
         f"FROM guardianship gs JOIN pupil p ON p.id = gs.pupil_id WHERE {where} AND {audience.named(p)}",
         p.values,
     )
@@ -191,7 +195,8 @@ async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
             household_id=r["household_id"],
             receives=bool(r["receives"]),
             may_answer=bool(r["may_answer"]),
-            barred=bool(r["barred"]),
+            # Without the records right a guardian is, for a message about records, as good as barred from it.
+            barred=bool(r["barred"]) or (audience.records_only and not r["sees_records"]),
         )
         for r in rows
     ]

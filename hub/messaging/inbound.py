@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -231,6 +232,41 @@ async def _answer_yes_no(notice: Notice, value: str, *, channel: Channel, now: d
     return tuple(answered)
 
 
+#: An SMS answering a one-choice question by its number, optionally followed by a note: "1", "2 fièvre".
+_CHOICE_SMS = re.compile(r"\s*(\d{1,2})(?:[\s.,:;)-]+(.*))?\s*", re.DOTALL)
+
+
+async def _answer_choice(notice: Notice, body: str, *, now: dt.datetime) -> tuple[int, ...] | None:
+    """When the notice's slip opens with a one-choice question, an SMS starting with a choice's number answers
+    it (the rest of the text answers a free-text second question, e.g. an absence's note); None when the SMS is
+    no such answer (the other keywords apply)."""
+    found = await _first_question(notice.message_id)
+    match = _CHOICE_SMS.fullmatch(body)
+    if found is None or match is None:
+        return None
+    slip, question = found
+    choices = list(question.choices or ())
+    number = int(match.group(1))
+    if QuestionKind(question.kind) is not QuestionKind.ONE_CHOICE or not 1 <= number <= len(choices):
+        return None
+    if now > slip.deadline:
+        return ()
+    answers: dict[str, Any] = {str(question.position): choices[number - 1]}
+    note = " ".join((match.group(2) or "").split())
+    if note:
+        second = await SlipQuestion.filter(slip_id=slip.id, position=question.position + 1).first()
+        if second is not None and QuestionKind(second.kind) is QuestionKind.FREE_TEXT:
+            answers[str(second.position)] = note[:2000]
+    answered = []
+    for pupil_id in await _answerable_pupils(notice):
+        try:
+            await record_answer(notice.id, pupil_id, answers, channel=Channel.SMS, now=now)
+        except AlreadyAnswered:  # one answer per pupil, and the other parent gave it: theirs stands
+            continue
+        answered.append(pupil_id)
+    return tuple(answered)
+
+
 async def twilio_inbound(
     url: str, params: Mapping[str, str], signature: str, auth_token: str, now: dt.datetime
 ) -> SmsReplyResult:
@@ -249,6 +285,13 @@ async def twilio_inbound(
     base = SmsReplyResult(reply.answer, guardian_ids, text=reply.body)
     if not contacts:
         return base
+    if reply.answer is not Reply.OPT_OUT and _CHOICE_SMS.fullmatch(reply.body):
+        open_notice = await _open_sms_notice([contact_id for contact_id, _g in contacts], now)
+        if open_notice is not None:
+            async with in_transaction():
+                chosen = await _answer_choice(open_notice, reply.body, now=now)
+            if chosen is not None:
+                return SmsReplyResult(reply.answer, guardian_ids, open_notice.id, bool(chosen), chosen, reply.body)
     if reply.answer is Reply.FREE_TEXT:
         found = await _free_text([c for c, _g in contacts], guardian_ids, reply.body, Channel.SMS, now)
         return SmsReplyResult(

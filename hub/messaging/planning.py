@@ -15,9 +15,10 @@ racing, never move a delivery back.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -31,6 +32,7 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
+    Category,
     Channel,
     ConsentPurpose,
     DeliveryPurpose,
@@ -76,12 +78,14 @@ __all__ = [
     "ELECTRONIC_CHANNELS",
     "ESCALATION_WAITS",
     "MAX_ATTEMPTS",
+    "RECORD_CATEGORIES",
     "AlreadyAnswered",
     "PlanningError",
     "PublishResult",
     "digest_groups",
     "due_deliveries",
     "due_escalations",
+    "on_answer",
     "publish",
     "publish_scheduled",
     "record_acknowledgement",
@@ -148,6 +152,23 @@ class PublishResult:
     held_until: datetime | None
     #: Of the held ones, those held to a later day by the daily limit and gathered into a digest.
     digested: int = 0
+
+
+#: Messages about a pupil's records: only guardians with the records right (``Guardianship.sees_records``) and
+#: not barred get a notice of them (the rule :mod:`hub.records.visibility` states for the portal).
+RECORD_CATEGORIES = frozenset({Category.ABSENCE, Category.GRADES, Category.REPORT_CARD, Category.JOURNAL})
+
+#: What a recorded answer also sets in motion (``listener(response, now)``, in the answer's transaction): the
+#: records register theirs (an answered absence justification marks the absence justified).
+AnswerListener = Callable[[SlipResponse, datetime], Awaitable[None]]
+_ANSWER_LISTENERS: list[AnswerListener] = []
+
+
+def on_answer(listener: AnswerListener) -> AnswerListener:
+    """Call ``listener`` after every answer :func:`record_answer` stores, whatever the channel (once per function)."""
+    if listener not in _ANSWER_LISTENERS:
+        _ANSWER_LISTENERS.append(listener)
+    return listener
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -348,6 +369,7 @@ async def publish(
     charter: Charter | None = None,
     available_channels: frozenset[Channel] = ELECTRONIC_CHANNELS,
     actor_staff_id: int,
+    only_guardians: frozenset[int] | None = None,
 ) -> PublishResult:
     """Turn a draft message into notices (one per guardian, naming their pupils) and their first deliveries.
 
@@ -362,6 +384,9 @@ async def publish(
     A guardian's own quiet hours (``Guardian.quiet_from`` to ``quiet_until``) hold a NORMAL notice's first
     active step until they end, as fallbacks and escalations (:func:`routing.after_quiet_hours`); urgent
     messages and emergencies ignore them. The portal step is never held by them: it rings nobody.
+
+    ``only_guardians`` restricts the notices to these guardians of the audience's pupils (a family's own digest
+    must not reach another household linked to one of the pupils).
 
     Raises PlanningError if the sender's roles may not send this urgency, if an emergency has no reason, or if
     the message is not a draft of the sender's school. Emergencies are written to the audit log.
@@ -381,7 +406,11 @@ async def publish(
         raise PlanningError("an emergency message needs a reason (urgency_reason), written to the audit log")
 
     audience = await fanout.audience_of(message)
+    if Category(message.category) in RECORD_CATEGORIES:  # only guardians with the records right hear of records
+        audience = dataclasses.replace(audience, records_only=True)
     guardians = await fanout.audience_guardians(audience)  # ids only: the rows are read chunk by chunk
+    if only_guardians is not None:  # a message written for some guardians of its pupils (a family's digest)
+        guardians = [g for g in guardians if g in only_guardians]
 
     scheduled_at = message.scheduled_at
     visible_at = now if scheduled_at is None else max(now, scheduled_at)
@@ -785,6 +814,8 @@ async def record_answer(
             await SlipResponse.filter(id=response.id).update(**values)
             response = await SlipResponse.get(id=response.id)
         await _acknowledge(notice, Channel(channel), now)
+        for listener in _ANSWER_LISTENERS:
+            await listener(response, now)
 
         if AnswerMode(slip.answer_mode) is AnswerMode.ONE_PER_PUPIL:
             affected = await ids_of(

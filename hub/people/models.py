@@ -34,6 +34,8 @@ class School(Model):
     school_year = fields.CharField(max_length=9, default="")
     #: Hours after a grade's or report card's publication before families see it (the pupil sees it at once).
     family_records_delay_hours = fields.IntField(default=0, db_default=0)
+    #: Unjustified half-days of absence in a school year past which the principal sees the pupil flagged.
+    absence_threshold_half_days = fields.IntField(default=9, db_default=9)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -17,7 +17,30 @@ from hub.enums import (
 
 if TYPE_CHECKING:
     from hub.messaging.models import Message
-    from hub.people.models import Group, Pupil, Staff
+    from hub.people.models import Group, Guardian, Pupil, Staff
+
+
+class Register(Model):
+    """One call of the register: a class or course, a day, a lesson period, taken by a member of staff. The
+    pupils marked absent or late are its absences; the others were present."""
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="registers", on_delete=fields.CASCADE
+    )
+    group_id: int
+    on_date = fields.DateField()
+    #: The lesson period of the day (1 is the first), as in the school's timetable.
+    period = fields.SmallIntField()
+    taken_by: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    taken_by_id: int | None
+    taken_at = fields.DatetimeField()
+
+    class Meta:
+        table = "register"
+        unique_together = (("group", "on_date", "period"),)
 
 
 class Grade(Model):
@@ -83,6 +106,16 @@ class Absence(Model):
     )
     message_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: The register call that recorded it (none for an absence recorded otherwise, e.g. imported).
+    register: fields.ForeignKeyNullableRelation[Register] = fields.ForeignKeyField(
+        "models.Register", related_name="absences", null=True, on_delete=fields.CASCADE
+    )
+    register_id: int | None
+    #: Arrived late: counted apart, never a half-day of absence, no notice to the family.
+    late = fields.BooleanField(default=False, db_default=False)
+    #: When the justification was recorded, and how (a reply slip's channel, or "office" for a paper note).
+    justified_at = fields.DatetimeField(null=True)
+    justified_via = fields.CharField(max_length=20, default="", db_default="")
 
     class Meta:
         table = "absence"
@@ -110,3 +143,47 @@ class JournalEntry(Model):
 
     class Meta:
         table = "journal_entry"
+
+
+class JournalDigest(Model):
+    """The weekly digest of coming homework and tests sent to one guardian for one week: at most one (the worker
+    may pass many times, several workers at once)."""
+
+    id = fields.IntField(primary_key=True)
+    guardian: fields.ForeignKeyRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name=False, on_delete=fields.CASCADE
+    )
+    guardian_id: int
+    #: The Monday of the week the digest was sent in.
+    week_start = fields.DateField()
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    message_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "journal_digest"
+        unique_together = (("guardian", "week_start"),)
+
+
+class CalendarFeed(Model):
+    """A private calendar feed (iCalendar): the secret of its address, for one guardian or one pupil. A new one
+    replaces the old (revoked)."""
+
+    id = fields.IntField(primary_key=True)
+    #: SHA-256 of the secret in the address: the database never holds the secret itself.
+    token_hash = fields.CharField(max_length=64, unique=True)
+    guardian: fields.ForeignKeyNullableRelation[Guardian] = fields.ForeignKeyField(
+        "models.Guardian", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    guardian_id: int | None
+    pupil: fields.ForeignKeyNullableRelation[Pupil] = fields.ForeignKeyField(
+        "models.Pupil", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    pupil_id: int | None
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "calendar_feed"

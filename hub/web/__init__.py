@@ -36,11 +36,38 @@ from hub.messaging import inbound
 from hub.people.models import Guardian
 from hub.reports.overview import school_overview
 from hub.store import db
-from hub.web import account, admin, api, audit, auth, compose, guard, office, portal, reports, threads
+from hub.web import (
+    account,
+    admin,
+    api,
+    audit,
+    auth,
+    compose,
+    guard,
+    office,
+    portal,
+    records_absences,
+    records_journal,
+    reports,
+    threads,
+)
 from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
-PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, admin, audit, api)
+PAGE_MODULES = (
+    auth,
+    portal,
+    account,
+    compose,
+    office,
+    reports,
+    threads,
+    admin,
+    audit,
+    records_absences,
+    records_journal,
+    api,
+)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
