@@ -67,6 +67,14 @@ class Settings:
     bounce_domain: str = ""
     bounce_host: str = "127.0.0.1"
     bounce_port: int = 2525
+    #: Machine translation drafts in the composer, off by default: ``CARNET_TRANSLATION`` = ``deepl`` (the
+    #: official client: ``CARNET_DEEPL_AUTH_KEY``, ``CARNET_DEEPL_SERVER_URL`` for another server than DeepL's) or
+    #: ``libretranslate`` (a school's own server: ``CARNET_LIBRETRANSLATE_URL``, ``CARNET_LIBRETRANSLATE_KEY``).
+    translation: str = ""
+    deepl_auth_key: str = field(default="", repr=False)
+    deepl_server_url: str = ""
+    libretranslate_url: str = ""
+    libretranslate_key: str = field(default="", repr=False)
 
     @property
     def db_url(self) -> str:
@@ -115,6 +123,11 @@ class Settings:
             bounce_domain=env.get("CARNET_BOUNCE_DOMAIN", "").strip(),
             bounce_host=env.get("CARNET_BOUNCE_HOST", "127.0.0.1").strip(),
             bounce_port=_int_or_none(env, "CARNET_BOUNCE_PORT") or 2525,
+            translation=env.get("CARNET_TRANSLATION", "").strip().lower(),
+            deepl_auth_key=env.get("CARNET_DEEPL_AUTH_KEY", "").strip(),
+            deepl_server_url=env.get("CARNET_DEEPL_SERVER_URL", "").strip(),
+            libretranslate_url=env.get("CARNET_LIBRETRANSLATE_URL", "").strip(),
+            libretranslate_key=env.get("CARNET_LIBRETRANSLATE_KEY", "").strip(),
         )
 
 

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 from channels.letter import render_letters
 from channels.registry import available_channels
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
-from hub.messaging import composer
+from hub.messaging import composer, translate_client, translations
 from hub.messaging.composer import Fields, Upload
 from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
@@ -260,6 +260,7 @@ def routes(web: Web) -> list[BaseRoute]:
         status: int = 200,
         **extra: Any,
     ) -> Response:
+        school_language = await translations.school_language(actor.school_id)
         return await render(
             request,
             actor,
@@ -273,6 +274,10 @@ def routes(web: Web) -> list[BaseRoute]:
             files=await composer.attachments_of(draft_id) if draft_id else [],
             reminder_choices=composer.REMINDER_CHOICES,
             max_files=composer.MAX_ATTACHMENTS,
+            school_language=school_language,
+            other_languages=[x for x in translations.LANGUAGES if x != school_language],
+            LANGUAGE_NAMES=translations.LANGUAGE_NAMES,
+            machine_translation=translate_client.enabled(web.settings),
             **extra,
         )
 
@@ -312,6 +317,33 @@ def routes(web: Web) -> list[BaseRoute]:
                 request, actor, fields, draft_id=draft_id, files_dropped=files_dropped, focus_row=fields.question_rows
             )
         draft, errors = composer.parse_form(fields, charter=web.charter, now=now(), uploads=uploads)
+        draft.versions = translations.parse_versions(
+            fields,
+            school_language=await translations.school_language(actor.school_id),
+            question_count=len(draft.slip.questions) if draft.slip else 0,
+            errors=errors,
+        )
+        if action.startswith("translate:"):  # a machine translation's draft fills the form; nothing is saved
+            target = action.removeprefix("translate:")
+            school = translations.Version(
+                await translations.school_language(actor.school_id),
+                draft.subject,
+                draft.body,
+                tuple(
+                    translations.QuestionText(q.text, q.choices) for q in (draft.slip.questions if draft.slip else ())
+                ),
+            )
+            problem = await translate_client.fill_form(fields, web.settings, school, target)
+            return await show_form(
+                request,
+                actor,
+                fields,
+                draft_id=draft_id,
+                errors={f"tr_{target}_body": problem} if problem else {},
+                status=422 if problem else 200,
+                translated="" if problem else target,
+                files_dropped=files_dropped,
+            )
         try:
             await composer.check_audience(actor, draft.audience)
         except composer.ComposeRefused as exc:
