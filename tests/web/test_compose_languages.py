@@ -15,9 +15,12 @@ import pytest
 
 from channels.peers.translator import TranslatorPeer
 from hub.config import Settings
+from hub.enums import Language
 from hub.messaging import translate_client, translations
 from hub.messaging.models import Message, MessageVersion
+from hub.people.models import Guardian
 from tests.web.conftest import Site, _serve
+from tests.web.test_api import Api, _trip, count
 from tests.web.test_compose import PRINCIPAL, _compose, _draft_id, _message_form
 
 KEY = "peer-key:fx"
@@ -162,3 +165,43 @@ async def test_libretranslate_drafts_through_its_api_and_refusals_are_clear() ->
             await translate_client.draft(translate_client.LibreTranslator(peer.base_url, "wrong"), school, "en")
         with pytest.raises(translate_client.TranslationUnavailable):
             await translate_client.draft(translate_client.DeepLTranslator("wrong", peer.base_url), school, "nl")
+
+
+async def _a_notice_of(message_id: int, language: Language) -> int:
+    from hub.messaging.models import Notice
+
+    notice = await Notice.filter(message_id=message_id).order_by("id").first()
+    assert notice is not None
+    await Guardian.filter(id=notice.guardian_id).update(language=language)
+    return notice.guardian_id
+
+
+def test_the_api_takes_versions_and_a_guardian_reads_theirs(site: Site) -> None:
+    api = Api(site).sign_in_staff(PRINCIPAL)
+    klass = next(g for g in api.get("/groups").json()["items"] if g["kind"] == "class")
+    trip = _trip([{"kind": "group", "id": klass["id"]}])
+    dutch = {
+        "language": "nl",
+        "subject": "Uitstap naar het theater",
+        "body": "We gaan op 10 december naar een toneelstuk.",
+        "questions": [{"text": "Mijn kind neemt deel."}, {"text": "Maaltijd", "choices": ["boterhammen", "warm"]}],
+        "machine": True,
+    }
+    for wrong in ({**dutch, "language": "de"}, {**dutch, "language": "fr"}, {**dutch, "subject": ""}):
+        before = count(site, Message)
+        refused = api.post("/messages", {**trip, "versions": [wrong]})
+        assert refused.status_code == 422, refused.text
+        assert count(site, Message) == before
+    assert api.post("/messages", {**trip, "versions": [dutch, dutch]}).status_code == 422
+    created = api.post("/messages", {**trip, "versions": [dutch]})
+    assert created.status_code == 201, created.text
+    message_id = created.json()["id"]
+    assert site.run(_versions, message_id) == [("nl", "Uitstap naar het theater", True)]
+
+    guardian_id = site.run(_a_notice_of, message_id, Language.NL)
+    mine = Api(site).sign_in_guardian(guardian_id)
+    (item,) = [n for n in mine.get("/notices").json()["items"] if n["message_id"] == message_id]
+    detail = mine.get(f"/notices/{item['id']}").json()
+    assert detail["subject"] == "Uitstap naar het theater" and detail["body"].startswith("We gaan")
+    assert "machinevertaling" in detail["language_note"]
+    assert "Mijn kind neemt deel." in page and "boterhammen" in page and "machinevertaling" in page
