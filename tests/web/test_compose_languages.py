@@ -204,4 +204,5 @@ def test_the_api_takes_versions_and_a_guardian_reads_theirs(site: Site) -> None:
     detail = mine.get(f"/notices/{item['id']}").json()
     assert detail["subject"] == "Uitstap naar het theater" and detail["body"].startswith("We gaan")
     assert "machinevertaling" in detail["language_note"]
+    page = site.client.get(f"/portal/notices/{item['id']}").text
     assert "Mijn kind neemt deel." in page and "boterhammen" in page and "machinevertaling" in page
