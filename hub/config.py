@@ -71,6 +71,10 @@ class Settings:
     #: official client: ``CARNET_DEEPL_AUTH_KEY``, ``CARNET_DEEPL_SERVER_URL`` for another server than DeepL's) or
     #: ``libretranslate`` (a school's own server: ``CARNET_LIBRETRANSLATE_URL``, ``CARNET_LIBRETRANSLATE_KEY``).
     translation: str = ""
+    #: Providers' sending limits in messages per second, ``CARNET_SEND_RATES`` = ``sms=10,telegram=30``: what
+    #: every worker keeps to (``carnet worker --rate`` overrides it for one worker) and what the composer's
+    #: estimate of a send's duration reads (``hub.delivery.drain``).
+    send_rates: tuple[tuple[str, float], ...] = ()
     deepl_auth_key: str = field(default="", repr=False)
     deepl_server_url: str = ""
     libretranslate_url: str = ""
@@ -124,6 +128,7 @@ class Settings:
             bounce_host=env.get("CARNET_BOUNCE_HOST", "127.0.0.1").strip(),
             bounce_port=_int_or_none(env, "CARNET_BOUNCE_PORT") or 2525,
             translation=env.get("CARNET_TRANSLATION", "").strip().lower(),
+            send_rates=_rates(env.get("CARNET_SEND_RATES", "")),
             deepl_auth_key=env.get("CARNET_DEEPL_AUTH_KEY", "").strip(),
             deepl_server_url=env.get("CARNET_DEEPL_SERVER_URL", "").strip(),
             libretranslate_url=env.get("CARNET_LIBRETRANSLATE_URL", "").strip(),
@@ -133,6 +138,23 @@ class Settings:
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _rates(raw: str) -> tuple[tuple[str, float], ...]:
+    """``sms=10,telegram=30`` as pairs; a rate must be a positive number."""
+    pairs = []
+    for item in raw.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        name, _, value = item.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = 0.0
+        if not name.strip() or not rate > 0 or rate == float("inf"):
+            raise ValueError(f"CARNET_SEND_RATES: {item.strip()!r} is not channel=messages per second")
+        pairs.append((name.strip().lower(), rate))
+    return tuple(pairs)
 
 
 def _int_or_none(env: dict[str, str], name: str) -> int | None:

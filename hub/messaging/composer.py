@@ -56,7 +56,7 @@ from hub.enums import (
     Urgency,
 )
 from hub.inputs import parse_datetime_local, parse_id, parse_ids, parse_page
-from hub.messaging import access, planning, rendering, routing, threads, translations
+from hub.messaging import access, planning, rendering, routing, sms_hints, threads, translations
 from hub.messaging.links import personal_link, short_code
 from hub.messaging.models import (
     Acknowledgement,
@@ -676,6 +676,8 @@ class SmsEstimate:
     text: str
     count: SegmentCount
     cost: Decimal
+    #: The characters forcing UCS-2 and what the GSM-7 form saves (``hub.messaging.sms_hints``), None if GSM-7.
+    hint: sms_hints.Ucs2Hint | None = None
 
 
 @dataclass(frozen=True)
@@ -762,7 +764,9 @@ async def preview(
     for lang, recipients in sorted(sms_languages.items()):
         rendered, _count = rendering.render_sms(views[lang])
         count, cost = routing.sms_preview(rendered.text, recipients)
-        sms.append(SmsEstimate(lang, recipients, rendered.text, count, cost))
+        sms.append(
+            SmsEstimate(lang, recipients, rendered.text, count, cost, sms_hints.ucs2_hint(rendered.text, recipients))
+        )
     goes_out = routing.initial_due(charter, now, urgency, message.scheduled_at)
     slip = await ReplySlip.get_or_none(message_id=message.id)
     return Preview(

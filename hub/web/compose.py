@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal, format_percent
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -33,8 +33,9 @@ from starlette.routing import BaseRoute, Route
 
 from channels.letter import render_letters
 from channels.registry import available_channels
+from hub.delivery import drain
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
-from hub.messaging import composer, translate_client, translations
+from hub.messaging import composer, sms_hints, translate_client, translations
 from hub.messaging.composer import Fields, Upload
 from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
@@ -110,6 +111,10 @@ class Formats:
 
     def percent(self, part: int, whole: int) -> str:
         return format_percent(part / whole if whole else 0, locale=self.locale)
+
+    def duration(self, seconds: int) -> str:
+        """``25 seconds``, ``3 minutes``: how long a send takes, rounded as Babel says it."""
+        return format_timedelta(dt.timedelta(seconds=max(1, seconds)), threshold=1.5, locale=self.locale)
 
     def size(self, size: int) -> str:
         if size >= 1024 * 1024:
@@ -382,6 +387,7 @@ def routes(web: Web) -> list[BaseRoute]:
             p=preview,
             shown=shown if shown in preview.renderings else (lang if lang in preview.renderings else "fr"),
             preview_channels=composer.PREVIEW_CHANNELS,
+            drains=drain.estimate(preview.first_channels, drain.configured_rates(web.settings)),
             **extra,
         )
         # The email preview (a sandboxed srcdoc frame, which inherits this policy) is styled inline, as mail is.
@@ -430,6 +436,14 @@ def routes(web: Web) -> list[BaseRoute]:
         return RedirectResponse(f"/staff/messages/{message.id}?sent=1", status_code=303)
 
     @staff
+    async def gsm7_post(request: Request, actor: Actor) -> Response:
+        """The SMS hint's one click: the draft's subjects in their GSM-7 form, then the preview again."""
+        await web.form(request)
+        if not await sms_hints.apply_gsm7(actor.id, actor.school_id, _path_id(request), now=now()):
+            raise HTTPException(404, "no such draft")
+        return RedirectResponse(f"/staff/compose/{_path_id(request)}/preview?gsm7=1", status_code=303)
+
+    @staff
     async def delete_post(request: Request, actor: Actor) -> Response:
         await web.form(request)
         if not await composer.delete_draft(actor, _path_id(request), now=now()):
@@ -470,6 +484,7 @@ def routes(web: Web) -> list[BaseRoute]:
             words=words,
             moving=page.standing.sending > 0,
             sent=request.query_params.get("sent") == "1",
+            drains=drain.estimate(await drain.waiting(found.id), drain.configured_rates(web.settings)),
         )
 
     @staff
@@ -491,6 +506,9 @@ def routes(web: Web) -> list[BaseRoute]:
                 "state": str(found.state),
                 "states": states,
                 "summary": composer.progress_summary(states),
+                "drain_seconds": drain.longest(
+                    drain.estimate(await drain.waiting(found.id), drain.configured_rates(web.settings))
+                ),
                 "counts": counts.__dict__,
                 "families": standing.as_json(),
                 "status": words.status(found, standing),
@@ -559,6 +577,7 @@ def routes(web: Web) -> list[BaseRoute]:
         Route("/staff/compose/{message_id:int}/letter.pdf", letter_pdf),
         Route("/staff/compose/{message_id:int}/send", send_post, methods=["POST"]),
         Route("/staff/compose/{message_id:int}/delete", delete_post, methods=["POST"]),
+        Route("/staff/compose/{message_id:int}/gsm7", gsm7_post, methods=["POST"]),
         Route("/staff/messages", messages),
         Route("/staff/messages/{message_id:int}", message),
         Route("/staff/messages/{message_id:int}/progress.json", progress_json),
