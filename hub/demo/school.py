@@ -1024,6 +1024,7 @@ class _Writer:
             default_language=Language.FR,
             address="Rue des Écoliers 12, 5000 Namur",
             school_year=SCHOOL_YEAR,
+            dpo="Claire Dubois, dpo@athenee-demo.example.be",
         )
         self.sid = school.id
         await self._groups()

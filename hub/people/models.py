@@ -30,6 +30,8 @@ class School(Model):
     timezone = fields.CharField(max_length=64, default="Europe/Brussels")
     default_language = fields.CharEnumField(Language, default=Language.FR)
     address = fields.TextField(default="")
+    #: The data-protection officer families may write to (name and email), as the charter names them.
+    dpo = fields.TextField(default="")
     #: The school year the roster describes, e.g. "2026-2027".
     school_year = fields.CharField(max_length=9, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

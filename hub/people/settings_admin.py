@@ -22,8 +22,8 @@ from hub.people.models import School, Staff, StaffRoleGrant
 from hub.people.security import MIN_PASSWORD_LENGTH, hash_password
 from hub.store.audit import audit
 
-#: The languages a school works in (German schools exist, but the pages speak French, Dutch and English).
-SCHOOL_LANGUAGES = (Language.FR, Language.NL, Language.EN, Language.DE)
+#: The languages a school works in: those the product speaks (its pages, messages and charter).
+SCHOOL_LANGUAGES = (Language.FR, Language.NL, Language.EN)
 
 
 class SettingsError(ValueError):
@@ -46,6 +46,8 @@ class SchoolFields:
     timezone: str
     default_language: str
     school_year: str
+    #: The data-protection officer (name and email), named by the charter.
+    dpo: str = ""
 
 
 def _checked_school(fields: SchoolFields) -> dict[str, str]:
@@ -56,6 +58,8 @@ def _checked_school(fields: SchoolFields) -> dict[str, str]:
         raise SettingsError("name", "too_long")
     if len(address) > 1000:
         raise SettingsError("address", "too_long")
+    if len(fields.dpo.strip()) > 500:
+        raise SettingsError("dpo", "too_long")
     try:
         ZoneInfo(fields.timezone.strip())
     except (ZoneInfoNotFoundError, ValueError):
@@ -72,6 +76,7 @@ def _checked_school(fields: SchoolFields) -> dict[str, str]:
         "timezone": fields.timezone.strip(),
         "default_language": fields.default_language,
         "school_year": year,
+        "dpo": fields.dpo.strip(),
     }
 
 

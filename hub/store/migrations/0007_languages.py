@@ -25,4 +25,9 @@ class Migration(migrations.Migration):
             options={'table': 'message_version', 'app': 'models', 'unique_together': (('message_id', 'language'),), 'pk_attr': 'id', 'table_description': "The message in another language than the school's (``Message`` holds the school's own text): what the"},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='School',
+            name='dpo',
+            field=fields.TextField(default='', description='The data-protection officer families may write to (name and email), as the charter names them.', unique=False),
+        ),
     ]
