@@ -576,14 +576,20 @@ def render_pdf(
 
 
 def render_to(
-    charter: Charter, out_dir: str | Path, today: date | None = None, school: SchoolDetails | None = None
+    charter: Charter,
+    out_dir: str | Path,
+    today: date | None = None,
+    school: SchoolDetails | None = None,
+    *,
+    every_language: bool = False,
 ) -> list[Path]:
-    """Write ``charte.html`` and ``charte.pdf`` into ``out_dir`` (created if needed), and ``charte.<lang>.html``
-    and ``charte.<lang>.pdf`` for each other language the charter is written in; return their paths."""
+    """Write ``charte.html`` and ``charte.pdf`` into ``out_dir`` (created if needed), and with
+    ``every_language`` ``charte.<lang>.html`` and ``charte.<lang>.pdf`` for each other language the charter is
+    written in; return their paths."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, lang in enumerate(charter.languages):
+    for index, lang in enumerate(charter.languages if every_language else charter.languages[:1]):
         suffix = "" if index == 0 else f".{lang}"
         html_path, pdf_path = folder / f"charte{suffix}.html", folder / f"charte{suffix}.pdf"
         html_path.write_text(render_html(charter, today, lang, school), encoding="utf-8")

@@ -106,7 +106,7 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
         print(f"charter OK: {charter.name} ({charter.source})")
         return 0
     out = Path(args.out or settings.data_dir / "charter")
-    for path in render_to(charter, out, school=asyncio.run(_charter_school(charter, settings))):
+    for path in render_to(charter, out, school=asyncio.run(_charter_school(charter, settings)), every_language=True):
         print(path)
     return 0
 

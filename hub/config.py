@@ -127,7 +127,7 @@ class Settings:
             bounce_domain=env.get("CARNET_BOUNCE_DOMAIN", "").strip(),
             bounce_host=env.get("CARNET_BOUNCE_HOST", "127.0.0.1").strip(),
             bounce_port=_int_or_none(env, "CARNET_BOUNCE_PORT") or 2525,
-            translation=env.get("CARNET_TRANSLATION", "").strip().lower(),
+            translation=_translation(env),
             send_rates=_rates(env.get("CARNET_SEND_RATES", "")),
             deepl_auth_key=env.get("CARNET_DEEPL_AUTH_KEY", "").strip(),
             deepl_server_url=env.get("CARNET_DEEPL_SERVER_URL", "").strip(),
@@ -138,6 +138,17 @@ class Settings:
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _translation(env: dict[str, str]) -> str:
+    """The machine translation service, checked whole: a service set in part stops the hub with the variable."""
+    service = env.get("CARNET_TRANSLATION", "").strip().lower()
+    needs = {"": "", "deepl": "CARNET_DEEPL_AUTH_KEY", "libretranslate": "CARNET_LIBRETRANSLATE_URL"}
+    if service not in needs:
+        raise ValueError(f"CARNET_TRANSLATION must be deepl or libretranslate (or unset), got {service!r}")
+    if needs[service] and not env.get(needs[service], "").strip():
+        raise ValueError(f"CARNET_TRANSLATION={service} needs {needs[service]}")
+    return service
 
 
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:

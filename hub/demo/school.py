@@ -56,6 +56,7 @@ from hub.people.models import (
     Membership,
     Pupil,
     School,
+    SchoolProfile,
     Staff,
     StaffRoleGrant,
     Teaching,
@@ -1024,8 +1025,8 @@ class _Writer:
             default_language=Language.FR,
             address="Rue des Écoliers 12, 5000 Namur",
             school_year=SCHOOL_YEAR,
-            dpo="Claire Dubois, dpo@athenee-demo.example.be",
         )
+        await SchoolProfile.create(school=school, dpo="Claire Dubois, dpo@athenee-demo.example.be")
         self.sid = school.id
         await self._groups()
         await self._staff()

@@ -30,8 +30,6 @@ class School(Model):
     timezone = fields.CharField(max_length=64, default="Europe/Brussels")
     default_language = fields.CharEnumField(Language, default=Language.FR)
     address = fields.TextField(default="")
-    #: The data-protection officer families may write to (name and email), as the charter names them.
-    dpo = fields.TextField(default="")
     #: The school year the roster describes, e.g. "2026-2027".
     school_year = fields.CharField(max_length=9, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -397,3 +395,18 @@ class VerificationCode(Model):
 
     class Meta:
         table = "verification_code"
+
+
+class SchoolProfile(Model):
+    """What the school's documents say of it beyond ``School``: the data-protection officer families may write to
+    (name and email), as the charter names them. One row per school, made when first set."""
+
+    id = fields.IntField(primary_key=True)
+    school: fields.OneToOneRelation[School] = fields.OneToOneField(
+        "models.School", related_name="profile", on_delete=fields.CASCADE
+    )
+    school_id: int
+    dpo = fields.TextField(default="")
+
+    class Meta:
+        table = "school_profile"

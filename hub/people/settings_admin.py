@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from hub.enums import ActorKind, Language, StaffRole
 from hub.people import staff as staff_rules
-from hub.people.models import School, Staff, StaffRoleGrant
+from hub.people.models import School, SchoolProfile, Staff, StaffRoleGrant
 from hub.people.security import MIN_PASSWORD_LENGTH, hash_password
 from hub.store.audit import audit
 
@@ -83,20 +83,32 @@ def _checked_school(fields: SchoolFields) -> dict[str, str]:
 async def update_school(school_id: int, fields: SchoolFields, *, by: int, at: dt.datetime) -> list[str]:
     """Save the school's settings; the names of the fields that changed (audited when any did)."""
     values = _checked_school(fields)
-    school = await School.get(id=school_id)
-    changed = [key for key, value in values.items() if str(getattr(school, key)) != value]
-    if changed:
-        await School.filter(id=school_id).update(**{key: values[key] for key in changed})
-        await audit(
-            "school.updated",
-            at=at,
-            actor_kind=ActorKind.STAFF,
-            actor_id=by,
-            subject_type="school",
-            subject_id=school_id,
-            fields=changed,
-        )
+    dpo = values.pop("dpo")
+    async with in_transaction():
+        school = await School.get(id=school_id)
+        changed = [key for key, value in values.items() if str(getattr(school, key)) != value]
+        if changed:
+            await School.filter(id=school_id).update(**{key: values[key] for key in changed})
+        if await school_dpo(school_id) != dpo:
+            await SchoolProfile.update_or_create(defaults={"dpo": dpo}, school_id=school_id)
+            changed.append("dpo")
+        if changed:
+            await audit(
+                "school.updated",
+                at=at,
+                actor_kind=ActorKind.STAFF,
+                actor_id=by,
+                subject_type="school",
+                subject_id=school_id,
+                fields=changed,
+            )
     return changed
+
+
+async def school_dpo(school_id: int) -> str:
+    """The school's data-protection officer as its settings name them ("" when not set yet)."""
+    found = await SchoolProfile.filter(school_id=school_id).values_list("dpo", flat=True)
+    return str(found[0]) if found else ""
 
 
 # ------------------------------------------------------------------------------------------------- the staff

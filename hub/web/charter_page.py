@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from charter import Charter
 from charter.document import SchoolDetails, render_html, render_pdf
 from hub.people.models import School
+from hub.people.settings_admin import school_dpo
 from hub.web import guard
 from hub.web.kit import Web
 
@@ -23,7 +24,9 @@ async def school_details(charter: Charter) -> SchoolDetails:
     if school is None:
         return SchoolDetails(charter.name)
     return SchoolDetails(
-        school.name, ", ".join(line.strip() for line in school.address.splitlines() if line.strip()), school.dpo
+        school.name,
+        ", ".join(line.strip() for line in school.address.splitlines() if line.strip()),
+        await school_dpo(school.id),
     )
 
 

@@ -204,6 +204,7 @@ def routes(web: Web) -> list[BaseRoute]:
             "office/settings.html",
             status=status,
             school=await School.get(id=actor.school_id),
+            dpo=await settings_admin.school_dpo(actor.school_id),
             members=await settings_admin.staff_list(actor.school_id),
             may_edit=actor.has_role(StaffRole.ADMIN),
             roles=list(StaffRole),

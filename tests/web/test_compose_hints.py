@@ -143,3 +143,13 @@ def test_the_preview_and_the_message_page_estimate_from_the_configured_limits(ra
     assert shown and int(shown.group(1)) == math.ceil(waiting / 2)
     progress = site.client.get(f"/staff/messages/{message_id}/progress.json").json()
     assert progress["drain_seconds"] >= math.ceil(waiting / 2)
+
+
+def test_a_translation_service_set_in_part_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="CARNET_DEEPL_AUTH_KEY"):
+        Settings.from_env({"CARNET_TRANSLATION": "deepl"})
+    with pytest.raises(ValueError, match="CARNET_TRANSLATION"):
+        Settings.from_env({"CARNET_TRANSLATION": "google"})
+    assert Settings.from_env({}).translation == ""
+    on = Settings.from_env({"CARNET_TRANSLATION": "libretranslate", "CARNET_LIBRETRANSLATE_URL": "http://127.0.0.1:1"})
+    assert on.translation == "libretranslate"

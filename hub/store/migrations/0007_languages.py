@@ -25,9 +25,14 @@ class Migration(migrations.Migration):
             options={'table': 'message_version', 'app': 'models', 'unique_together': (('message_id', 'language'),), 'pk_attr': 'id', 'table_description': "The message in another language than the school's (``Message`` holds the school's own text): what the"},
             bases=['Model'],
         ),
-        ops.AddField(
-            model_name='School',
-            name='dpo',
-            field=fields.TextField(default='', description='The data-protection officer families may write to (name and email), as the charter names them.', unique=False),
+        ops.CreateModel(
+            name='SchoolProfile',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('school', fields.OneToOneField('models.School', source_field='school_id', db_constraint=True, to_field='id', related_name='profile', on_delete=OnDelete.CASCADE)),
+                ('dpo', fields.TextField(default='', unique=False)),
+            ],
+            options={'table': 'school_profile', 'app': 'models', 'pk_attr': 'id', 'table_description': "What the school's documents say of it beyond ``School``: the data-protection officer families may write to"},
+            bases=['Model'],
         ),
     ]
