@@ -107,6 +107,14 @@ class WeekSchedule:
 _ALWAYS = WeekSchedule(days=((Window(0, _MINUTES_PER_DAY),),) * 7, holiday=(Window(0, _MINUTES_PER_DAY),))
 
 
+#: The languages the charter's document may be written in besides its own (those the product speaks).
+DOCUMENT_LANGUAGES = ("fr", "nl", "en")
+
+
+def _name_in(name: str, names: tuple[tuple[str, str], ...], language: str) -> str:
+    return dict(names).get(language, name)
+
+
 @dataclass(frozen=True)
 class ClosedPeriod:
     """A school holiday, both ends inclusive."""
@@ -114,12 +122,21 @@ class ClosedPeriod:
     start: date
     end: date
     name: str
+    #: The name in the document's other languages: ``(("nl", "Herfstvakantie"), ...)``.
+    names: tuple[tuple[str, str], ...] = ()
+
+    def name_in(self, language: str) -> str:
+        return _name_in(self.name, self.names, language)
 
 
 @dataclass(frozen=True)
 class DayOff:
     day: date
     name: str
+    names: tuple[tuple[str, str], ...] = ()
+
+    def name_in(self, language: str) -> str:
+        return _name_in(self.name, self.names, language)
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,7 @@ class CharterDocument:
     version: str
     adopted: date | None
     sections: tuple[Section, ...]
+    language: str = "fr"
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,17 @@ class Charter:
     emergency_senders: frozenset[StaffRole]
     document: CharterDocument
     source: str = "<string>"
+    #: The document in the product's other languages (``[document.nl]``, ``[document.en]``): the same rules.
+    translations: tuple[CharterDocument, ...] = ()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the document is written in, its own first."""
+        return (self.document.language, *(d.language for d in self.translations))
+
+    def document_in(self, language: str) -> CharterDocument:
+        """The document in ``language`` when written in it, else in the charter's own language."""
+        return next((d for d in self.translations if d.language == language), self.document)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -651,8 +680,9 @@ def _parse_calendar(
         if not isinstance(item, dict):
             problems.add(key, f"expected a table with start, end and name, got {item!r}")
             continue
-        _check_keys(item, key, ("start", "end", "name"), problems)
+        _check_keys(item, key, ("start", "end", "name", "names"), problems)
         name = _string(item, "name", key, problems)
+        names = _names(item, key, problems)
         start = _date(item["start"], f"{key}.start", problems) if "start" in item else None
         end = _date(item["end"], f"{key}.end", problems) if "end" in item else None
         for part in ("start", "end"):
@@ -661,7 +691,7 @@ def _parse_calendar(
         if start is not None and end is not None and end < start:
             problems.add(f"{key}.end", f"holiday ends ({end}) before it starts ({start})")
         elif start is not None and end is not None and name is not None:
-            closed.append(ClosedPeriod(start, end, name))
+            closed.append(ClosedPeriod(start, end, name, names))
 
     extra: list[DayOff] = []
     extra_value = calendar.get("extra_days_off", [])
@@ -671,15 +701,16 @@ def _parse_calendar(
     for i, item in enumerate(extra_value):
         key = f"calendar.extra_days_off[{i}]"
         if isinstance(item, dict):
-            _check_keys(item, key, ("date", "name"), problems)
+            _check_keys(item, key, ("date", "name", "names"), problems)
             name = _string(item, "name", key, problems, default="Jour de congé")
+            extra_names = _names(item, key, problems)
             day = _date(item["date"], f"{key}.date", problems) if "date" in item else None
             if "date" not in item:
                 problems.add(f"{key}.date", "missing required key")
         else:
-            name, day = "Jour de congé", _date(item, key, problems)
+            name, day, extra_names = "Jour de congé", _date(item, key, problems), ()
         if day is not None and name is not None:
-            extra.append(DayOff(day, name))
+            extra.append(DayOff(day, name, extra_names))
     return frozenset(school_weekdays), tuple(closed), tuple(extra)
 
 
@@ -739,9 +770,65 @@ def _parse_senders(
     return normal, urgent, emergency
 
 
-def _parse_document(data: Mapping[str, Any], school: str, problems: _Problems) -> CharterDocument:
+def _names(item: Mapping[str, Any], key: str, problems: _Problems) -> tuple[tuple[str, str], ...]:
+    """A day off's ``names = { nl = "...", en = "..." }``: its name in the document's other languages."""
+    value = item.get("names", {})
+    if not isinstance(value, dict):
+        problems.add(f"{key}.names", f"expected a table of names by language, got {value!r}")
+        return ()
+    found = []
+    for language, text in value.items():
+        if language not in DOCUMENT_LANGUAGES:
+            problems.add(
+                f"{key}.names.{language}", f"unknown language (expected one of: {', '.join(DOCUMENT_LANGUAGES)})"
+            )
+        elif not isinstance(text, str) or not text.strip():
+            problems.add(f"{key}.names.{language}", f"expected a name, got {text!r}")
+        else:
+            found.append((language, text.strip()))
+    return tuple(found)
+
+
+def _parse_translations(
+    doc: Mapping[str, Any], main: CharterDocument, problems: _Problems
+) -> tuple[CharterDocument, ...]:
+    """``[document.nl]``, ``[document.en]``: a title and sections per language; version and date are shared."""
+    found = []
+    for language in DOCUMENT_LANGUAGES:
+        if language not in doc:
+            continue
+        key = f"document.{language}"
+        if language == main.language:
+            problems.add(key, "the document's own language is written in [document] itself")
+            continue
+        table = _table(doc, language, "document", problems, required=False)
+        _check_keys(table, key, ("title", "sections"), problems)
+        title = _string(table, "title", key, problems) or main.title
+        sections: list[Section] = []
+        value = table.get("sections", [])
+        if not isinstance(value, list):
+            problems.add(f"{key}.sections", f"expected [[{key}.sections]] tables with title and body")
+            value = []
+        for i, item in enumerate(value):
+            where = f"{key}.sections[{i}]"
+            if not isinstance(item, dict):
+                problems.add(where, "expected a table with title and body")
+                continue
+            _check_keys(item, where, ("title", "body"), problems)
+            section_title, body = _string(item, "title", where, problems), _string(item, "body", where, problems)
+            if section_title is not None and body is not None:
+                sections.append(Section(section_title, body))
+        if len(sections) != len(main.sections):
+            problems.add(f"{key}.sections", f"{len(sections)} sections, the document has {len(main.sections)}")
+        found.append(CharterDocument(title, main.version, main.adopted, tuple(sections), language))
+    return tuple(found)
+
+
+def _parse_document(
+    data: Mapping[str, Any], school: str, problems: _Problems, language: str = "fr"
+) -> tuple[CharterDocument, tuple[CharterDocument, ...]]:
     doc = _table(data, "document", "", problems, required=False)
-    _check_keys(doc, "document", ("title", "version", "adopted", "sections"), problems)
+    _check_keys(doc, "document", ("title", "version", "adopted", "sections", *DOCUMENT_LANGUAGES), problems)
     title = _string(doc, "title", "document", problems, default=f"Charte de communication — {school}") or "?"
     version = doc.get("version", "1")
     if isinstance(version, int | float) and not isinstance(version, bool):
@@ -765,7 +852,8 @@ def _parse_document(data: Mapping[str, Any], school: str, problems: _Problems) -
         body = _string(item, "body", key, problems)
         if section_title is not None and body is not None:
             sections.append(Section(section_title, body))
-    return CharterDocument(title=title, version=version, adopted=adopted, sections=tuple(sections))
+    main = CharterDocument(title=title, version=version, adopted=adopted, sections=tuple(sections), language=language)
+    return main, _parse_translations(doc, main, problems)
 
 
 _TOP_LEVEL = ("school", "calendar", "sending", "limits", "senders", "staff_hours", "document")
@@ -785,7 +873,7 @@ def parse_charter(text: str, source: str = "<string>") -> Charter:
     staff, reply_days = _parse_staff(data, school_weekdays, problems)
     per_day, spread = _parse_limits(data, problems)
     normal_senders, urgent_senders, emergency_senders = _parse_senders(data, problems)
-    document = _parse_document(data, name, problems)
+    document, translations = _parse_document(data, name, problems, language.value)
     if problems.found:
         raise CharterError(source, problems.found)
     return Charter(
@@ -807,6 +895,7 @@ def parse_charter(text: str, source: str = "<string>") -> Charter:
         emergency_senders=emergency_senders,
         document=document,
         source=source,
+        translations=translations,
     )
 
 
@@ -823,6 +912,7 @@ def load_charter(path: str | Path) -> Charter:
 
 
 __all__: list[str] = [
+    "DOCUMENT_LANGUAGES",
     "SEARCH_DAYS",
     "WEEKDAYS",
     "Charter",

@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hub import clock
 from hub.config import Settings
@@ -82,6 +83,16 @@ def _cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+async def _charter_school(charter: Any, settings: Settings) -> Any:
+    """The school's name, address and data-protection officer from its settings (the database), for the
+    document; the charter file's name only when there is no school yet."""
+    from hub.store.db import open_db
+    from hub.web.charter_page import school_details
+
+    async with open_db(settings):
+        return await school_details(charter)
+
+
 def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
     from charter import CharterError, default_charter, load_charter, render_to
 
@@ -95,7 +106,7 @@ def _cmd_charter(args: argparse.Namespace, settings: Settings) -> int:
         print(f"charter OK: {charter.name} ({charter.source})")
         return 0
     out = Path(args.out or settings.data_dir / "charter")
-    for path in render_to(charter, out):
+    for path in render_to(charter, out, school=asyncio.run(_charter_school(charter, settings)), every_language=True):
         print(path)
     return 0
 

@@ -76,6 +76,18 @@ class Settings:
     bounce_domain: str = ""
     bounce_host: str = "127.0.0.1"
     bounce_port: int = 2525
+    #: Machine translation drafts in the composer, off by default: ``CARNET_TRANSLATION`` = ``deepl`` (the
+    #: official client: ``CARNET_DEEPL_AUTH_KEY``, ``CARNET_DEEPL_SERVER_URL`` for another server than DeepL's) or
+    #: ``libretranslate`` (a school's own server: ``CARNET_LIBRETRANSLATE_URL``, ``CARNET_LIBRETRANSLATE_KEY``).
+    translation: str = ""
+    #: Providers' sending limits in messages per second, ``CARNET_SEND_RATES`` = ``sms=10,telegram=30``: what
+    #: every worker keeps to (``carnet worker --rate`` overrides it for one worker) and what the composer's
+    #: estimate of a send's duration reads (``hub.delivery.drain``).
+    send_rates: tuple[tuple[str, float], ...] = ()
+    deepl_auth_key: str = field(default="", repr=False)
+    deepl_server_url: str = ""
+    libretranslate_url: str = ""
+    libretranslate_key: str = field(default="", repr=False)
 
     @property
     def db_url(self) -> str:
@@ -124,11 +136,45 @@ class Settings:
             bounce_domain=env.get("CARNET_BOUNCE_DOMAIN", "").strip(),
             bounce_host=env.get("CARNET_BOUNCE_HOST", "127.0.0.1").strip(),
             bounce_port=_int_or_none(env, "CARNET_BOUNCE_PORT") or 2525,
+            translation=_translation(env),
+            send_rates=_rates(env.get("CARNET_SEND_RATES", "")),
+            deepl_auth_key=env.get("CARNET_DEEPL_AUTH_KEY", "").strip(),
+            deepl_server_url=env.get("CARNET_DEEPL_SERVER_URL", "").strip(),
+            libretranslate_url=env.get("CARNET_LIBRETRANSLATE_URL", "").strip(),
+            libretranslate_key=env.get("CARNET_LIBRETRANSLATE_KEY", "").strip(),
         )
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _translation(env: dict[str, str]) -> str:
+    """The machine translation service, checked whole: a service set in part stops the hub with the variable."""
+    service = env.get("CARNET_TRANSLATION", "").strip().lower()
+    needs = {"": "", "deepl": "CARNET_DEEPL_AUTH_KEY", "libretranslate": "CARNET_LIBRETRANSLATE_URL"}
+    if service not in needs:
+        raise ValueError(f"CARNET_TRANSLATION must be deepl or libretranslate (or unset), got {service!r}")
+    if needs[service] and not env.get(needs[service], "").strip():
+        raise ValueError(f"CARNET_TRANSLATION={service} needs {needs[service]}")
+    return service
+
+
+def _rates(raw: str) -> tuple[tuple[str, float], ...]:
+    """``sms=10,telegram=30`` as pairs; a rate must be a positive number."""
+    pairs = []
+    for item in raw.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        name, _, value = item.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = 0.0
+        if not name.strip() or not rate > 0 or rate == float("inf"):
+            raise ValueError(f"CARNET_SEND_RATES: {item.strip()!r} is not channel=messages per second")
+        pairs.append((name.strip().lower(), rate))
+    return tuple(pairs)
 
 
 def _int_or_none(env: dict[str, str], name: str) -> int | None:

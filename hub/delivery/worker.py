@@ -288,7 +288,11 @@ async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
     try:
         async with open_db(settings):
             adapters = build_adapters(settings)
-            limits = Limits(rates=args.rates, connections=args.connection_limits)
+            # The configured limits (CARNET_SEND_RATES, what the composer's estimate reads), then this worker's --rate.
+            from hub.delivery.drain import configured_rates
+
+            rates = {**configured_rates(settings), **_pairs(args.rate, float)}
+            limits = Limits(rates=rates, connections=args.connection_limits)
             log.info("worker %s: %s loops, channels %s", worker_id, args.concurrency, sorted(map(str, adapters)))
             try:
                 await asyncio.gather(

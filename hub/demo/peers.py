@@ -34,6 +34,7 @@ from channels.peers.fcm import FcmPeer
 from channels.peers.pushservice import PushServicePeer
 from channels.peers.smtp import SmtpPeer
 from channels.peers.telegram import TelegramPeer
+from channels.peers.translator import TranslatorPeer
 from channels.peers.twilio import TwilioPeer
 from hub import clock
 from hub.config import Settings
@@ -66,6 +67,8 @@ class DemoPeers:
         self.twilio = TwilioPeer(auth_token=self.twilio_token, account_sid=DEMO_TWILIO_SID, callback_delay=0.5)
         self.push = PushServicePeer()
         self.fcm = FcmPeer(project_id="carnet-demo")
+        #: Machine translation drafts in the composer: a DeepL-speaking peer (the real client points at it).
+        self.translator = TranslatorPeer(auth_key=secrets.token_hex(16) + ":fx")
         #: Started by :meth:`start`: the SMTP peer mails its DSNs to the bounce receiver, whose port comes first.
         self.bounces: BounceServer | None = None
         self.smtp: SmtpPeer | None = None
@@ -89,6 +92,7 @@ class DemoPeers:
         self.smtp = SmtpPeer(dsn_relay=("127.0.0.1", self.bounces.port)).start()
         await self.twilio.start()
         await self.push.start()
+        await self.translator.start()
         await asyncio.to_thread(self.fcm.start_in_thread)
         (self.files / "fcm-service-account.json").write_text(json.dumps(self.fcm.service_account()))
         await self._resubscribe_browsers()
@@ -146,6 +150,7 @@ class DemoPeers:
             await self.bounces.stop()
         await self.twilio.stop()
         await self.push.stop()
+        await self.translator.stop()
         await asyncio.to_thread(self.fcm.stop_thread)
         if self.telegram is not None:
             await self.telegram.stop()
@@ -174,6 +179,9 @@ class DemoPeers:
             bounce_secret=self.bounce_secret,
             bounce_host="127.0.0.1",
             bounce_port=self.bounces.port,
+            translation="deepl",
+            deepl_auth_key=self.translator.auth_key,
+            deepl_server_url=self.translator.base_url,
         )
 
     async def outbox(self, guardian_id: int | None = None, limit: int = 200) -> list[OutboxItem]:

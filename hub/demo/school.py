@@ -60,6 +60,7 @@ from hub.people.models import (
     StaffRoleGrant,
     Teaching,
 )
+from hub.people.setup_models import SchoolProfile
 from hub.records.models import Absence, Grade, JournalEntry
 from hub.store.audit import audit
 
@@ -1025,6 +1026,7 @@ class _Writer:
             address="Rue des Écoliers 12, 5000 Namur",
             school_year=SCHOOL_YEAR,
         )
+        await SchoolProfile.create(school=school, dpo_name="Claire Dubois", dpo_email="dpo@athenee-demo.example.be")
         self.sid = school.id
         await self._groups()
         await self._staff()

@@ -54,7 +54,7 @@ from hub.enums import (
     Urgency,
 )
 from hub.inputs import parse_datetime_local, parse_id, parse_ids, parse_page
-from hub.messaging import access, planning, rendering, responses, routing, threads
+from hub.messaging import access, planning, rendering, responses, routing, sms_hints, threads, translations
 from hub.messaging.links import personal_link, short_code
 from hub.messaging.models import (
     Acknowledgement,
@@ -295,6 +295,8 @@ class Draft:
     uploads: list[Upload] = field(default_factory=list)
     #: Attachments of the stored draft to drop.
     remove_attachments: set[int] = field(default_factory=set)
+    #: The message in the other languages families read (``hub.messaging.translations.parse_versions``).
+    versions: list[translations.Version] = field(default_factory=list)
 
 
 def _enum(kind: type[E], value: str, default: E) -> E | None:
@@ -517,6 +519,7 @@ async def save_draft(member: Member, draft: Draft, *, now: dt.datetime, message_
         )
         if draft.slip is not None:
             await _save_slip(message.id, draft.slip)
+        await translations.save_versions(message.id, draft.versions)
         for upload in draft.uploads:
             await Attachment.create(
                 message_id=message.id,
@@ -630,6 +633,7 @@ async def draft_fields(message: Message, charter: Charter) -> Fields:
             if not q.required:
                 fields.set(f"q{row}_optional", "1")
         fields.set("question_rows", max(QUESTION_ROWS, len(questions)))
+    translations.fill_fields(fields, (await translations.versions_of([message.id])).get(message.id, {}).values())
     return fields
 
 
@@ -670,6 +674,8 @@ class SmsEstimate:
     text: str
     count: SegmentCount
     cost: Decimal
+    #: The characters forcing UCS-2 and what the GSM-7 form saves (``hub.messaging.sms_hints``), None if GSM-7.
+    hint: sms_hints.Ucs2Hint | None = None
 
 
 @dataclass(frozen=True)
@@ -693,6 +699,9 @@ class Preview:
     attachments: list[FileRef]
     slip: ReplySlip | None
     questions: list[SlipQuestion]
+    #: The families per language they read, and the language each gets the message in (a missing one warned).
+    audience_languages: tuple[translations.AudienceLanguage, ...] = ()
+    school_language: str = rendering.DEFAULT_LANGUAGE
 
     @property
     def sms_cost(self) -> Decimal:
@@ -736,7 +745,8 @@ async def preview(
             sms_languages[language] += 1
     sample = await _sample(message, guardians, notices_for)
     head = await _letterhead(message)
-    views = {lang: _view(message, head, sample, lang, base_url) for lang in rendering.LANGUAGES}
+    versions = (await translations.versions_of([message.id])).get(message.id, {})
+    views = {lang: _view(message, head, sample, lang, base_url, versions) for lang in rendering.LANGUAGES}
     renderings = {lang: {c: rendering.render(view, c) for c in PREVIEW_CHANNELS} for lang, view in views.items()}
     address = tuple(line for line in head.school.address.splitlines() if line.strip())
     letters = {
@@ -752,7 +762,9 @@ async def preview(
     for lang, recipients in sorted(sms_languages.items()):
         rendered, _count = rendering.render_sms(views[lang])
         count, cost = routing.sms_preview(rendered.text, recipients)
-        sms.append(SmsEstimate(lang, recipients, rendered.text, count, cost))
+        sms.append(
+            SmsEstimate(lang, recipients, rendered.text, count, cost, sms_hints.ucs2_hint(rendered.text, recipients))
+        )
     goes_out = routing.initial_due(charter, now, urgency, message.scheduled_at)
     slip = await ReplySlip.get_or_none(message_id=message.id)
     return Preview(
@@ -771,6 +783,10 @@ async def preview(
         attachments=await attachments_of(message.id),
         slip=slip,
         questions=list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else [],
+        audience_languages=tuple(
+            translations.audience_languages(by_language, str(head.school.default_language), versions)
+        ),
+        school_language=rendering.language_of(head.school.default_language),
     )
 
 
@@ -825,21 +841,37 @@ async def _letterhead(message: Message) -> _Letterhead:
     return _Letterhead(school, f"{author.first_name} {author.last_name}", view)
 
 
-def _view(message: Message, head: _Letterhead, sample: _Sample, lang: str, base_url: str) -> rendering.NoticeView:
+def _view(
+    message: Message,
+    head: _Letterhead,
+    sample: _Sample,
+    lang: str,
+    base_url: str,
+    versions: Mapping[str, translations.Version] | None = None,
+) -> rendering.NoticeView:
     token = "apercu" + "x" * 26  # a sample personal link: the real one is made per family when it is sent
+    school_text = translations.Version(str(head.school.default_language), message.subject, message.body)
+    text = translations.choose(lang, school_text, versions or {})
+    slip = head.slip
+    if slip is not None and text is not school_text:
+        slip = rendering.SlipView(
+            slip.deadline, translations.translated_questions(slip.questions, text), slip.needs_signature
+        )
     return rendering.NoticeView(
         language=lang,
+        text_language=text.language,
+        machine_translation=text.machine,
         school_name=head.school.name,
         guardian_name=sample.name,
-        subject=message.subject,
-        body=message.body,
+        subject=text.subject,
+        body=text.body,
         urgency=Urgency(message.urgency),
         pupils=sample.pupils,
         link=personal_link(base_url, token),
         short_code=short_code(token),
         sender_name=head.sender,
         needs_acknowledgement=message.needs_acknowledgement,
-        slip=head.slip,
+        slip=slip,
         timezone=head.school.timezone,
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from hub.messaging import translations
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
 from hub.messaging.rendering import NoticeView, QuestionView, SlipView
 
@@ -44,16 +45,23 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
         questions[q.slip_id].append(
             QuestionView(q.position, q.kind, q.text, tuple(q.choices or ()), q.unit_price_cents)
         )
+    # The message in each guardian's language (or the school's, with a note).
+    versions = await translations.versions_of(message_ids)
     views = {}
     for notice in notices.values():
         message, guardian = notice.message, notice.guardian
         slip = slips.get(message.id)
+        school_text = translations.Version(str(message.school.default_language), message.subject, message.body)
+        text = translations.choose(guardian.language, school_text, versions.get(message.id, {}))
+        slip_questions = tuple(questions[slip.id]) if slip else ()
         views[notice.id] = NoticeView(
             language=str(guardian.language),
+            text_language=text.language,
+            machine_translation=text.machine,
             school_name=message.school.name,
             guardian_name=f"{guardian.first_name} {guardian.last_name}",
-            subject=message.subject,
-            body=message.body,
+            subject=text.subject,
+            body=text.body,
             urgency=message.urgency,
             pupils=tuple(pupils[notice.id]),
             link=personal_link(base_url, notice.token),
@@ -63,7 +71,9 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
             # (``channels.email``), received by ``carnet bounces`` into the reply thread.
             reply_to="",
             needs_acknowledgement=message.needs_acknowledgement,
-            slip=SlipView(slip.deadline, tuple(questions[slip.id]), slip.needs_signature) if slip else None,
+            slip=SlipView(slip.deadline, translations.translated_questions(slip_questions, text), slip.needs_signature)
+            if slip
+            else None,
             timezone=message.school.timezone,
         )
     return views

@@ -307,3 +307,25 @@ class Attachment(Model):
 
     class Meta:
         table = "attachment"
+
+
+class MessageVersion(Model):
+    """The message in another language than the school's (``Message`` holds the school's own text): what the
+    guardians reading that language get on every channel. ``machine`` marks a machine translation's draft kept by
+    the author, which the family is told of."""
+
+    id = fields.IntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="versions", on_delete=fields.CASCADE
+    )
+    message_id: int
+    language = fields.CharField(max_length=2)
+    subject = fields.CharField(max_length=200)
+    body = fields.TextField()
+    #: The slip's questions in this language, by position: ``[{"text": ..., "choices": [...]}, ...]``.
+    questions = fields.JSONField[list[dict[str, Any]]](default=list)
+    machine = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "message_version"
+        unique_together = (("message_id", "language"),)

@@ -23,7 +23,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,7 +35,7 @@ from hub.enums import (
     QuestionKind,
 )
 from hub.inputs import parse_count
-from hub.messaging import access
+from hub.messaging import access, rendering, translations
 from hub.messaging.models import Acknowledgement, Attachment, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.messaging.planning import PlanningError, record_acknowledgement, record_answer
 from hub.people.models import Pupil
@@ -318,6 +318,9 @@ class MessagePage:
     slip: Slip | None
     #: Pupils named by the notice this guardian may answer for (the others are read-only, and why).
     answerable: frozenset[int] = field(default_factory=frozenset)
+    #: The language the text is in, and the note saying it is not the guardian's or is a machine translation.
+    text_language: str = ""
+    language_note: str = ""
 
 
 async def own_notice(guardian_id: int, notice_id: int) -> Notice | None:
@@ -367,13 +370,22 @@ async def message_page(notice: Notice, now: dt.datetime) -> MessagePage:
         await Attachment.filter(message_id=message.id).order_by("id").values("id", "filename", "content_type", "size")
     )
     slip = await ReplySlip.get_or_none(message_id=message.id)
+    # The message in the guardian's language when it was written in it, else the school's with a note.
+    school_text = translations.Version(str(message.school.default_language), message.subject, message.body)
+    versions = (await translations.versions_of([message.id])).get(message.id, {})
+    text = translations.choose(guardian.language, school_text, versions)
+    shown_slip = await _slip(slip, guardian.id, pupils, answerable, now) if slip else None
+    if shown_slip is not None and text is not school_text:
+        shown_slip = replace(shown_slip, questions=_translated(shown_slip.questions, text))
     return MessagePage(
+        text_language=text.language,
+        language_note=rendering.language_note(guardian.language, text.language, text.machine),
         notice_id=notice.id,
         school=message.school.name,
         guardian_id=guardian.id,
         guardian=f"{guardian.first_name} {guardian.last_name}",
-        subject=message.subject,
-        body=message.body,
+        subject=text.subject,
+        body=text.body,
         urgency=str(message.urgency),
         category=str(message.category),
         pupils=pupils,
@@ -382,9 +394,22 @@ async def message_page(notice: Notice, now: dt.datetime) -> MessagePage:
         needs_acknowledgement=message.needs_acknowledgement,
         acknowledged_at=ack.at if ack else None,
         attachments=tuple(File(**row) for row in files),
-        slip=await _slip(slip, guardian.id, pupils, answerable, now) if slip else None,
+        slip=shown_slip,
         answerable=answerable,
     )
+
+
+def _translated(questions: Sequence[Question], text: translations.Version) -> tuple[Question, ...]:
+    """The questions as the guardian reads them (the answers keep the school's words: a choice is its index)."""
+    out = []
+    for index, question in enumerate(questions):
+        words = text.questions[index] if index < len(text.questions) else None
+        if words is None or not words.text:
+            out.append(question)
+            continue
+        choices = words.choices if len(words.choices) == len(question.choices) else question.choices
+        out.append(replace(question, text=words.text, choices=choices))
+    return tuple(out)
 
 
 async def _questions(slip_id: int) -> tuple[Question, ...]:

@@ -61,6 +61,7 @@ __all__ = [
     "QuestionView",
     "SlipView",
     "deadline_text",
+    "language_note",
     "language_of",
     "render",
     "render_letter",
@@ -120,6 +121,11 @@ class NoticeView:
     needs_acknowledgement: bool = False
     slip: SlipView | None = None
     timezone: str = "Europe/Brussels"
+    #: The language the subject, body and questions are written in, when it is not the reader's (the message
+    #: was not translated into theirs): a short note in their language says so.
+    text_language: str = ""
+    #: The text is a machine translation (reviewed by its author): the family is told.
+    machine_translation: bool = False
 
 
 # ------------------------------------------------------------------------------------------ translations
@@ -181,6 +187,17 @@ def deadline_text(deadline: datetime, language: str, timezone: str = "Europe/Bru
     return translations(lang).gettext("%(date)s at %(time)s") % {"date": day, "time": hour}
 
 
+def language_note(reader: object, text_language: object = "", machine: bool = False) -> str:
+    """The short note, in the reader's language, that a message is not in it, or is a machine translation."""
+    lang = language_of(reader)
+    t = translations(lang)
+    if text_language and language_of(text_language) != lang:
+        return t.gettext("This message was not translated into your language.")
+    if machine:
+        return t.gettext("This message was translated by a machine translation service, then reviewed by the school.")
+    return ""
+
+
 def _subject(view: NoticeView, lang: str) -> str:
     t = translations(lang)
     if view.urgency == Urgency.EMERGENCY:
@@ -232,6 +249,8 @@ def _context(view: NoticeView, lang: str) -> dict[str, object]:
     slip = view.slip
     return {
         "lang": lang,
+        "note": language_note(lang, view.text_language, view.machine_translation),
+        "text_lang": language_of(view.text_language) if view.text_language else lang,
         "school": view.school_name,
         "guardian": view.guardian_name,
         "subject": _subject(view, lang),
@@ -430,7 +449,9 @@ def render_letter(
         language=lang,
         date=day or clock.now().astimezone(ZoneInfo(view.timezone)).date(),
         subject=_subject(view, lang),
-        body=view.body,
+        body="\n\n".join(
+            x for x in (language_note(lang, view.text_language, view.machine_translation), view.body) if x
+        ),
         pupils=tuple(view.pupils),
         link=view.link,
         short_code=view.short_code,

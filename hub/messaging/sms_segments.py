@@ -40,6 +40,7 @@ __all__ = [
     "estimate_cost",
     "gsm_friendly",
     "split_segments",
+    "ucs2_characters",
 ]
 
 Encoding = Literal["GSM-7", "UCS-2"]
@@ -264,3 +265,8 @@ def gsm_friendly(text: str) -> str:
     while (again := unicodedata.normalize("NFC", result).translate(_FRENCH_TO_GSM7_TABLE)) != result:
         result = again
     return result
+
+
+def ucs2_characters(text: str) -> tuple[str, ...]:
+    """The characters of ``text`` outside GSM-7 (each once, in order of appearance): those that force UCS-2."""
+    return tuple(dict.fromkeys(c for c in text if c not in _GSM7_BASIC and c not in _GSM7_EXTENSION))

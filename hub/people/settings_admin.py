@@ -20,10 +20,11 @@ from hub.enums import ActorKind, Language, StaffRole
 from hub.people import staff as staff_rules
 from hub.people.models import School, Staff, StaffRoleGrant
 from hub.people.security import MIN_PASSWORD_LENGTH, hash_password
+from hub.people.setup_models import SchoolProfile
 from hub.store.audit import audit
 
-#: The languages a school works in (German schools exist, but the pages speak French, Dutch and English).
-SCHOOL_LANGUAGES = (Language.FR, Language.NL, Language.EN, Language.DE)
+#: The languages a school works in: those the product speaks (its pages, messages and charter).
+SCHOOL_LANGUAGES = (Language.FR, Language.NL, Language.EN)
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,8 @@ class SchoolFields:
     timezone: str
     default_language: str
     school_year: str
+    #: The data-protection officer (name and email), named by the charter.
+    dpo: str = ""
 
 
 def _checked_school(fields: SchoolFields) -> dict[str, str]:
@@ -56,6 +59,8 @@ def _checked_school(fields: SchoolFields) -> dict[str, str]:
         raise SettingsError("name", "too_long")
     if len(address) > 1000:
         raise SettingsError("address", "too_long")
+    if len(fields.dpo.strip()) > 500:
+        raise SettingsError("dpo", "too_long")
     try:
         ZoneInfo(fields.timezone.strip())
     except (ZoneInfoNotFoundError, ValueError):
@@ -72,26 +77,57 @@ def _checked_school(fields: SchoolFields) -> dict[str, str]:
         "timezone": fields.timezone.strip(),
         "default_language": fields.default_language,
         "school_year": year,
+        "dpo": fields.dpo.strip(),
     }
 
 
 async def update_school(school_id: int, fields: SchoolFields, *, by: int, at: dt.datetime) -> list[str]:
     """Save the school's settings; the names of the fields that changed (audited when any did)."""
     values = _checked_school(fields)
-    school = await School.get(id=school_id)
-    changed = [key for key, value in values.items() if str(getattr(school, key)) != value]
-    if changed:
-        await School.filter(id=school_id).update(**{key: values[key] for key in changed})
-        await audit(
-            "school.updated",
-            at=at,
-            actor_kind=ActorKind.STAFF,
-            actor_id=by,
-            subject_type="school",
-            subject_id=school_id,
-            fields=changed,
-        )
+    dpo = values.pop("dpo")
+    async with in_transaction():
+        school = await School.get(id=school_id)
+        changed = [key for key, value in values.items() if str(getattr(school, key)) != value]
+        if changed:
+            await School.filter(id=school_id).update(**{key: values[key] for key in changed})
+        if await school_dpo(school_id) != dpo:
+            name, email = split_dpo(dpo)
+            await SchoolProfile.update_or_create(defaults={"dpo_name": name, "dpo_email": email}, school_id=school_id)
+            changed.append("dpo")
+        if changed:
+            await audit(
+                "school.updated",
+                at=at,
+                actor_kind=ActorKind.STAFF,
+                actor_id=by,
+                subject_type="school",
+                subject_id=school_id,
+                fields=changed,
+            )
     return changed
+
+
+_EMAIL = re.compile(r"[^\s<>,;()]+@[^\s<>,;()]+\.[^\s<>,;()]+")
+
+
+def split_dpo(text: str) -> tuple[str, str]:
+    """The settings' one line naming the data-protection officer ("Claire Dubois, dpo@school.be") as the name and
+    the email ``carnet school init`` stores apart; either may be empty."""
+    found = _EMAIL.search(text)
+    email = found.group(0) if found else ""
+    name = (text[: found.start()] + text[found.end() :]) if found else text
+    return name.strip(" ,;<>()-\t"), email
+
+
+def dpo_line(name: str, email: str) -> str:
+    """The data-protection officer as one line: "name, email" (or whichever is set)."""
+    return ", ".join(part for part in (name.strip(), email.strip()) if part)
+
+
+async def school_dpo(school_id: int) -> str:
+    """The school's data-protection officer as its settings name them ("" when not set yet)."""
+    found = await SchoolProfile.filter(school_id=school_id).values_list("dpo_name", "dpo_email")
+    return dpo_line(*found[0]) if found else ""
 
 
 # ------------------------------------------------------------------------------------------------- the staff

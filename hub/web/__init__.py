@@ -17,14 +17,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels.registry import build_adapters
 from channels.sms import ForgedCallback
 from channels.telegram import ForgedButton, InvalidLinkCode
-from charter import Charter, default_charter, load_charter, render_html, render_pdf, use_charter
+from charter import Charter, default_charter, load_charter, use_charter
 from hub import clock
 from hub.config import TEMPLATES, Settings
 from hub.delivery import dispatch
@@ -51,6 +51,7 @@ from hub.web import (
     reports,
     threads,
 )
+from hub.web.charter_page import CharterPages
 from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
@@ -102,22 +103,8 @@ def _app(settings: Settings, *, run_migrations: bool) -> Starlette:
         await web.sign_in(request, response, ActorKind.GUARDIAN, guardian_id)
         return response
 
-    async def charter_html(request: Request) -> Response:
-        html = render_html(charter)
-        # The charter document carries its own stylesheet: the page allows exactly that one, by its hash.
-        return HTMLResponse(html, headers={"Content-Security-Policy": guard.policy_with_style_hashes(html)})
-
-    pdf_cache: list[bytes] = []
-
-    async def charter_pdf(request: Request) -> Response:
-        # The charter cannot change while the app runs: rendered once, off the event loop.
-        if not pdf_cache:
-            pdf_cache.append(await asyncio.to_thread(render_pdf, charter))
-        return Response(
-            pdf_cache[0],
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'inline; filename="charte.pdf"'},
-        )
+    charter_pages = CharterPages(web, charter)  # /charter and /charter.pdf in the reader's language
+    charter_html, charter_pdf = charter_pages.html, charter_pages.pdf
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

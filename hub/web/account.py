@@ -68,8 +68,9 @@ def routes(web: Web) -> list[BaseRoute]:
 
     # --------------------------------------------------------------------------------------- the two pages
 
-    async def page_values(actor: Actor) -> dict[str, Any]:
+    async def page_values(actor: Actor, request: Request) -> dict[str, Any]:
         me = await the_guardian(actor)
+        document = web.charter.document_in(web.language(request, actor))  # the charter in the reader's language
         offered = set(channel_settings(web.settings))
         return {
             "me": me,
@@ -80,14 +81,14 @@ def routes(web: Web) -> list[BaseRoute]:
             "offered": offered,
             "push_key": _push_key(web),
             "can_add": sorted(str(k) for k, c in _CHANNEL_OF_KIND.items() if c in web.adapters),
-            "charter_words": charter_consent_words(web),
-            "charter_language": str(web.charter.language),
+            "charter_words": charter_consent_words(web, document.language),
+            "charter_language": document.language,
         }
 
     @guardian
     async def channels_page(request: Request, actor: Actor) -> Response:
         done = request.query_params.get("done", "")
-        return await web.render(request, "account/channels.html", done=done, **await page_values(actor))
+        return await web.render(request, "account/channels.html", done=done, **await page_values(actor, request))
 
     @guardian
     async def onboarding(request: Request, actor: Actor) -> Response:
@@ -101,13 +102,13 @@ def routes(web: Web) -> list[BaseRoute]:
             await account.complete_onboarding(actor.id, now())
             return RedirectResponse("/portal/onboarding?done=onboarded", status_code=303)
         done = request.query_params.get("done", "")
-        return await web.render(request, "account/onboarding.html", done=done, **await page_values(actor))
+        return await web.render(request, "account/onboarding.html", done=done, **await page_values(actor, request))
 
     async def channels_error(request: Request, actor: Actor, error: str, status: int = 400, **extra: Any) -> Response:
         """The page the form came from, again, with what went wrong and what was typed."""
         onboarding_form = extra.get("next") == "/portal/onboarding"
         template = "account/onboarding.html" if onboarding_form else "account/channels.html"
-        values = await page_values(actor)
+        values = await page_values(actor, request)
         return await web.render(request, template, status=status, error=error, **{**values, **extra})
 
     # ------------------------------------------------------------------------------------------- contacts
@@ -337,11 +338,12 @@ def _push_key(web: Web) -> str | None:
     return adapter.public_key if isinstance(adapter, WebPushAdapter) else None
 
 
-def charter_consent_words(web: Web) -> list[Block]:
+def charter_consent_words(web: Web, language: str = "") -> list[Block]:
     """The charter's own paragraphs and bullets about consent (blocks of :func:`charter.document.parse_body`):
     the page quotes the school's words rather than paraphrasing them."""
     found: list[Block] = []
-    for section in web.charter.document.sections:
+    document = web.charter.document_in(language) if language else web.charter.document
+    for section in document.sections:
         for block in parse_body(section.body):
             items = [runs for runs in block.items if _mentions_consent(runs)]
             if items:

@@ -41,7 +41,7 @@ from hub.enums import (
     QuestionKind,
     Urgency,
 )
-from hub.messaging import access, composer, portal, threads
+from hub.messaging import access, composer, portal, threads, translations
 from hub.messaging.models import (
     Acknowledgement,
     Message,
@@ -489,9 +489,11 @@ async def my_notice(call: Call) -> NoticeDetail:
     (summary,) = await _summaries([notice], pupils)
     slip = await ReplySlip.get_or_none(message_id=notice.message.id)
     answerable = await access.guardian_answerable_pupil_ids(call.me.id)
+    shown = await portal.message_page(notice, now())  # the text in my language, as the portal shows it
     return NoticeDetail(
-        **summary.model_dump(),
-        body=notice.message.body,
+        **{**summary.model_dump(), "subject": shown.subject},
+        body=shown.body,
+        language_note=shown.language_note,
         may_answer_for=sorted(pupils & answerable),
         slip=await _slip(notice.message.id, now()),
         answers=await _shown_answers(slip, call.me.id, pupils) if slip else [],
@@ -950,7 +952,18 @@ def _check_times(body: MessageIn, at: dt.datetime) -> None:
 
 def _draft(body: MessageIn) -> composer.Draft:
     slip = body.slip
+    versions = [
+        translations.Version(
+            v.language,
+            v.subject,
+            v.body,
+            tuple(translations.QuestionText(q.text, tuple(q.choices)) for q in v.questions),
+            v.machine,
+        )
+        for v in body.versions
+    ]
     return composer.Draft(
+        versions=versions,
         subject=body.subject,
         body=body.body,
         category=body.category,
@@ -985,6 +998,9 @@ async def compose(call: Call) -> Published:
     await _check_ids(actor, body.audience)
     at = now()
     _check_times(body, at)
+    school_language = await translations.school_language(actor.school_id)
+    if any(v.language == school_language for v in body.versions):
+        raise Refused(422, "invalid request", {"versions": f"the message itself is in {school_language}"})
     try:
         async with in_transaction():  # a refusal while publishing takes the draft back with it
             message = await composer.save_draft(actor, _draft(body), now=at)

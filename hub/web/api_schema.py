@@ -271,6 +271,9 @@ class NoticeDetail(NoticeSummary):
     may_answer_for: list[int] = Field(description="the pupils I may answer the reply slip for")
     slip: SlipOut | None
     answers: list[AnswerOut]
+    language_note: str = Field(
+        default="", description="says the text is not in my language, or is a machine translation (in my language)"
+    )
 
 
 class AcknowledgementOut(Output):
@@ -434,6 +437,25 @@ class SlipIn(Input):
     questions: list[QuestionIn] = Field(min_length=1, max_length=30)
 
 
+class VersionQuestionIn(Input):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = Field(
+        default="", description="empty keeps the school's words of this question"
+    )
+    choices: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=20, description="in the same order as the school's"
+    )
+
+
+class VersionIn(Input):
+    """The message in another language the product speaks than the school's (hub.messaging.translations)."""
+
+    language: Literal["fr", "nl", "en"]
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+    questions: list[VersionQuestionIn] = Field(default_factory=list, max_length=30, description="by position")
+    machine: bool = Field(default=False, description="a machine translation the author reviewed: families are told")
+
+
 class MessageIn(Input):
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -448,6 +470,15 @@ class MessageIn(Input):
         default=None, description="later, or none for as soon as allowed (in the years 1900 to 2999)"
     )
     slip: SlipIn | None = None
+    versions: list[VersionIn] = Field(
+        default_factory=list, max_length=2, description="the message in the families' other languages"
+    )
+
+    @model_validator(mode="after")
+    def _one_version_per_language(self) -> MessageIn:
+        if len({v.language for v in self.versions}) != len(self.versions):
+            raise ValueError("one version per language")
+        return self
 
     @model_validator(mode="after")
     def _emergency_has_reason(self) -> MessageIn:

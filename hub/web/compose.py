@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal, format_percent
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -33,8 +33,9 @@ from starlette.routing import BaseRoute, Route
 
 from channels.letter import render_letters
 from channels.registry import available_channels
+from hub.delivery import drain
 from hub.enums import AnswerMode, Category, Channel, MessageState, QuestionKind, Urgency
-from hub.messaging import composer
+from hub.messaging import composer, sms_hints, translate_client, translations
 from hub.messaging.composer import Fields, Upload
 from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
@@ -111,6 +112,10 @@ class Formats:
 
     def percent(self, part: int, whole: int) -> str:
         return format_percent(part / whole if whole else 0, locale=self.locale)
+
+    def duration(self, seconds: int) -> str:
+        """``25 seconds``, ``3 minutes``: how long a send takes, rounded as Babel says it."""
+        return format_timedelta(dt.timedelta(seconds=max(1, seconds)), threshold=1.5, locale=self.locale)
 
     def size(self, size: int) -> str:
         if size >= 1024 * 1024:
@@ -261,6 +266,7 @@ def routes(web: Web) -> list[BaseRoute]:
         status: int = 200,
         **extra: Any,
     ) -> Response:
+        school_language = await translations.school_language(actor.school_id)
         return await render(
             request,
             actor,
@@ -274,6 +280,10 @@ def routes(web: Web) -> list[BaseRoute]:
             files=await composer.attachments_of(draft_id) if draft_id else [],
             reminder_choices=composer.REMINDER_CHOICES,
             max_files=composer.MAX_ATTACHMENTS,
+            school_language=school_language,
+            other_languages=[x for x in translations.LANGUAGES if x != school_language],
+            LANGUAGE_NAMES=translations.LANGUAGE_NAMES,
+            machine_translation=translate_client.enabled(web.settings),
             **extra,
         )
 
@@ -313,6 +323,33 @@ def routes(web: Web) -> list[BaseRoute]:
                 request, actor, fields, draft_id=draft_id, files_dropped=files_dropped, focus_row=fields.question_rows
             )
         draft, errors = composer.parse_form(fields, charter=web.charter, now=now(), uploads=uploads)
+        draft.versions = translations.parse_versions(
+            fields,
+            school_language=await translations.school_language(actor.school_id),
+            question_count=len(draft.slip.questions) if draft.slip else 0,
+            errors=errors,
+        )
+        if action.startswith("translate:"):  # a machine translation's draft fills the form; nothing is saved
+            target = action.removeprefix("translate:")
+            school = translations.Version(
+                await translations.school_language(actor.school_id),
+                draft.subject,
+                draft.body,
+                tuple(
+                    translations.QuestionText(q.text, q.choices) for q in (draft.slip.questions if draft.slip else ())
+                ),
+            )
+            problem = await translate_client.fill_form(fields, web.settings, school, target)
+            return await show_form(
+                request,
+                actor,
+                fields,
+                draft_id=draft_id,
+                errors={f"tr_{target}_body": problem} if problem else {},
+                status=422 if problem else 200,
+                translated="" if problem else target,
+                files_dropped=files_dropped,
+            )
         try:
             await composer.check_audience(actor, draft.audience)
         except composer.ComposeRefused as exc:
@@ -351,6 +388,7 @@ def routes(web: Web) -> list[BaseRoute]:
             p=preview,
             shown=shown if shown in preview.renderings else (lang if lang in preview.renderings else "fr"),
             preview_channels=composer.PREVIEW_CHANNELS,
+            drains=drain.estimate(preview.first_channels, drain.configured_rates(web.settings)),
             **extra,
         )
         # The email preview (a sandboxed srcdoc frame, which inherits this policy) is styled inline, as mail is.
@@ -399,6 +437,14 @@ def routes(web: Web) -> list[BaseRoute]:
         return RedirectResponse(f"/staff/messages/{message.id}?sent=1", status_code=303)
 
     @staff
+    async def gsm7_post(request: Request, actor: Actor) -> Response:
+        """The SMS hint's one click: the draft's subjects in their GSM-7 form, then the preview again."""
+        await web.form(request)
+        if not await sms_hints.apply_gsm7(actor.id, actor.school_id, _path_id(request), now=now()):
+            raise HTTPException(404, "no such draft")
+        return RedirectResponse(f"/staff/compose/{_path_id(request)}/preview?gsm7=1", status_code=303)
+
+    @staff
     async def delete_post(request: Request, actor: Actor) -> Response:
         await web.form(request)
         if not await composer.delete_draft(actor, _path_id(request), now=now()):
@@ -439,6 +485,7 @@ def routes(web: Web) -> list[BaseRoute]:
             words=words,
             moving=page.standing.sending > 0,
             sent=request.query_params.get("sent") == "1",
+            drains=drain.estimate(await drain.waiting(found.id), drain.configured_rates(web.settings)),
         )
 
     @staff
@@ -460,6 +507,9 @@ def routes(web: Web) -> list[BaseRoute]:
                 "state": str(found.state),
                 "states": states,
                 "summary": composer.progress_summary(states),
+                "drain_seconds": drain.longest(
+                    drain.estimate(await drain.waiting(found.id), drain.configured_rates(web.settings))
+                ),
                 "counts": counts.__dict__,
                 "families": standing.as_json(),
                 "status": words.status(found, standing),
@@ -542,6 +592,7 @@ def routes(web: Web) -> list[BaseRoute]:
         Route("/staff/compose/{message_id:int}/letter.pdf", letter_pdf),
         Route("/staff/compose/{message_id:int}/send", send_post, methods=["POST"]),
         Route("/staff/compose/{message_id:int}/delete", delete_post, methods=["POST"]),
+        Route("/staff/compose/{message_id:int}/gsm7", gsm7_post, methods=["POST"]),
         Route("/staff/messages", messages),
         Route("/staff/messages/{message_id:int}", message),
         Route("/staff/messages/{message_id:int}/progress.json", progress_json),

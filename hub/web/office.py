@@ -205,10 +205,11 @@ def routes(web: Web) -> list[BaseRoute]:
             "office/settings.html",
             status=status,
             school=await School.get(id=actor.school_id),
+            dpo=await settings_admin.school_dpo(actor.school_id),
             members=await settings_admin.staff_list(actor.school_id),
             may_edit=actor.has_role(StaffRole.ADMIN),
             roles=list(StaffRole),
-            languages={str(code): LANGUAGE_NAMES.get(str(code), "Deutsch") for code in settings_admin.SCHOOL_LANGUAGES},
+            languages={str(code): LANGUAGE_NAMES[str(code)] for code in settings_admin.SCHOOL_LANGUAGES},
             charter=web.charter,
             charter_summary=onboarding.charter_sentences(web.charter, lang),
             min_password=MIN_PASSWORD_LENGTH,
@@ -233,7 +234,7 @@ def routes(web: Web) -> list[BaseRoute]:
     @staff_only(web, *SETTINGS_ROLES)
     async def save_school(request: Request, actor: Actor) -> Response:
         form, admin = await _admin(request, actor)
-        keys = ("name", "address", "timezone", "default_language", "school_year")
+        keys = ("name", "address", "timezone", "default_language", "school_year", "dpo")
         fields = settings_admin.SchoolFields(**{key: str(form.get(key, "")) for key in keys})
         try:
             await settings_admin.update_school(actor.school_id, fields, by=admin.id, at=now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from datetime import UTC, datetime
@@ -165,3 +166,27 @@ async def test_the_demo_relay_bounces_to_the_demos_own_bounce_receiver(db: str, 
         assert {"Undelivered mail (bounce)", "Bounce received"} <= subjects
     finally:
         await peers.stop()
+
+
+async def test_the_demo_drafts_machine_translations_through_deepls_client_to_its_own_peer(tmp_path: Path) -> None:
+    from hub.messaging import translate_client, translations
+
+    peers = DemoPeers()
+    await peers.translator.start()  # the one peer this needs (start() starts them all, with a database)
+    try:
+        settings = dataclasses.replace(
+            Settings(data_dir=tmp_path),
+            translation="deepl",
+            deepl_auth_key=peers.translator.auth_key,
+            deepl_server_url=peers.translator.base_url,
+        )
+        translator = translate_client.from_settings(settings)
+        assert isinstance(translator, translate_client.DeepLTranslator)
+        school = translations.Version("fr", "Piscine mardi", "Bonjour, la piscine est mardi.")
+        version = await translate_client.draft(translator, school, "en")
+        assert (version.subject, version.machine) == ("Swimming pool Tuesday", True)
+        assert [r.api for r in peers.translator.requests] == ["deepl"]
+        assert translate_client.from_settings(Settings(data_dir=tmp_path)) is None  # off by default
+    finally:
+        await peers.translator.stop()
+        peers._files.cleanup()
