@@ -138,7 +138,12 @@ class Notice(Model):
     token = fields.CharField(max_length=64, unique=True)
     #: The ordered channel plan chosen by the router, e.g. ["telegram", "email", "letter"].
     plan = fields.JSONField[list[str]](default=list)
+    # When a person first read it: the portal's page, or on the personal link an action or the page's signal
+    # that it was displayed (hub.messaging.notice_page). The read counts come from this alone.
     first_read_at = fields.DatetimeField(null=True)
+    #: When the personal link was first fetched: a person, or a mail provider's link scanner. Shown apart from
+    #: reading; it stops nothing that waits for a read.
+    opened_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     pupils: fields.ReverseRelation[NoticePupil]

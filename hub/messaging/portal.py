@@ -344,10 +344,20 @@ async def notice_by_token(token: str) -> Notice | None:
     return notice
 
 
-async def mark_read(notice: Notice, now: dt.datetime) -> None:
-    """Opening the message is reading it: the first time only."""
-    if notice.first_read_at is None:
-        await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=now)
+async def mark_read(notice: Notice, now: dt.datetime) -> bool:
+    """A person read the message (the signed-in portal's page; on a personal link an action or the page's
+    signal): the first time only. True when this recorded the first reading."""
+    if notice.first_read_at is not None:
+        return False
+    return bool(await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=now))
+
+
+async def mark_opened(notice: Notice, now: dt.datetime) -> bool:
+    """The personal link was fetched: by a person or by a mail provider's link scanner, which fetches every link
+    of an email. Never a reading: the first time only. True when this recorded the first opening."""
+    if notice.opened_at is not None:
+        return False
+    return bool(await Notice.filter(id=notice.id, opened_at__isnull=True).update(opened_at=now))
 
 
 async def message_page(notice: Notice, now: dt.datetime) -> MessagePage:
@@ -670,6 +680,7 @@ __all__ = [
     "answer_slip",
     "guardian_attachment",
     "inbox",
+    "mark_opened",
     "mark_read",
     "message_page",
     "notice_attachment",
