@@ -49,6 +49,7 @@ from hub.config import ROOT, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import security
+from hub.people.labels import group_label
 from hub.people.models import Guardian, School, Staff, StaffRoleGrant, WebSession
 from hub.web.guard import parse_ids
 
@@ -139,6 +140,7 @@ class Web:
             env.globals["LANGUAGES"] = LANGUAGE_NAMES
             env.filters["long_date"] = functools.partial(_long_date, lang=lang, tz=self.settings.timezone)
             env.filters["date_time"] = functools.partial(_date_time, lang=lang, tz=self.settings.timezone)
+            env.filters["group_label"] = lambda group: group_label(str(group.kind), group.code, group.name)
             self._envs[lang] = env
         return self._envs[lang]
 
