@@ -1399,7 +1399,7 @@ def progress_summary(states: Mapping[str, int]) -> dict[str, int]:
 async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, words: Mapping[str, str]) -> str:
     """The slip's answers, one row per pupil and guardian who answered, with a header, written by
     :mod:`hub.csvfile` (``;``, a BOM so that Excel reads accents right, formulas neutralised). ``words``
-    translates the header and yes/no."""
+    translates the header, yes/no and how each answer came (``way_<channel>``, ``way_link``)."""
     slip = await ReplySlip.get_or_none(message_id=message.id)
     questions = list(await SlipQuestion.filter(slip_id=slip.id).order_by("position")) if slip else []
     query = SlipResponse.filter(slip_id=slip.id) if slip else SlipResponse.filter(id=0)
@@ -1423,7 +1423,7 @@ async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, 
             classes.get(response.pupil.id, ""),
             f"{response.guardian.last_name} {response.guardian.first_name}",
             response.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            str(response.channel),
+            words.get(f"way_{_answer_way(response)}", str(response.channel)),
             response.signed_name,
         ]
         for q in questions:
@@ -1431,6 +1431,11 @@ async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, 
             cells.append(_csv_answer(q, value, words))
         rows.append(cells)
     return csvfile.text(rows)
+
+
+def _answer_way(response: SlipResponse) -> str:
+    """How an answer came: ``link`` (the personal link), else its channel (portal, sms, telegram, letter…)."""
+    return "link" if response.via == "link" and response.channel == Channel.PORTAL else str(response.channel)
 
 
 def _csv_answer(question: SlipQuestion, value: object, words: Mapping[str, str]) -> str:

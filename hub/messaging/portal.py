@@ -253,6 +253,13 @@ class Answer:
     #: question has no line.
     lines: tuple[tuple[Question, Any, int | None], ...]
     values: Mapping[str, Any]
+    #: "link" for an answer given through the personal link (``channel`` then says the portal), else "".
+    via: str = ""
+
+    @property
+    def way(self) -> str:
+        """How the answer came, as the pages name it: ``link``, ``portal``, ``sms``, ``telegram``, ``letter``…"""
+        return "link" if self.via == "link" and self.channel == Channel.PORTAL else self.channel
 
 
 @dataclass(frozen=True)
@@ -470,6 +477,7 @@ def _answer(response: SlipResponse, questions: Sequence[Question]) -> Answer:
         at=response.at,
         channel=str(response.channel),
         signed_name=response.signed_name,
+        via=response.via,
         lines=tuple(
             (
                 q,
@@ -631,6 +639,10 @@ async def answer_slip(
             await record_answer(notice.id, pupil_id, answers, channel=Channel.PORTAL, now=now, signed_name=signed)
     except PlanningError as exc:  # the deadline passed or a right changed since the page was read
         raise SlipRefused("closed" if now > slip.deadline else "no_right") from exc
+    # The answer says how it came: the personal link, or the signed-in portal (a replaced answer too).
+    await SlipResponse.filter(slip_id=slip.id, guardian_id=guardian_id, pupil_id__in=pupils).update(
+        via="link" if via == "link" else ""
+    )
     await audit(
         "slip.answered",
         at=now,

@@ -501,6 +501,10 @@ def routes(web: Web) -> list[BaseRoute]:
             "signed_name": _("Signed by"),
             "yes": _("Yes"),
             "no": _("No"),
+            # How each answer came, in words (never "webpush" or "fcm").
+            **{f"way_{channel}": _(label) for channel, label in CHANNEL_LABELS.items()},
+            "way_letter": _("Paper slip"),
+            "way_link": _("Personal link"),
         }
         text = await composer.responses_csv(
             found, await composer.restricted_pupils(actor, found), tz=web.settings.timezone, words=words

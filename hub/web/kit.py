@@ -102,10 +102,11 @@ def page_translations(lang: str) -> Translations:
             catalog = read_po(po, locale=_BABEL_LOCALES[lang])
         for message in catalog:  # the language's typography, by the one helper (French: U+202F before ":")
             if message.id and message.string:
+                forms = message.string
                 message.string = (
-                    tuple(typography.fix(form, lang) for form in message.string)
-                    if isinstance(message.string, tuple)
-                    else typography.fix(message.string, lang)
+                    typography.fix(forms, lang)
+                    if isinstance(forms, str)
+                    else tuple(typography.fix(form, lang) for form in forms)
                 )
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)  # the language's plural rule goes in the header
