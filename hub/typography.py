@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["NNBSP", "elide", "fix", "needs_elision", "of", "plural"]
+__all__ = ["NNBSP", "elide", "fix", "mark", "needs_elision", "of", "plural"]
 
 #: U+202F NARROW NO-BREAK SPACE: the French space before high punctuation (never breaks a line before it).
 NNBSP = "\u202f"
@@ -181,6 +181,12 @@ def fix(text: str, lang: str) -> str:
         return part
 
     return _outside_addresses(text, rule)
+
+
+def mark(punctuation: str, lang: str) -> str:
+    """A punctuation mark a page writes after an element of its own (a link): with the narrow no-break space
+    before it in French for ``:``, ``;``, ``?``, ``!``, as it is otherwise."""
+    return NNBSP + punctuation if lang == "fr" and punctuation in (":", ";", "?", "!") else punctuation
 
 
 def plural(count: int, one: str, many: str, lang: str) -> str:

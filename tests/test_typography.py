@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from markupsafe import Markup
 
-from hub.typography import NNBSP, elide, fix, needs_elision, of, plural
+from hub.typography import NNBSP, elide, fix, mark, needs_elision, of, plural
 from hub.web.kit import _typo, page_translations
 
 
@@ -31,6 +31,11 @@ from hub.web.kit import _typo, page_translations
 )
 def test_french_elision(article: str, word: str, expected: str) -> None:
     assert elide(article, word) == expected
+
+
+def test_a_mark_after_a_link() -> None:
+    assert mark(":", "fr") == f"{NNBSP}:" and mark(";", "fr") == f"{NNBSP};" and mark(",", "fr") == ","
+    assert mark(":", "nl") == ":" and mark("?", "en") == "?"
 
 
 def test_of_a_name_in_each_language() -> None:

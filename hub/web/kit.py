@@ -151,6 +151,7 @@ class Web:
             env.filters["date_time"] = functools.partial(_date_time, lang=lang, tz=self.settings.timezone)
             env.filters["group_label"] = lambda group: group_label(str(group.kind), group.code, group.name)
             env.filters["typo"] = functools.partial(_typo, lang=lang)
+            env.filters["punct"] = functools.partial(typography.mark, lang=lang)
             self._envs[lang] = env
         return self._envs[lang]
 

@@ -96,6 +96,8 @@ def test_the_inbox_reads_well_at_360px_and_shows_the_focus(page: Page, live_serv
     guardian_id, _pupil_id, _code = live_server.run(_parent_with_homework)
     _sign_in_guardian(page, live_server, guardian_id)
     expect(page.get_by_role("heading", name="Tous les messages")).to_be_visible()
+    todo = page.locator("#todo-title + ul li").first.inner_text()
+    assert "\u202f:" in todo and " :" not in todo.replace("\u202f:", ""), todo  # French spacing, never glued
     _fits(page)
     page.keyboard.press("Tab")  # the skip link, then the first link of the header
     page.keyboard.press("Tab")
