@@ -18,8 +18,8 @@ import pytest
 from hub.config import ROOT
 
 #: The leaf modules: no import of anything else of the product (enums, configuration, the clock, dates, PDF, CSV,
-#: input parsing).
-LEAVES = {"hub.enums", "hub.config", "hub.clock", "hub.dates", "hub.pdf", "hub.csvfile", "hub.inputs"}
+#: input parsing, typography).
+LEAVES = {"hub.enums", "hub.config", "hub.clock", "hub.dates", "hub.pdf", "hub.csvfile", "hub.inputs", "hub.typography"}
 #: Leaves that live with their package: the SMS segment counting (messaging's, used by the SMS adapter and peer)
 #: and a guardian's preferences as plain values.
 LEAF_MODULES_IN_PACKAGES = {"hub.messaging.sms_segments", "hub.people.preferences"}
@@ -30,6 +30,8 @@ PURE = {
     "hub.messaging.routing",
     "hub.messaging.sms_segments",
     "hub.people.preferences",
+    "hub.people.labels",
+    "hub.web.picker",
     "charter.rules",
 }
 DATABASE_OR_WEB = ("tortoise", "asyncpg", "aiosqlite", "starlette", "uvicorn", "hub.store", "hub.web")

@@ -1463,7 +1463,7 @@ async def publish_demo_messages(now: dt.datetime) -> list[int]:
     await MessageAudience.create(message=trip, kind=AudienceKind.GROUP, group=class_3a)
     slip = await ReplySlip.create(
         message=trip,
-        deadline=now + dt.timedelta(days=7),
+        deadline=slip_deadline(now, school_charter()),
         answer_mode=AnswerMode.ONE_PER_PUPIL,
         needs_signature=True,
         reminder_hours=[48],
@@ -1485,6 +1485,18 @@ async def publish_demo_messages(now: dt.datetime) -> list[int]:
     for message, author in ((trip, teacher), (news, principal)):
         await publish(message.id, now=now, actor_staff_id=author.id)
     return [trip.id, news.id]
+
+
+def slip_deadline(now: dt.datetime, charter: Charter) -> dt.datetime:
+    """A week after ``now``, at noon of a school day whose sending hours are open then (never "due at 22:10"): the
+    deadline a teacher would write, inside the charter's hours whatever the hour the demo was started."""
+    day = (now.astimezone(charter.tz) + dt.timedelta(days=7)).date()
+    for _ in range(60):  # the longest holidays are shorter than two months
+        noon = dt.datetime.combine(day, dt.time(12), charter.tz)
+        if is_school_day(charter, day) and is_allowed(charter, noon, Urgency.NORMAL):
+            return noon.astimezone(dt.UTC)
+        day += dt.timedelta(days=1)
+    return (now + dt.timedelta(days=7)).astimezone(dt.UTC)
 
 
 # ------------------------------------------------------------------------------------------------ the clock

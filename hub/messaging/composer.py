@@ -70,6 +70,7 @@ from hub.messaging.models import (
 )
 from hub.messaging.paper import WAITING as LETTERS_WAITING
 from hub.messaging.sms_segments import SegmentCount
+from hub.people.labels import group_label
 from hub.people.models import Group, Guardian, Guardianship, Membership, Pupil, School, Staff
 from hub.store.audit import audit
 from hub.store.db import ids_of
@@ -164,7 +165,7 @@ async def audience_options(member: Member) -> AudienceOptions:
     groups = await Group.filter(id__in=list(group_ids)).order_by("code").values("id", "kind", "code", "name")
     by_kind: dict[GroupKind, list[Option]] = defaultdict(list)
     for row in groups:
-        by_kind[GroupKind(row["kind"])].append(Option(row["id"], row["name"] or row["code"]))
+        by_kind[GroupKind(row["kind"])].append(Option(row["id"], group_label(row["kind"], row["code"], row["name"])))
     pupil_ids = await access.staff_pupil_ids(member.id, member.roles, member.school_id)
     pupils = (
         await Pupil.filter(id__in=list(pupil_ids))
@@ -953,6 +954,8 @@ class Counts:
     acknowledged: int = 0
     answered: int = 0
     failed: int = 0
+    #: Personal links fetched with no sign of a person reading (a mail scanner, perhaps): not in ``read``.
+    opened: int = 0
 
     def rate(self, part: int) -> float:
         return part / self.families if self.families else 0.0
@@ -960,7 +963,8 @@ class Counts:
 
 async def counts_of(message_ids: Sequence[int]) -> dict[int, Counts]:
     """Per message, families (notices), delivered (a channel other than the inbox took it), read, acknowledged,
-    answered (at least one slip answer) and failed (a delivery failed and no channel took it). Six queries."""
+    answered (at least one slip answer), failed (a delivery failed and no channel took it) and opened (the personal
+    link fetched, no sign of reading). Seven queries."""
     ids = list(message_ids)
     counts = {m: Counts() for m in ids}
     if not ids:
@@ -975,6 +979,9 @@ async def counts_of(message_ids: Sequence[int]) -> dict[int, Counts]:
     read = Notice.filter(message_id__in=ids, first_read_at__isnull=False)
     for m, n in (await per_message(read, "message_id")).items():
         counts[m].read = n
+    opened = Notice.filter(message_id__in=ids, first_read_at__isnull=True, opened_at__isnull=False)
+    for m, n in (await per_message(opened, "message_id")).items():
+        counts[m].opened = n
     acks = Acknowledgement.filter(notice__message_id__in=ids)
     for m, n in (await per_message(acks, "notice__message_id")).items():
         counts[m].acknowledged = n
@@ -1072,7 +1079,9 @@ async def audience_labels(message: Message, visible: set[int] | None) -> list[Au
     labels = []
     for term in terms:
         if term.kind == AudienceKind.GROUP and term.group is not None:
-            labels.append(AudienceLabel(AudienceKind.GROUP, term.group.name or term.group.code))
+            labels.append(
+                AudienceLabel(AudienceKind.GROUP, group_label(term.group.kind, term.group.code, term.group.name))
+            )
         elif term.kind == AudienceKind.PUPIL and term.pupil is not None:
             shown = visible is None or term.pupil.id in visible
             labels.append(
@@ -1110,6 +1119,8 @@ class FamilyRow:
     read_at: dt.datetime | None
     acknowledged_at: dt.datetime | None
     pupils: tuple[PupilAnswer, ...]
+    #: When the personal link was first fetched (not a read: a mail scanner fetches links too).
+    opened_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -1156,7 +1167,7 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1,
         await notices.order_by("guardian__last_name", "guardian__first_name", "id")
         .offset((page - 1) * FAMILIES_PAGE)
         .limit(FAMILIES_PAGE)
-        .values("id", "guardian_id", "guardian__first_name", "guardian__last_name", "first_read_at")
+        .values("id", "guardian_id", "guardian__first_name", "guardian__last_name", "first_read_at", "opened_at")
     )
     ids = [r["id"] for r in rows]
     deliveries = await _plan_deliveries(Delivery.filter(notice_id__in=ids))
@@ -1199,6 +1210,7 @@ async def family_rows(message: Message, visible: set[int] | None, page: int = 1,
                 read_at=row["first_read_at"],
                 acknowledged_at=acks.get(row["id"]),
                 pupils=pupils,
+                opened_at=row["opened_at"],
             )
         )
     return FamilyPage(families, page, pages, total)

@@ -138,7 +138,12 @@ class Notice(Model):
     token = fields.CharField(max_length=64, unique=True)
     #: The ordered channel plan chosen by the router, e.g. ["telegram", "email", "letter"].
     plan = fields.JSONField[list[str]](default=list)
+    # When a person first read it: the portal's page, or on the personal link an action or the page's signal
+    # that it was displayed (hub.messaging.notice_page). The read counts come from this alone.
     first_read_at = fields.DatetimeField(null=True)
+    # Shown apart from reading; it stops nothing that waits for a read (hub.messaging.notice_page).
+    #: When the personal link was first fetched: by a person, or by a mail provider's link scanner.
+    opened_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     pupils: fields.ReverseRelation[NoticePupil]
@@ -245,6 +250,9 @@ class SlipResponse(Model):
     answers = fields.JSONField[dict[str, Any]](default=dict)
     signed_name = fields.CharField(max_length=200, default="")
     channel = fields.CharEnumField(Channel)
+    # How an answer on the web came, which ``channel`` (the portal's) does not tell: "link" (the personal link,
+    # no sign-in), else "" (the portal, or the channel itself: SMS, Telegram, paper).
+    via = fields.CharField(max_length=16, default="")
     #: A secretary who typed in a paper slip.
     recorded_by: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL

@@ -253,6 +253,13 @@ class Answer:
     #: question has no line.
     lines: tuple[tuple[Question, Any, int | None], ...]
     values: Mapping[str, Any]
+    #: "link" for an answer given through the personal link (``channel`` then says the portal), else "".
+    via: str = ""
+
+    @property
+    def way(self) -> str:
+        """How the answer came, as the pages name it: ``link``, ``portal``, ``sms``, ``telegram``, ``letter``…"""
+        return "link" if self.via == "link" and self.channel == Channel.PORTAL else self.channel
 
 
 @dataclass(frozen=True)
@@ -347,10 +354,20 @@ async def notice_by_token(token: str) -> Notice | None:
     return notice
 
 
-async def mark_read(notice: Notice, now: dt.datetime) -> None:
-    """Opening the message is reading it: the first time only."""
-    if notice.first_read_at is None:
-        await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=now)
+async def mark_read(notice: Notice, now: dt.datetime) -> bool:
+    """A person read the message (the signed-in portal's page; on a personal link an action or the page's
+    signal): the first time only. True when this recorded the first reading."""
+    if notice.first_read_at is not None:
+        return False
+    return bool(await Notice.filter(id=notice.id, first_read_at__isnull=True).update(first_read_at=now))
+
+
+async def mark_opened(notice: Notice, now: dt.datetime) -> bool:
+    """The personal link was fetched: by a person or by a mail provider's link scanner, which fetches every link
+    of an email. Never a reading: the first time only. True when this recorded the first opening."""
+    if notice.opened_at is not None:
+        return False
+    return bool(await Notice.filter(id=notice.id, opened_at__isnull=True).update(opened_at=now))
 
 
 async def message_page(notice: Notice, now: dt.datetime) -> MessagePage:
@@ -485,6 +502,7 @@ def _answer(response: SlipResponse, questions: Sequence[Question]) -> Answer:
         at=response.at,
         channel=str(response.channel),
         signed_name=response.signed_name,
+        via=response.via,
         lines=tuple(
             (
                 q,
@@ -646,6 +664,10 @@ async def answer_slip(
             await record_answer(notice.id, pupil_id, answers, channel=Channel.PORTAL, now=now, signed_name=signed)
     except PlanningError as exc:  # the deadline passed or a right changed since the page was read
         raise SlipRefused("closed" if now > slip.deadline else "no_right") from exc
+    # The answer says how it came: the personal link, or the signed-in portal (a replaced answer too).
+    await SlipResponse.filter(slip_id=slip.id, guardian_id=guardian_id, pupil_id__in=pupils).update(
+        via="link" if via == "link" else ""
+    )
     await audit(
         "slip.answered",
         at=now,
@@ -695,6 +717,7 @@ __all__ = [
     "answer_slip",
     "guardian_attachment",
     "inbox",
+    "mark_opened",
     "mark_read",
     "message_page",
     "notice_attachment",

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from hub import csvfile
-from hub.enums import GroupKind, QuestionKind
+from hub.enums import Channel, GroupKind, QuestionKind
 from hub.messaging.models import Message, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.people.models import Membership
 
@@ -29,6 +29,7 @@ CHANNEL_WORDS = {
     "fcm": "channel_fcm",
     "telegram": "channel_telegram",
     "letter": "channel_letter",
+    "link": "channel_link",
 }
 
 
@@ -95,7 +96,8 @@ async def responses_csv(message: Message, visible: set[int] | None, *, tz: str, 
                 who: list[object] = ["", "", "", ""]
                 values: dict[str, object] = {}
             else:
-                channel = str(given.channel)
+                # How the answer came: the personal link is told from the portal (both store the portal channel).
+                channel = "link" if given.via == "link" and given.channel == Channel.PORTAL else str(given.channel)
                 who = [
                     f"{given.guardian.last_name} {given.guardian.first_name}",
                     given.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),

@@ -33,6 +33,7 @@ from tortoise.transactions import in_transaction
 
 from channels.base import Outcome, Rendered
 from charter import Charter, expected_reply_by, is_allowed, next_staff_available, staff_available
+from hub import typography
 from hub.enums import ActorKind, AudienceKind, Channel, ConsentPurpose, ContactKind, StaffRole, Urgency
 from hub.messaging import access
 from hub.messaging.models import Message, MessageAudience, Notice, NoticePupil, ThreadPost
@@ -567,7 +568,7 @@ async def _render_digest(digest: _Digest, base_url: str, *, claimed_at: dt.datet
     ``claimed_at``: the threads are those of the posts claimed at that moment, read through a subquery rather than
     a list of their ids (a busy morning's digest may name thousands)."""
     lang = language_of(digest.staff.language)
-    words = _DIGEST[lang]
+    words = {key: typography.fix(text, lang) for key, text in _DIGEST[lang].items()}
     notice_ids = [notice.id for notice, _count in digest.items]
     named: Any = notice_ids
     if claimed_at is not None:
@@ -663,7 +664,7 @@ async def notify_family(post_id: int, now: dt.datetime, charter: Charter, send: 
         if notice is None or address is None:
             continue
         lang = language_of(guardian.language)
-        words = _ANSWERED[lang]
+        words = {key: typography.fix(text, lang) for key, text in _ANSWERED[lang].items()}
         subject = post.notice.message.subject
         url = f"{base_url.rstrip('/')}/n/{notice.token}/reply"
         staff = _name(post.staff.first_name, post.staff.last_name) if post.staff else ""

@@ -243,6 +243,7 @@ async def _notices(notices: list[Notice]) -> list[dict[str, Any]]:
             "pupil_ids": sorted(pupils.get(n.id, [])),
             "channel_plan": list(n.plan),
             "first_read_at": n.first_read_at,
+            "opened_at": n.opened_at,  # the personal link fetched (by the guardian or a mail scanner)
         }
         for n in notices
     ]

@@ -16,6 +16,7 @@ from hub.enums import (
 )
 from hub.messaging import access
 from hub.messaging.portal import PupilRef, visible_pupils
+from hub.people.labels import group_label
 from hub.people.models import Guardianship, Membership, Pupil
 from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
@@ -65,15 +66,15 @@ class ChildRecord:
 
 
 async def _groups_of(pupil_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
-    """Per pupil, ``(group id, kind, name)`` of the classes and courses they belong to, classes first."""
+    """Per pupil, ``(group id, kind, label)`` of the classes and courses they belong to, classes first."""
     found: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     rows = (
         await Membership.filter(pupil_id__in=list(pupil_ids))
-        .order_by("group__kind", "group__name")
-        .values_list("pupil_id", "group_id", "group__kind", "group__name")
+        .order_by("group__kind", "group__code")
+        .values_list("pupil_id", "group_id", "group__kind", "group__code", "group__name")
     )
-    for pupil_id, group_id, kind, name in rows:
-        found[pupil_id].append((group_id, str(kind), name))
+    for pupil_id, group_id, kind, code, name in rows:
+        found[pupil_id].append((group_id, str(kind), group_label(str(kind), code, name)))
     return found
 
 

@@ -8,7 +8,9 @@ one before, so the funnel never widens):
   delivery SENT or DELIVERED, a printed letter included. A guardian who already read it on the portal counts.
 * **delivered**: a provider confirmed the delivery, or the guardian read it. A printed letter is not: it counts
   as **letter printed** (its channel line's ``printed``), since nobody knows whether it reached the family.
-* **read**: the guardian opened it (``Notice.first_read_at``: the personal link, the portal, an acknowledgement).
+* **read**: a person read it (``Notice.first_read_at``: the portal's page, an action on the personal link or its
+  page's signal once displayed, an acknowledgement, an answer). A personal link only fetched (``Notice.opened_at``:
+  perhaps by a mail provider's link scanner) is not read: those notices are counted apart (``opened_not_read``).
 
 and, each out of the notices it applies to:
 
@@ -239,6 +241,9 @@ class Report:
     held_messages: list[HeldMessage]
     unreached: list[Unreached]
     unreached_offset: int
+    #: Notices whose personal link was fetched with no sign of a person reading (no page signal, no action): not
+    #: in the funnel's "read", since a mail provider's link scanner fetches every link.
+    opened_not_read: int = 0
 
     @property
     def unreached_total(self) -> int:
@@ -272,6 +277,7 @@ class Report:
                 for c in self.channels
             ],
             "portal_first": self.portal_first,
+            "opened_not_read": self.opened_not_read,
             "failures": [{"channel": f.channel, "error": f.error, "count": f.count} for f in self.failures],
             "classes": [
                 {
@@ -384,7 +390,7 @@ _OK = "('sent', 'delivered')"
 #: The notices of the report: the school's messages published in the period, maybe one message.
 _SCOPE = """
 scope AS (
-    SELECT n.id, n.first_read_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode,
+    SELECT n.id, n.first_read_at, n.opened_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode,
         m.scheduled_at
     FROM notice n
     JOIN message m ON m.id = n.message_id
@@ -420,6 +426,7 @@ pupil_unanswered AS (
 flags AS (
     SELECT sc.id,
         CASE WHEN sc.first_read_at IS NULL THEN 0 ELSE 1 END AS is_read,
+        CASE WHEN sc.first_read_at IS NULL AND sc.opened_at IS NOT NULL THEN 1 ELSE 0 END AS opened_only,
         CASE WHEN rc.notice_id IS NULL THEN 0 ELSE 1 END AS alerted,
         CASE WHEN rc.notice_id IS NOT NULL OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_sent,
         CASE WHEN rc.confirmed = 1 OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_delivered,
@@ -443,7 +450,7 @@ _FUNNEL = f"""{_FLAGS}
 SELECT COUNT(*) AS planned, SUM(is_sent) AS sent, SUM(is_delivered) AS delivered, SUM(is_read) AS is_read,
     SUM(ack_asked) AS ack_asked, SUM(ack_asked * acked) AS acked,
     SUM(slip_asked) AS slip_asked, SUM(slip_asked * answered) AS answered,
-    SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END) AS portal_first
+    SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END) AS portal_first, SUM(opened_only) AS opened_only
 FROM flags"""
 
 _CLASSES = f"""{_FLAGS},
@@ -643,6 +650,7 @@ async def delivery_report(
         held_messages=held_messages,
         unreached=unreached,
         unreached_offset=params["offset"],
+        opened_not_read=_int(totals["opened_only"]),
     )
 
 

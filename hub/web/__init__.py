@@ -44,6 +44,7 @@ from hub.web import (
     auth,
     compose,
     guard,
+    icons,
     office,
     portal,
     records_absences,
@@ -68,6 +69,7 @@ PAGE_MODULES = (
     records_absences,
     records_journal,
     api,
+    icons,
 )
 
 

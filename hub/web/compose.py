@@ -40,7 +40,7 @@ from hub.messaging.composer import Fields, Upload
 from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
 from hub.people import audit_log
-from hub.web import guard
+from hub.web import guard, picker
 from hub.web.kit import Actor, Web, now, page_translations, staff_only
 
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
@@ -199,6 +199,8 @@ class Words:
         """A family's cell "Read": when, and whether they acknowledged (when it is asked)."""
         _ = self.gettext
         lines = [self.fmt.when(row.read_at) if row.read_at else _("Not yet")]
+        if row.read_at is None and row.opened_at is not None:  # fetched, maybe by a mail scanner: not a read
+            lines.append(_("link opened %(date)s, no sign of reading") % {"date": self.fmt.when(row.opened_at)})
         if row.acknowledged_at:
             lines.append(_("acknowledged %(date)s") % {"date": self.fmt.when(row.acknowledged_at)})
         elif needs_acknowledgement:
@@ -267,6 +269,8 @@ def routes(web: Web) -> list[BaseRoute]:
         **extra: Any,
     ) -> Response:
         school_language = await translations.school_language(actor.school_id)
+        options = await composer.audience_options(actor)
+        pupils = [(code, [(o.id, o.label) for o in found]) for code, found in options.pupils]
         return await render(
             request,
             actor,
@@ -275,7 +279,8 @@ def routes(web: Web) -> list[BaseRoute]:
             v=fields,
             draft_id=draft_id,
             errors=errors or {},
-            options=await composer.audience_options(actor),
+            options=options,
+            picker=picker.build(pupils, fields.all("pupil"), fields.one("pupil_q")),
             urgencies=composer.allowed_urgencies(web.charter, actor.roles),
             files=await composer.attachments_of(draft_id) if draft_id else [],
             reminder_choices=composer.REMINDER_CHOICES,
@@ -316,6 +321,12 @@ def routes(web: Web) -> list[BaseRoute]:
             draft_id = (await own_draft_or_404(actor, guard.parse_id(draft_value) or 0)).id
         files_dropped = any(u.filename or u.data for u in uploads)
         action = fields.one("action", "preview")
+        if action == "find_pupils" or action.startswith("unpick-"):  # the pupil picker without JavaScript
+            unpicked = action.removeprefix("unpick-") if action != "find_pupils" else ""
+            fields.set("pupil", *[p for p in fields.all("pupil") if p != unpicked])
+            return await show_form(
+                request, actor, fields, draft_id=draft_id, files_dropped=files_dropped, focus_picker=True
+            )
         if action == "add_question":
             fields.set("question_rows", min(composer.MAX_QUESTIONS, fields.question_rows + 1))
             fields.set("slip", "1")
@@ -551,7 +562,8 @@ def routes(web: Web) -> list[BaseRoute]:
             "channel_webpush": _("Web push"),
             "channel_fcm": _("Mobile push"),
             "channel_telegram": _("Telegram"),
-            "channel_letter": _("Printed letter"),
+            "channel_letter": _("Paper slip"),
+            "channel_link": _("Personal link"),
         }
         text = await composer.responses_csv(
             found, await composer.restricted_pupils(actor, found), tz=web.settings.timezone, words=words

@@ -37,6 +37,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -44,11 +45,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.base import ChannelAdapter
 from charter import Charter
-from hub import clock
+from hub import clock, typography
 from hub.config import TEMPLATES, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import security
+from hub.people.labels import group_label
 from hub.people.models import Guardian, School, Staff, StaffRoleGrant, WebSession
 from hub.web.guard import parse_ids
 
@@ -98,6 +100,14 @@ def page_translations(lang: str) -> Translations:
     for path in sorted(directory.glob("*.po")) if lang != "en" else ():
         with path.open("rb") as po:
             catalog = read_po(po, locale=_BABEL_LOCALES[lang])
+        for message in catalog:  # the language's typography, by the one helper (French: U+202F before ":")
+            if message.id and message.string:
+                forms = message.string
+                message.string = (
+                    typography.fix(forms, lang)
+                    if isinstance(forms, str)
+                    else tuple(typography.fix(form, lang) for form in forms)
+                )
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)  # the language's plural rule goes in the header
         buffer.seek(0)
@@ -142,6 +152,9 @@ class Web:
             env.globals["LANGUAGES"] = LANGUAGE_NAMES
             env.filters["long_date"] = functools.partial(_long_date, lang=lang, tz=self.settings.timezone)
             env.filters["date_time"] = functools.partial(_date_time, lang=lang, tz=self.settings.timezone)
+            env.filters["group_label"] = lambda group: group_label(str(group.kind), group.code, group.name)
+            env.filters["typo"] = functools.partial(_typo, lang=lang)
+            env.filters["punct"] = functools.partial(typography.mark, lang=lang)
             self._envs[lang] = env
         return self._envs[lang]
 
@@ -319,6 +332,13 @@ def _local(value: dt.datetime | dt.date, tz: str) -> dt.datetime | dt.date:
     if isinstance(value, dt.datetime):
         return value.astimezone(ZoneInfo(tz)) if value.tzinfo else value
     return value
+
+
+def _typo(value: object, *, lang: str) -> str:
+    """``|typo``: the page language's typography of a phrase with names in it ("le portail d’Anne-Sophie"); markup
+    stays markup (its character references are left alone)."""
+    text = typography.fix(str(value), lang)
+    return Markup(text) if isinstance(value, Markup) else text
 
 
 def _long_date(value: dt.datetime | dt.date | None, *, lang: str, tz: str) -> str:

@@ -72,6 +72,7 @@ def routes(web: Web) -> list[BaseRoute]:
             batches=await office.past_batches(actor.school_id),
             printed=await office.batch(printed_id, actor.school_id) if printed_id is not None else None,
             FROM_COMMAND=office.FROM_COMMAND,
+            now=now(),  # a letter due later is "due <date>", never "waiting since" a day to come
             **values,
         )
 

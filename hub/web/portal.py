@@ -4,6 +4,8 @@ message page without signing in: the token is the credential for that one notice
 
 * ``/portal``: the inbox, newest first, ``?pupil=`` filters by child, ``?page=`` pages; what needs doing on top.
 * ``/portal/notices/{id}`` (+ ``/ack``, ``/answer``) and ``/n/{token}`` (+ ``/ack``, ``/answer``): the message.
+  Fetching ``/n/{token}`` records only an opening; ``POST /n/{token}/read`` (the page's signal once displayed) and
+  any action record the read (see :mod:`hub.messaging.notice_page`).
 * ``/portal/attachments/{id}`` and ``/n/{token}/attachments/{id}``: a file of a message the guardian received.
 * ``/portal/children`` and ``/portal/children/{pupil_id}``: published grades and report cards, absences, diary.
 * ``/portal/data`` and ``/portal/data/export``: what the school holds about me, as JSON or a zip of CSV files.
@@ -240,6 +242,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def link_ack(request: Request) -> Response:
         token = request.path_params["token"]
         await web.form(request)
+        await notice_page.confirm_read(token, now())  # an action: a person is there
         if not await notice_page.acknowledge(token, now()):
             return await unknown_link(request)
         return RedirectResponse(f"/n/{token}", status_code=303)
@@ -248,11 +251,20 @@ def routes(web: Web) -> list[BaseRoute]:
         token = request.path_params["token"]
 
         async def submit(target: str, fields: dict[str, list[str]]) -> list[int] | None:
+            await notice_page.confirm_read(token, now())  # an action, even one refused: a person is there
             return await notice_page.answer(token, target, fields, now())
 
         return await answer(
             request, submit, lambda: notice_page.page(token, now()), base=f"/n/{token}", template="notice.html"
         )
+
+    async def link_read(request: Request) -> Response:
+        """The signal the link's page sends once displayed (``static/read.js``): a person is reading. CSRF-checked
+        like every form; 204, or 404 for an unknown link."""
+        await web.form(request)
+        if await notice_page.confirm_read(request.path_params["token"], now()) is None:
+            raise _not_found()
+        return Response(status_code=204)
 
     async def link_attachment(request: Request) -> Response:
         found = await notice_page.attachment(request.path_params["token"], request.path_params["attachment_id"])
@@ -273,5 +285,6 @@ def routes(web: Web) -> list[BaseRoute]:
         Route("/n/{token}", link_page),
         Route("/n/{token}/ack", link_ack, methods=["POST"]),
         Route("/n/{token}/answer", link_answer, methods=["POST"]),
+        Route("/n/{token}/read", link_read, methods=["POST"]),
         Route("/n/{token}/attachments/{attachment_id:int}", link_attachment),
     ]

@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.enums import ActorKind, Channel
-from hub.messaging import threads
+from hub.messaging import notice_page, threads
 from hub.messaging.portal import notice_by_token, own_notice
 from hub.messaging.replies import ReplyError
 from hub.web.kit import Actor, Web, guardian_only, now, safe_next, staff_only
@@ -98,6 +98,7 @@ def routes(web: Web) -> list[BaseRoute]:
         page: dict[str, Any] = {"back_url": f"/n/{token}", "reply_action": own}
         if request.method == "POST":
             form = await web.form(request)
+            await notice_page.confirm_read(token, now())  # an action on the link: a person is there
             return await guardian_post(request, form, notice.id, viewer, default_next=own, **page)
         thread = await threads.thread_view(notice.id, viewer, now(), web.charter)
         if thread is None:

@@ -69,7 +69,7 @@ def test_the_journey_of_a_reply_slip(page: Page, browser: Browser, live_server: 
     # 1. The teacher writes to class 3A with a reply slip and an acknowledgement.
     _sign_in(page, f"prof.demo@{STAFF_DOMAIN}")
     page.goto("/staff/compose")
-    page.get_by_role("group", name="Classes").get_by_label("3e A", exact=True).check()
+    page.get_by_role("group", name="Classes").get_by_label("3A", exact=True).check()
     page.get_by_label("Objet").fill(SUBJECT)
     page.get_by_label("Message", exact=True).fill("Chers parents,\n\nNous visiterons la citadelle de Namur.")
     page.locator("#f-needs_acknowledgement").check()

@@ -272,7 +272,7 @@ def test_the_print_queue_prints_on_a_sunday(at_sunday_afternoon: dt.datetime, si
     printed = _click(site, news)
     assert printed.status_code == 303
     page = site.client.get(printed.headers["location"]).text
-    assert f"Le lot est imprimé : {len(news.ids)} lettres." in page
+    assert f"Le lot est imprimé\u202f: {len(news.ids)} lettres." in page  # French spacing (hub/typography.py)
     rows = site.run(lambda: Delivery.filter(id__in=sorted(news.ids)).values_list("state", "sent_at"))
     assert {state for state, _ in rows} == {DeliveryState.DELIVERED}
     assert all(at_sunday_afternoon <= sent_at <= clock.now() for _, sent_at in rows), "printed on the Sunday"
@@ -293,14 +293,14 @@ def test_the_count_shown_is_what_a_click_prints(at_saturday_night: dt.datetime, 
     every = _print_forms(queue)[-1]
     shown = {item.delivery_id for item in site.run(_waiting)}
     assert every.ids == shown and every.label == f"Imprimer toutes les lettres en attente ({len(shown)})"
-    assert f"Lettres en attente : {len(shown)}." in queue
+    assert f"Lettres en attente\u202f: {len(shown)}." in queue
     assert "Programmées pour plus tard" in queue
-    assert re.search(r"« Classes vertes » : \d+ lettres?, à partir du", queue)
+    assert re.search(r"«\u202fClasses vertes\u202f»\u202f: \d+ lettres?, à partir du", queue)
 
     arrived, _name = site.run(lambda: _write_to_a_paper_family("Piscine annulée"))
     printed = _click(site, every)
     assert printed.status_code == 303
-    assert f"Le lot est imprimé : {len(shown)} lettres." in site.client.get(printed.headers["location"]).text
+    assert f"Le lot est imprimé\u202f: {len(shown)} lettres." in site.client.get(printed.headers["location"]).text
     entry = site.run(AuditEntry.filter(action="paper.batch_printed").first)
     assert entry is not None and set(entry.details["delivery_ids"]) == shown
     left = site.run(_waiting)
