@@ -32,6 +32,7 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
+    Category,
     Channel,
     ConsentPurpose,
     ContactKind,
@@ -291,7 +292,7 @@ async def guardian_links(pupil_ids: Iterable[int]) -> list[routing.GuardianLink]
     links: list[routing.GuardianLink] = []
     for chunk in _chunks(pupil_ids):
         rows = await Guardianship.filter(pupil_id__in=chunk).values(
-            "pupil_id", "guardian_id", "household_id", "receives", "may_answer", "barred"
+            "pupil_id", "guardian_id", "household_id", "receives", "may_answer", "barred", "sees_records"
         )
         links.extend(routing.GuardianLink(**row) for row in rows)
     return links
@@ -399,6 +400,8 @@ async def publish(
 
     pupil_ids = await audience_pupil_ids(message)
     links = await guardian_links(pupil_ids)
+    if Category(message.category) in routing.RECORD_CATEGORIES:
+        links = routing.records_only(links)
     notices_for = routing.resolve_notices(pupil_ids, links)
     profiles = await guardian_profiles(notices_for)  # erased guardians have no profile: they get nothing
     guardians = sorted(g for g in notices_for if g in profiles)
