@@ -34,7 +34,7 @@ class School(Model):
     school_year = fields.CharField(max_length=9, default="")
     #: Hours after a grade's or report card's publication before families see it (the pupil sees it at once).
     family_records_delay_hours = fields.IntField(default=0, db_default=0)
-    #: Whether families hear of single grades (a weekly bundle after the families' delay); off by default.
+    #: Whether families hear of single grades: a weekly bundle, after the delay for families, off by default.
     grade_notices = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 

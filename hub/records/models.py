@@ -42,7 +42,7 @@ class Evaluation(Model):
     assessed_on = fields.DateField()
     #: The scale: a score is out of this (10, 20, 100).
     max_score = fields.DecimalField(max_digits=6, decimal_places=2)
-    #: The weight in the course's average for the term.
+    #: The weight in the average of the course for the term.
     weight = fields.DecimalField(max_digits=5, decimal_places=2, default=1)
     #: Nobody outside the staff sees its grades before it is published.
     published_at = fields.DatetimeField(null=True)

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('term', fields.CharField(max_length=20)),
                 ('assessed_on', fields.DateField()),
                 ('max_score', fields.DecimalField(description='The scale: a score is out of this (10, 20, 100).', max_digits=6, decimal_places=2)),
-                ('weight', fields.DecimalField(default=1, description="The weight in the course's average for the term.", max_digits=5, decimal_places=2)),
+                ('weight', fields.DecimalField(default=1, description='The weight in the average of the course for the term.', max_digits=5, decimal_places=2)),
                 ('published_at', fields.DatetimeField(null=True, description='Nobody outside the staff sees its grades before it is published.', auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
@@ -41,6 +41,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='School',
             name='grade_notices',
-            field=fields.BooleanField(default=False, description="Whether families hear of single grades (a weekly bundle after the families' delay); off by default.", db_default=False),
+            field=fields.BooleanField(default=False, description="Whether families hear of single grades: a weekly bundle, after the delay for families, off by default.", db_default=False),
         ),
     ]
