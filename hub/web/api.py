@@ -61,6 +61,7 @@ from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.audit import audit
 from hub.store.db import ids_of
+from hub.web import api_records
 from hub.web.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -1332,6 +1333,8 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Answers the thread with the new post; the family's posts are read from then on. The guardians "
         "who wrote are told by email when the charter allows it now, else later by the worker.",
     ),
+    # the grade book
+    *api_records.OPERATIONS,
 )
 
 

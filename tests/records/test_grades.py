@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from hub.people.models import (
 )
 from hub.records import grade_notices, grades, report_cards, visibility
 from hub.records.models import Evaluation, Grade, ReportCard
+from hub.store.db import ids_of
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -79,7 +81,7 @@ async def build(*, delay_hours: int = 24, notices: bool = True) -> Tiny:
             school=school, external_id=f"G{name}", first_name=name, last_name="X", household=homes[home]
         )
 
-    async def link(pupil: str, guardian: str, home: int, **rights: bool) -> None:
+    async def link(pupil: str, guardian: str, home: int, **rights: Any) -> None:
         await Guardianship.create(
             pupil=tiny.pupils[pupil],
             guardian=tiny.guardians[guardian],
@@ -114,9 +116,7 @@ async def _notified(message_id: int) -> dict[int, set[int]]:
     """guardian -> the pupils their notice names."""
     found: dict[int, set[int]] = {}
     for notice in await Notice.filter(message_id=message_id):
-        found[notice.guardian_id] = set(
-            await NoticePupil.filter(notice_id=notice.id).values_list("pupil_id", flat=True)  # type: ignore[arg-type]
-        )
+        found[notice.guardian_id] = set(await ids_of(NoticePupil.filter(notice_id=notice.id), "pupil_id"))
     return found
 
 
@@ -279,7 +279,7 @@ async def test_no_grade_notice_unless_the_school_chooses_so() -> None:
 
 async def test_publishing_report_cards_notifies_each_guardian_once_and_separated_households_each() -> None:
     tiny = await build(delay_hours=0)
-    lina, noah, emma = (tiny.pupils[n].id for n in ("lina", "noah", "emma"))
+    lina, noah = tiny.pupils["lina"].id, tiny.pupils["noah"].id
     evaluation = await grades.create_evaluation(tiny.teacher, tiny.class3a.id, _fields(), now=T0)
     await grades.record_scores(tiny.teacher, evaluation, {lina: ("15", ""), noah: ("10", "")}, now=T0)
     await grades.publish(tiny.teacher, evaluation, now=T0)
