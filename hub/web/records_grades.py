@@ -59,9 +59,9 @@ def routes(web: Web) -> list[BaseRoute]:
         form = await web.form(request)
         typed = {k: str(form.get(k, "")) for k in ("subject", "title", "term", "assessed_on", "max_score", "weight")}
         group_id = parse_id(form.get("group_id"))
+        if group_id is None or await grades.writable_subjects(actor, group_id) is None:
+            raise HTTPException(404, "not found")  # another teacher's class, as one that does not exist
         try:
-            if group_id is None:
-                raise grades.GradesError({"group": "not a class or course you teach"})
             evaluation = await grades.create_evaluation(actor, group_id, typed, now=now())
         except grades.GradesError as exc:
             return await list_page(request, actor, status=422, errors=exc.errors, typed=typed, group_id=group_id)
