@@ -87,14 +87,17 @@ def check_score(text: str, max_score: Decimal) -> tuple[Decimal | None, str]:
     if score is None:
         return None, f"not a number: {text.strip()[:20]!r}"
     if score < 0 or score > max_score:
-        return None, f"must be between 0 and {_plain(max_score)}"
+        return None, f"must be between 0 and {plain(max_score)}"
     if score != score.quantize(Decimal("0.01")):
         return None, "at most two decimals"
     return score, ""
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+def plain(value: Decimal | None) -> str:
+    """A score or a scale as people write it: ``20``, ``15.5`` (no exponent, no trailing zeros); None is empty."""
+    if value is None:
+        return ""
+    return format(Decimal(value).normalize(), "f")
 
 
 @dataclass(frozen=True)
@@ -528,6 +531,7 @@ __all__ = [
     "import_csv",
     "parse_evaluation",
     "parse_grades_csv",
+    "plain",
     "publish",
     "pupils_of",
     "record_scores",

@@ -79,6 +79,7 @@ def routes(web: Web) -> list[BaseRoute]:
             group=group,
             rows=await grades.sheet(evaluation),
             columns=", ".join(grades.CSV_COLUMNS),
+            plain=grades.plain,
             **values,
         )
 
