@@ -36,11 +36,11 @@ from hub.messaging import inbound
 from hub.people.models import Guardian
 from hub.reports.overview import school_overview
 from hub.store import db
-from hub.web import account, api, auth, compose, guard, office, portal, records_grades, reports, threads
+from hub.web import account, api, auth, compose, guard, office, portal, pupil, records_grades, reports, threads
 from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
-PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, records_grades, api)
+PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, records_grades, pupil, api)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:

@@ -164,6 +164,8 @@ async def _authorised(web: Web, request: Request, op: Operation) -> Actor | None
         return actor
     if actor is None:
         raise Refused(401, f"sign in first: POST {API_PREFIX}/session")
+    if actor.is_pupil:  # a pupil's session reads their own pages only: no operation of the API is theirs
+        raise Refused(403, "not for pupils' accounts")
     if (op.who is Who.STAFF and not actor.is_staff) or (op.who is Who.GUARDIAN and not actor.is_guardian):
         raise Refused(403, f"for {op.who} only")
     if op.needs_csrf:
