@@ -299,3 +299,28 @@ async def test_publishing_report_cards_notifies_each_guardian_once_and_separated
         await report_cards.publish_class(tiny.principal, tiny.class3a.id, "T1", now=T0 + dt.timedelta(hours=2))
     assert again.value.field == "term"
     assert await Notice.filter(message__category=Category.REPORT_CARD).count() == 2
+
+
+def test_the_chart_of_the_year_is_the_mean_of_each_month() -> None:
+    from hub.records import grade_chart
+
+    @dataclass(frozen=True)
+    class G:
+        assessed_on: dt.date
+        score: Decimal | None
+        max_score: Decimal
+
+    chart = grade_chart.monthly(
+        [
+            G(dt.date(2026, 10, 5), Decimal(15), Decimal(20)),
+            G(dt.date(2026, 9, 20), Decimal(5), Decimal(10)),
+            G(dt.date(2026, 10, 30), Decimal(5), Decimal(10)),
+            G(dt.date(2026, 10, 30), None, Decimal(10)),
+        ]
+    )
+    assert [(p.month, p.percent, p.grades) for p in chart.points] == [
+        (dt.date(2026, 9, 1), Decimal("50.0"), 1),
+        (dt.date(2026, 10, 1), Decimal("62.5"), 2),
+    ]
+    assert chart.points[0].x < chart.points[1].x and chart.points[0].y > chart.points[1].y  # higher is better
+    assert grade_chart.monthly([]).points == ()

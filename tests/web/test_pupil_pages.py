@@ -97,3 +97,22 @@ async def _class_3a_pupils() -> int:
 
 def test_the_demo_pupils_have_accounts(site: Site) -> None:
     assert site.run(_class_3a_pupils) > 0
+
+
+async def _family_chart(pupil_id: int) -> list[str]:
+    from hub.records import grade_chart
+
+    visible = await (await visibility.family_grades([pupil_id], now())).all()
+    return [f'<td class="num">{p.percent}</td>' for p in grade_chart.monthly(visible).points]
+
+
+def test_families_see_a_chart_of_the_years_grades_with_its_figures_as_a_table(site: Site) -> None:
+    g = site.run(_siblings_in_records)
+    expected = site.run(lambda: _family_chart(g["me"]))
+    assert expected  # the demo's term has published grades
+    site.login_guardian(g["guardian"])
+    page = site.client.get(f"/portal/children/{g['me']}").text
+    assert 'aria-labelledby="grade-chart-title"' in page and "<polyline" in page
+    table = page[page.index('id="grade-chart-caption"') :]
+    for cell in expected:
+        assert cell in table
