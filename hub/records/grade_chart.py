@@ -71,7 +71,7 @@ def monthly(grades: Iterable[Scored]) -> Chart:
     points = []
     for i, month in enumerate(months):
         values = buckets[month]
-        percent = (sum(values) / len(values)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        percent = (sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
         x = LEFT + 8 + (span * i / (len(months) - 1) if len(months) > 1 else span / 2)
         points.append(Point(month, percent, len(values), x, Chart.y_of(float(percent))))
     return Chart(tuple(points))
