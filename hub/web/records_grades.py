@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from channels.registry import available_channels
 from hub import csvfile
 from hub.people.models import Group
-from hub.records import grades, report_cards
+from hub.records import grades, pupil_file, report_cards
 from hub.records.models import Evaluation
 from hub.web.guard import parse_id
 from hub.web.kit import Actor, Web, now, staff_only
@@ -177,7 +177,16 @@ def routes(web: Web) -> list[BaseRoute]:
             return await list_page(request, actor, status=status, card_error=exc, card_term=term)
         return await list_page(request, actor, cards_published=done, card_term=term)
 
+    @staff_only(web, *pupil_file.READERS)
+    async def pupil_page(request: Request, actor: Actor) -> Response:
+        """The principal's file of one pupil: records, guardians and the messages about them."""
+        found = await pupil_file.pupil_file(actor.school_id, request.path_params["pupil_id"])
+        if found is None:
+            raise HTTPException(404, "not found")
+        return await web.render(request, "grades/pupil_file.html", file=found, plain=grades.plain)
+
     return [
+        Route("/staff/pupils/{pupil_id:int}", pupil_page),
         Route("/staff/grades", index, methods=["GET", "POST"]),
         Route("/staff/grades/export.csv", export),
         Route("/staff/grades/{evaluation_id:int}", sheet, methods=["GET", "POST"]),

@@ -215,3 +215,27 @@ def test_the_principal_publishes_a_classs_report_cards_once(site: Site) -> None:
     again = site.post("/staff/report-cards", {"group_id": g["3A"], "term": "T1"}, form_page="/staff/grades")
     assert again.status_code == 409
     assert site.run(Notice.filter(message__category=Category.REPORT_CARD).count) == notices
+
+
+async def _pupil_with_a_notice() -> int:
+    from hub.messaging.models import NoticePupil
+
+    link = await NoticePupil.all().order_by("id").first()
+    assert link is not None, "the report cards' notices name the pupils"
+    return link.pupil_id
+
+
+def test_the_principals_pupil_file_shows_records_guardians_and_messages(site: Site) -> None:
+    g = site.run(_groups)
+    site.login_staff(PRINCIPAL)
+    site.post("/staff/report-cards", {"group_id": g["3A"], "term": "T1"}, form_page="/staff/grades")
+    pupil = site.run(_pupil_with_a_notice)
+    site.login_staff(TEACHER)
+    assert site.client.get(f"/staff/pupils/{pupil}").status_code == 403
+    site.login_staff(PRINCIPAL)
+    page = site.client.get(f"/staff/pupils/{pupil}")
+    assert page.status_code == 200
+    for section in ("file-grades-title", "file-absences-title", "file-journal-title", "guardians-title"):
+        assert f'id="{section}"' in page.text
+    assert "/staff/messages/" in page.text and "Bulletin T1" in page.text  # the messages about the pupil
+    assert site.client.get("/staff/pupils/99999999").status_code == 404
