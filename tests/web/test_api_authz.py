@@ -374,6 +374,11 @@ def _body(op: Operation, ids: dict[str, int]) -> Any:
         return _note([{"kind": "group", "id": ids["group_id"]}])
     if op.body is PostIn:
         return {"body": "Une question"}
+    if op.path == f"{API_PREFIX}/evaluations":
+        return {"group_id": ids["group_id"], "subject": "Mathématiques", "title": "Interro", "term": "T2",
+                "assessed_on": "2026-12-07", "max_score": 20}  # fmt: skip
+    if op.path.endswith("/grades"):
+        return {"grades": [{"pupil_id": ids["pupil_id"], "score": 10}]}
     raise AssertionError(f"a body for {op.method} {op.path}: add it here")
 
 
