@@ -190,6 +190,7 @@ class JournalKind(StrEnum):
 class ActorKind(StrEnum):
     STAFF = "staff"
     GUARDIAN = "guardian"
+    PUPIL = "pupil"  #: a pupil signed in to their own records
     SYSTEM = "system"
 
 

@@ -33,6 +33,7 @@ from hub.messaging.planning import LEASE
 from hub.messaging.rendering import render
 from hub.messaging.routing import can_move
 from hub.people.models import Contact
+from hub.records import grade_notices
 
 #: Channels a worker never sends: the portal is an inbox, letters are printed from the paper list.
 NOT_SENT = frozenset({Channel.PORTAL, Channel.LETTER})
@@ -332,6 +333,9 @@ async def run(
             now = clock.now()
             await reclaim_expired(now)
             await planning.due_escalations(now, charter=charter)
+            await grade_notices.send_weekly_grade_notices(
+                now, charter=charter, available_channels=frozenset({Channel.PORTAL, *adapters})
+            )
             await notify_staff_of_replies(adapters, now, base_url=base_url, charter=charter)
             await send_journal_digests(adapters, now, charter=charter)
             report = await dispatch_due(adapters, now=now, base_url=base_url, worker_id=worker_id)

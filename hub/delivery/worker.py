@@ -42,6 +42,7 @@ from hub.config import Settings
 from hub.delivery import dispatch
 from hub.enums import Channel
 from hub.messaging import planning
+from hub.records import grade_notices
 
 log = logging.getLogger("carnet.worker")
 
@@ -240,6 +241,11 @@ async def _loop(
                 escalated = await planning.due_escalations(now)
                 if escalated:
                     log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
+                bundles = await grade_notices.send_weekly_grade_notices(
+                    now, available_channels=frozenset({Channel.PORTAL, *adapters})
+                )
+                if bundles:
+                    log.info("%s: %s weekly grade notices published", worker_id, len(bundles))
                 digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
                 if digests:
                     log.info("%s: %s reply digests sent to staff", worker_id, digests)

@@ -45,6 +45,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
+from hub.people import pupil_accounts
 from hub.people.models import (
     ChannelPreference,
     Consent,
@@ -168,6 +169,7 @@ class DemoSummary:
             f'Demo accounts (password "{DEMO_PASSWORD}"):',
         ]
         lines += [f"  {a.role.value:<10} {a.email:<40} {a.name} (staff {a.staff_id})" for a in self.accounts]
+        lines.append("  pupils     /pupil/signin, the login is the pupil's enrolment number (Pupil.external_id)")
         lines.append("")
         lines.append("Families to show:")
 
@@ -1033,6 +1035,8 @@ class _Writer:
         await self._pupils()
         await self._guardians()
         await self._records()
+        # Pupils' own accounts (/pupil/signin): the login is the pupil's enrolment number, the demo password.
+        await pupil_accounts.give_accounts(self.sid, self.password_hash)
         return school
 
     async def _groups(self) -> None:

@@ -724,6 +724,8 @@ async def preview(
     """What publishing ``message`` would do, computed as ``planning.publish`` will (no row written)."""
     pupil_ids = await planning.audience_pupil_ids(message)
     links = await planning.guardian_links(pupil_ids)
+    if Category(message.category) in routing.RECORD_CATEGORIES:
+        links = routing.records_only(links)
     notices_for = routing.resolve_notices(pupil_ids, links)
     profiles = await planning.guardian_profiles(notices_for)
     guardians = sorted(g for g in notices_for if g in profiles)

@@ -195,11 +195,13 @@ async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
             household_id=r["household_id"],
             receives=bool(r["receives"]),
             may_answer=bool(r["may_answer"]),
-            # Without the records right a guardian is, for a message about records, as good as barred from it.
-            barred=bool(r["barred"]) or (audience.records_only and not r["sees_records"]),
+            barred=bool(r["barred"]),
+            sees_records=bool(r["sees_records"]),
         )
         for r in rows
     ]
+    if audience.records_only:  # a message about records reaches only guardians with the records right
+        links = routing.records_only(links)
     notices_for = routing.resolve_notices({link.pupil_id for link in links}, links)
 
     where, p = scoped("g.id")

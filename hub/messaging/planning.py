@@ -156,7 +156,7 @@ class PublishResult:
 
 #: Messages about a pupil's records: only guardians with the records right (``Guardianship.sees_records``) and
 #: not barred get a notice of them (the rule :mod:`hub.records.visibility` states for the portal).
-RECORD_CATEGORIES = frozenset({Category.ABSENCE, Category.GRADES, Category.REPORT_CARD, Category.JOURNAL})
+RECORD_CATEGORIES = routing.RECORD_CATEGORIES
 
 #: What a recorded answer also sets in motion (``listener(response, now)``, in the answer's transaction): the
 #: records register theirs (an answered absence justification marks the absence justified).
@@ -295,7 +295,7 @@ async def guardian_links(pupil_ids: Iterable[int]) -> list[routing.GuardianLink]
     links: list[routing.GuardianLink] = []
     for chunk in _chunks(pupil_ids):
         rows = await Guardianship.filter(pupil_id__in=chunk).values(
-            "pupil_id", "guardian_id", "household_id", "receives", "may_answer", "barred"
+            "pupil_id", "guardian_id", "household_id", "receives", "may_answer", "barred", "sees_records"
         )
         links.extend(routing.GuardianLink(**row) for row in rows)
     return links

@@ -25,6 +25,7 @@ from hub.enums import (
     CHANNEL_CONSENT,
     CHANNEL_CONTACT,
     AnswerMode,
+    Category,
     Channel,
     ConsentPurpose,
     ContactKind,
@@ -37,6 +38,7 @@ from hub.people.preferences import DEFAULT_CHANNEL_ORDER, QuietHours
 
 __all__ = [
     "DEFAULT_SMS_PRICE",
+    "RECORD_CATEGORIES",
     "ContactInfo",
     "GuardianLink",
     "GuardianProfile",
@@ -54,6 +56,7 @@ __all__ = [
     "needs_reminder",
     "next_step",
     "over_daily_limit",
+    "records_only",
     "reminder_times",
     "resolve_notices",
     "sms_preview",
@@ -78,6 +81,9 @@ class GuardianLink:
     receives: bool = True
     may_answer: bool = True
     barred: bool = False
+    #: May see the pupil's records: notices about records (absences, grades, report cards, the journal) go only
+    #: to those who may.
+    sees_records: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,16 @@ class GuardianProfile:
 
 
 # ---------------------------------------------------------------------------------------------- the audience
+
+
+#: The categories of notices about a pupil's records: they reach only guardians who may see records.
+RECORD_CATEGORIES = frozenset({Category.ABSENCE, Category.GRADES, Category.REPORT_CARD, Category.JOURNAL})
+
+
+def records_only(links: Iterable[GuardianLink]) -> list[GuardianLink]:
+    """The links of a notice about records (a grades bundle, report cards): only guardians with the records
+    right (``Guardianship.sees_records``, the rule of :mod:`hub.records.visibility`) hear of them."""
+    return [link for link in links if link.sees_records]
 
 
 def resolve_notices(pupil_ids: Iterable[int], links: Iterable[GuardianLink]) -> dict[int, frozenset[int]]:

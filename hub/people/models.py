@@ -36,6 +36,8 @@ class School(Model):
     family_records_delay_hours = fields.IntField(default=0, db_default=0)
     #: Unjustified half-days of absence in a school year past which the principal sees the pupil flagged.
     absence_threshold_half_days = fields.IntField(default=9, db_default=9)
+    #: Whether families hear of single grades: a weekly bundle, after the delay for families, off by default.
+    grade_notices = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -337,6 +339,10 @@ class WebSession(Model):
         "models.Guardian", related_name="sessions", null=True, on_delete=fields.CASCADE
     )
     guardian_id: int | None
+    pupil: fields.ForeignKeyNullableRelation[Pupil] = fields.ForeignKeyField(
+        "models.Pupil", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    pupil_id: int | None
     #: The token every form of this session carries (double-submit is not enough against a sibling subdomain).
     csrf_token = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
@@ -402,3 +408,24 @@ class VerificationCode(Model):
 
     class Meta:
         table = "verification_code"
+
+
+class PupilAccount(Model):
+    """A pupil's own sign-in (:mod:`hub.people.pupil_accounts`): a login and a password, or a personal link the
+    school hands out (one use); the pupil then sees their own records, never a sibling's nor their guardians'
+    messages."""
+
+    id = fields.IntField(primary_key=True)
+    pupil: fields.OneToOneRelation[Pupil] = fields.OneToOneField(
+        "models.Pupil", related_name="account", on_delete=fields.CASCADE
+    )
+    pupil_id: int
+    login = fields.CharField(max_length=100, unique=True)
+    password_hash = fields.CharField(max_length=255, default="")
+    #: The SHA-256 of the token of the personal link (never the link itself), until used or replaced.
+    link_hash = fields.CharField(max_length=64, null=True, unique=True)
+    link_expires_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "pupil_account"

@@ -31,8 +31,16 @@ from hub.people.models import Guardian, SignInLink, Staff, Throttle, WebSession
 
 _hasher = PasswordHasher()
 
-SESSION_LIFETIME = {ActorKind.STAFF: timedelta(hours=12), ActorKind.GUARDIAN: timedelta(days=30)}
-SESSION_IDLE = {ActorKind.STAFF: timedelta(hours=2), ActorKind.GUARDIAN: timedelta(days=7)}
+SESSION_LIFETIME = {
+    ActorKind.STAFF: timedelta(hours=12),
+    ActorKind.GUARDIAN: timedelta(days=30),
+    ActorKind.PUPIL: timedelta(days=30),
+}
+SESSION_IDLE = {
+    ActorKind.STAFF: timedelta(hours=2),
+    ActorKind.GUARDIAN: timedelta(days=7),
+    ActorKind.PUPIL: timedelta(days=7),
+}
 #: ``last_seen_at`` is written at most this often (one UPDATE per request would be wasteful).
 _TOUCH_EVERY = timedelta(minutes=1)
 LINK_LIFETIME = {LinkPurpose.SIGN_IN: timedelta(minutes=15), LinkPurpose.ONBOARDING: timedelta(days=60)}
@@ -116,6 +124,7 @@ async def start_session(kind: ActorKind, actor_id: int, now: datetime, *, user_a
         actor_kind=kind,
         staff_id=actor_id if kind == ActorKind.STAFF else None,
         guardian_id=actor_id if kind == ActorKind.GUARDIAN else None,
+        pupil_id=actor_id if kind == ActorKind.PUPIL else None,
         csrf_token=new_token(),
         created_at=now,
         last_seen_at=now,
@@ -145,7 +154,7 @@ async def end_session(token: str, now: datetime) -> None:
 
 async def end_all_sessions(kind: ActorKind, actor_id: int, now: datetime) -> int:
     """Sign a person out everywhere (after a password change, an erasure, a revoked role)."""
-    field = "staff_id" if kind == ActorKind.STAFF else "guardian_id"
+    field = {ActorKind.STAFF: "staff_id", ActorKind.PUPIL: "pupil_id"}.get(kind, "guardian_id")
     return await WebSession.filter(**{field: actor_id}, revoked_at__isnull=True).update(revoked_at=now)
 
 

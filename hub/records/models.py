@@ -17,7 +17,7 @@ from hub.enums import (
 
 if TYPE_CHECKING:
     from hub.messaging.models import Message
-    from hub.people.models import Group, Guardian, Pupil, Staff
+    from hub.people.models import Group, Guardian, Pupil, School, Staff
 
 
 class Register(Model):
@@ -43,8 +43,47 @@ class Register(Model):
         unique_together = (("group", "on_date", "period"),)
 
 
+class Evaluation(Model):
+    """A test or a piece of work of one course (a class or a course group): its grades belong to it."""
+
+    id = fields.IntField(primary_key=True)
+    school: fields.ForeignKeyRelation[School] = fields.ForeignKeyField(
+        "models.School", related_name=False, on_delete=fields.CASCADE
+    )
+    school_id: int
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="evaluations", on_delete=fields.CASCADE
+    )
+    group_id: int
+    teacher: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    teacher_id: int | None
+    subject = fields.CharField(max_length=100)
+    title = fields.CharField(max_length=200)
+    term = fields.CharField(max_length=20)
+    assessed_on = fields.DateField()
+    #: The scale: a score is out of this (10, 20, 100).
+    max_score = fields.DecimalField(max_digits=6, decimal_places=2)
+    #: The weight in the average of the course for the term.
+    weight = fields.DecimalField(max_digits=5, decimal_places=2, default=1)
+    #: Nobody outside the staff sees its grades before it is published.
+    published_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    grades: fields.ReverseRelation[Grade]
+
+    class Meta:
+        table = "evaluation"
+
+
 class Grade(Model):
     id = fields.IntField(primary_key=True)
+    #: The evaluation this score belongs to (None for grades recorded before evaluations existed).
+    evaluation: fields.ForeignKeyNullableRelation[Evaluation] = fields.ForeignKeyField(
+        "models.Evaluation", related_name="grades", null=True, on_delete=fields.CASCADE
+    )
+    evaluation_id: int | None
     pupil: fields.ForeignKeyRelation[Pupil] = fields.ForeignKeyField(
         "models.Pupil", related_name="grades", on_delete=fields.CASCADE
     )
@@ -62,6 +101,8 @@ class Grade(Model):
     assessed_on = fields.DateField()
     #: Families see a grade only once it is published.
     published_at = fields.DatetimeField(null=True)
+    #: When the weekly grades notice told the families of it (None: not yet, or the school sends none).
+    family_notified_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "grade"

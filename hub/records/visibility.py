@@ -4,6 +4,7 @@ data export and the notices about records all ask.
 * A guardian sees the records (grades, report cards, absences, the class journal) of a pupil only through a
   guardianship that is not barred by a court order and that carries the right to see records
   (``Guardianship.sees_records``; a school records that some guardians receive messages but may not see results).
+* A pupil sees their own grades and report cards from their publication, with no delay.
 * A grade or a report card shows to families only once its publication time has passed *and* the school's delay
   for families after it (``School.family_records_delay_hours``: the pupil-first window, so a pupil hears of a grade
   before home does). A grade with no publication time is a teacher's draft and shows to nobody outside the staff.
@@ -68,11 +69,23 @@ async def family_report_cards(pupil_ids: Iterable[int], now: dt.datetime) -> Que
     return ReportCard.filter(pupil_id__in=ids, published_at__isnull=False, published_at__lte=cutoff)
 
 
+def pupil_grades(pupil_id: int, now: dt.datetime) -> QuerySet[Grade]:
+    """The pupil's own grades at ``now``: each from its publication, with no delay (the pupil hears first)."""
+    return Grade.filter(pupil_id=pupil_id, published_at__isnull=False, published_at__lte=now)
+
+
+def pupil_report_cards(pupil_id: int, now: dt.datetime) -> QuerySet[ReportCard]:
+    """The pupil's own report cards at ``now``, from their publication."""
+    return ReportCard.filter(pupil_id=pupil_id, published_at__isnull=False, published_at__lte=now)
+
+
 __all__ = [
     "family_cutoff",
     "family_grades",
     "family_report_cards",
     "may_see_records",
+    "pupil_grades",
+    "pupil_report_cards",
     "record_pupil_ids",
     "school_delay_hours",
 ]

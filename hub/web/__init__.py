@@ -47,7 +47,9 @@ from hub.web import (
     icons,
     office,
     portal,
+    pupil,
     records_absences,
+    records_grades,
     records_journal,
     reports,
     threads,
@@ -68,6 +70,8 @@ PAGE_MODULES = (
     audit,
     records_absences,
     records_journal,
+    records_grades,
+    pupil,
     api,
     icons,
 )

@@ -61,6 +61,7 @@ from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.audit import audit
 from hub.store.db import ids_of
+from hub.web import api_records
 from hub.web.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -163,6 +164,8 @@ async def _authorised(web: Web, request: Request, op: Operation) -> Actor | None
         return actor
     if actor is None:
         raise Refused(401, f"sign in first: POST {API_PREFIX}/session")
+    if actor.is_pupil:  # a pupil's session reads their own pages only: no operation of the API is theirs
+        raise Refused(403, "not for pupils' accounts")
     if (op.who is Who.STAFF and not actor.is_staff) or (op.who is Who.GUARDIAN and not actor.is_guardian):
         raise Refused(403, f"for {op.who} only")
     if op.needs_csrf:
@@ -1365,6 +1368,8 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Answers the thread with the new post; the family's posts are read from then on. The guardians "
         "who wrote are told by email when the charter allows it now, else later by the worker.",
     ),
+    # the grade book
+    *api_records.OPERATIONS,
 )
 
 

@@ -51,7 +51,7 @@ from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import security
 from hub.people.labels import group_label
-from hub.people.models import Guardian, School, Staff, StaffRoleGrant, WebSession
+from hub.people.models import Guardian, Pupil, School, Staff, StaffRoleGrant, WebSession
 from hub.web.guard import parse_ids
 
 SESSION_COOKIE = "carnet_session"
@@ -87,6 +87,10 @@ class Actor:
     @property
     def is_guardian(self) -> bool:
         return self.kind == ActorKind.GUARDIAN
+
+    @property
+    def is_pupil(self) -> bool:
+        return self.kind == ActorKind.PUPIL
 
     def has_role(self, *roles: StaffRole) -> bool:
         return self.is_staff and bool(self.roles.intersection(roles))
@@ -314,6 +318,21 @@ async def _actor_of(session: WebSession) -> Actor | None:
             csrf_token=session.csrf_token,
             roles=frozenset(StaffRole(r) for r in roles),
         )
+    if session.actor_kind == ActorKind.PUPIL:
+        pupil = await Pupil.filter(id=session.pupil_id, active=True).first()
+        if pupil is None:
+            return None
+        return Actor(
+            kind=ActorKind.PUPIL,
+            id=pupil.id,
+            name=f"{pupil.first_name} {pupil.last_name}",
+            language="fr",
+            school_id=pupil.school_id,
+            session_id=session.id,
+            csrf_token=session.csrf_token,
+        )
+    if session.actor_kind != ActorKind.GUARDIAN:
+        return None
     guardian = await Guardian.filter(id=session.guardian_id, erased_at__isnull=True).first()
     if guardian is None:
         return None
@@ -394,6 +413,22 @@ def guardian_only(web: Web) -> Callable[[Handler], Callable[[Request], Awaitable
             actor = await web.actor(request)
             if actor is None or not actor.is_guardian:
                 return _login_redirect(request, "/signin")
+            return await handler(request, actor)
+
+        return page
+
+    return wrap
+
+
+def pupil_only(web: Web) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap ``handler(request, actor)``: a signed-in pupil only, else the pupils' sign-in page."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def page(request: Request) -> Response:
+            actor = await web.actor(request)
+            if actor is None or not actor.is_pupil:
+                return _login_redirect(request, "/pupil/signin")
             return await handler(request, actor)
 
         return page

@@ -34,6 +34,7 @@ from hub.messaging.models import Attachment, Notice
 from hub.messaging.portal import FieldErrors, MessagePage, SlipRefused
 from hub.privacy import export
 from hub.records import family as records_family
+from hub.records import grade_chart
 from hub.web.guard import parse_id, parse_page
 from hub.web.kit import Actor, Web, guardian_only, now
 
@@ -192,7 +193,8 @@ def routes(web: Web) -> list[BaseRoute]:
         record = await records_family.child_record(actor.id, request.path_params["pupil_id"], at, today)
         if record is None:
             raise _not_found()
-        return await web.render(request, "portal/child.html", record=record)
+        chart = grade_chart.monthly(record.grades)  # the year's grades as families see them, drawn
+        return await web.render(request, "portal/child.html", record=record, chart=chart)
 
     # ---------------------------------------------------------------------------------------------- my data
 

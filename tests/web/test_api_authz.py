@@ -24,6 +24,7 @@ from hub.messaging.access import staff_pupil_ids
 from hub.messaging.models import Acknowledgement, Message, MessageAudience, Notice, NoticePupil, SlipResponse
 from hub.messaging.planning import publish
 from hub.people.models import Group, Guardianship, Membership, Pupil, Staff, Teaching, WebSession
+from hub.records.models import Evaluation
 from hub.store.audit import AuditEntry
 from hub.web.api import OPERATIONS
 from hub.web.api_schema import API_PREFIX, Operation, PostIn, Who
@@ -317,6 +318,24 @@ def test_other_teachers_of_a_class_see_only_their_pupils_families(site: Site) ->
 # ------------------------------------------------------------------------------- every operation of the table
 
 
+async def _teachers_evaluation(email: str) -> int:
+    """An evaluation of the first class or course this teacher teaches, in their subject there."""
+    staff = await Staff.get(email=email)
+    teaching = await Teaching.filter(staff_id=staff.id).order_by("group_id").first()
+    assert teaching is not None
+    evaluation = await Evaluation.create(
+        school_id=staff.school_id,  # type: ignore[attr-defined]
+        group_id=teaching.group_id,  # type: ignore[attr-defined]
+        teacher_id=staff.id,
+        subject=teaching.subject,
+        title="Interro",
+        term="T2",
+        assessed_on=now().date(),
+        max_score=20,
+    )
+    return evaluation.id
+
+
 def _sample_ids(site: Site) -> dict[str, dict[str, int]]:
     """For each kind of person, ids of the path that are theirs to use (so only the rule under test refuses)."""
     trip, _news = publish_demo(site)
@@ -334,6 +353,7 @@ def _sample_ids(site: Site) -> dict[str, dict[str, int]]:
             "group_id": min(view["taught"]),
             "pupil_id": min(view["seen"]),
             "notice_id": guardian_row["notice_id"],
+            "evaluation_id": site.run(_teachers_evaluation, TEACHER),
         },
     }
 
@@ -354,6 +374,11 @@ def _body(op: Operation, ids: dict[str, int]) -> Any:
         return _note([{"kind": "group", "id": ids["group_id"]}])
     if op.body is PostIn:
         return {"body": "Une question"}
+    if op.path == f"{API_PREFIX}/evaluations":
+        return {"group_id": ids["group_id"], "subject": "Mathématiques", "title": "Interro", "term": "T2",
+                "assessed_on": "2026-12-07", "max_score": 20}  # fmt: skip
+    if op.path.endswith("/grades"):
+        return {"grades": [{"pupil_id": ids["pupil_id"], "score": 10}]}
     raise AssertionError(f"a body for {op.method} {op.path}: add it here")
 
 
