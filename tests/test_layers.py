@@ -30,6 +30,7 @@ PURE = {
     "hub.messaging.routing",
     "hub.messaging.sms_segments",
     "hub.people.preferences",
+    "hub.people.optout_rules",
     "charter.rules",
 }
 DATABASE_OR_WEB = ("tortoise", "asyncpg", "aiosqlite", "starlette", "uvicorn", "hub.store", "hub.web")

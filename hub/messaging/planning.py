@@ -32,6 +32,7 @@ from hub.enums import (
     ActorKind,
     AnswerMode,
     AudienceKind,
+    Category,
     Channel,
     ConsentPurpose,
     ContactKind,
@@ -66,6 +67,7 @@ from hub.people.models import (
     Staff,
     StaffRoleGrant,
 )
+from hub.people.optouts import stops_of
 from hub.people.preferences import QuietHours
 from hub.store.audit import AuditEntry
 from hub.store.db import ids_of
@@ -207,6 +209,7 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
         )
         for row in rows:
             preferences[row["guardian_id"]].append(Channel(row["channel"]))
+    opt_outs = await stops_of(ids)
     return {
         guardian: routing.GuardianProfile(
             guardian_id=guardian,
@@ -215,6 +218,7 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
             consents=frozenset(consents[guardian]),
             preferences=tuple(preferences[guardian]),
             quiet=quiet.get(guardian),
+            opt_outs=opt_outs.get(guardian, frozenset()),
         )
         for guardian, language in languages.items()
     }
@@ -305,8 +309,9 @@ def reachable_step(
     plan: Sequence[str], step: int | None, contacts: Sequence[routing.ContactInfo]
 ) -> tuple[int, int | None] | None:
     """From ``step`` on, the first step whose channel still has a usable contact (a contact may have died
-    since the plan was made), and that contact's id; the letter always qualifies."""
-    while step is not None:
+    since the plan was made), and that contact's id; the letter always qualifies. None past the plan's end (a
+    plan of the portal alone, when the guardian stopped the message's topic)."""
+    while step is not None and step < len(plan):
         channel = Channel(plan[step])
         if channel not in CHANNEL_CONTACT:
             return step, None
@@ -407,7 +412,10 @@ async def publish(
     visible_at = now if scheduled_at is None else max(now, scheduled_at)
     first_due = routing.initial_due(charter, now, urgency, scheduled_at)
     plans = {
-        g: routing.channel_plan(profiles[g], available_channels=available_channels, urgency=urgency) for g in guardians
+        g: routing.channel_plan(
+            profiles[g], available_channels=available_channels, urgency=urgency, category=Category(message.category)
+        )
+        for g in guardians
     }
     scheduled = scheduled_at is not None and scheduled_at > now
     new_state = MessageState.SCHEDULED if scheduled else MessageState.PUBLISHED
@@ -466,7 +474,8 @@ async def publish(
                     )
                 )
             reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profiles[g].contacts)
-            assert reachable is not None  # the letter always qualifies
+            if reachable is None:  # the portal alone: the guardian stopped this topic, the inbox holds it
+                continue
             step, contact_id = reachable
             channel = plan[step]
             key = ""

@@ -29,6 +29,7 @@ sqlite3.register_adapter(dt.time, dt.time.isoformat)
 #: migration history.
 MODELS_MODULES = [
     "hub.people.models",
+    "hub.people.gdpr_models",
     "hub.messaging.models",
     "hub.delivery.models",
     "hub.records.models",
