@@ -119,6 +119,8 @@ class NoticeView:
     needs_acknowledgement: bool = False
     slip: SlipView | None = None
     timezone: str = "Europe/Brussels"
+    #: The one-click unsubscribe address of this notice's topic by email ("" when the topic cannot be stopped).
+    unsubscribe: str = ""
 
 
 # ------------------------------------------------------------------------------------------ translations
@@ -262,6 +264,7 @@ def _email(view: NoticeView, lang: str) -> Rendered:
         html=_render_template("email.html.j2", lang, **ctx) + "\n",
         link=view.link,
         reply_to=view.reply_to,
+        unsubscribe=view.unsubscribe,
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "Stop",
     "parse_sms_command",
     "sms_answer",
+    "stoppable",
     "stopped_channels",
     "topic_of",
 ]
@@ -82,15 +83,20 @@ def topic_of(category: Category | str) -> Topic:
     return CATEGORY_TOPIC[Category(category)]
 
 
+def stoppable(category: Category | str, urgency: Urgency | str = Urgency.NORMAL) -> bool:
+    """Whether a message of ``category`` and ``urgency`` may be stopped at all."""
+    return topic_of(category) not in UNSTOPPABLE_TOPICS and Urgency(urgency) is not Urgency.EMERGENCY
+
+
 def stopped_channels(
     stops: Iterable[Stop], category: Category | str, urgency: Urgency | str = Urgency.NORMAL
 ) -> frozenset[Channel] | None:
     """The channels on which a message of ``category`` must not reach this guardian: None when it is stopped
     on every channel, an empty set when nothing is stopped (always so for absences, emergencies and any message
     of urgency EMERGENCY)."""
-    topic = topic_of(category)
-    if topic in UNSTOPPABLE_TOPICS or Urgency(urgency) is Urgency.EMERGENCY:
+    if not stoppable(category, urgency):
         return frozenset()
+    topic = topic_of(category)
     found: set[Channel] = set()
     for stop_topic, channel in stops:
         if Topic(stop_topic) is not topic:

@@ -42,6 +42,7 @@ from hub.messaging.models import (
     ThreadPost,
 )
 from hub.messaging.planning import publish, record_outcome
+from hub.people.gdpr_models import OptOut
 from hub.people.models import (
     Consent,
     Contact,
@@ -54,7 +55,6 @@ from hub.people.models import (
     Staff,
     StaffRoleGrant,
 )
-from hub.people.gdpr_models import OptOut
 from hub.people.optout_rules import STOPPABLE_TOPICS
 from hub.store.audit import AuditEntry
 from hub.web import create_app
