@@ -127,7 +127,7 @@ async def _father_view(message: Message, father: Guardian) -> list[tuple[object,
     notice = await Notice.get(message_id=message.id, guardian_id=father.id)
     page = await message_page(notice, LATER)
     assert page.slip is not None
-    seen = []
+    seen: list[tuple[object, ...]] = []
     for target in page.slip.targets:
         other = target.other
         assert other is not None, "the father sees that the slip was answered"

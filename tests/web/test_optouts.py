@@ -30,7 +30,7 @@ async def _guardian_with_email() -> tuple[int, str, int]:
     assert contact is not None
     link = await Guardianship.filter(guardian_id=contact.guardian_id, receives=True, barred=False).first()
     assert link is not None
-    return contact.guardian_id, contact.value, link.pupil_id  # type: ignore[attr-defined]
+    return contact.guardian_id, contact.value, link.pupil_id
 
 
 async def _publish(pupil_id: int, subject: str, category: Category, urgency: Urgency = Urgency.NORMAL) -> Message:
