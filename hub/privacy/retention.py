@@ -142,3 +142,15 @@ async def apply(school_id: int, now: dt.datetime) -> RetentionPlan:
         if any(done.counts.values()):
             await audit("retention.applied", at=now, subject_type="school", subject_id=school_id, counts=done.counts)
     return done
+
+
+async def run_all(now: dt.datetime, *, dry_run: bool) -> list[str]:
+    """Every school's plan (``dry_run``) or its removal: the lines ``carnet retention`` prints."""
+    from hub.people.models import School
+
+    lines: list[str] = []
+    for school_id, name in await School.all().order_by("id").values_list("id", "name"):
+        done = await (plan if dry_run else apply)(school_id, now)
+        verb = "would remove" if dry_run else "removed"
+        lines.append(f"{name} ({now:%Y-%m-%d %H:%M} UTC), {verb}: " + ", ".join(done.lines()))
+    return lines
