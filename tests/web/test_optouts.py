@@ -159,3 +159,19 @@ def test_the_guardian_chooses_stops_on_the_portal_and_cannot_stop_absences(site:
     assert site.run(_plan, grades.id, guardian_id) == ["portal"]
     cleared = site.post("/portal/stops", {}, form_page="/portal/stops")
     assert cleared.status_code == 303 and site.run(stops_of, [guardian_id]) == {}
+
+
+def test_the_office_erases_a_guardian_on_a_page_and_it_is_audited(site: Site) -> None:
+    guardian_id, address, _pupil = site.run(_guardian_with_email)
+    page = f"/staff/guardians/{guardian_id}/erase"
+    site.login_staff(f"prof.demo@{STAFF_DOMAIN}")
+    assert site.client.get(page, follow_redirects=False).status_code in (303, 403)  # a teacher may not
+    site.login_staff(f"secretariat@{STAFF_DOMAIN}")
+    assert "Ce qui est gardé, sans identité" in site.client.get(page).text
+    done = site.post(page, form_page=page)
+    assert done.status_code == 303
+    assert "ont été effacées" in site.client.get(page).text
+    assert site.run(lambda: Contact.filter(value=address).count()) == 0
+    entries = site.run(lambda: AuditEntry.filter(action="guardian.erased", subject_id=str(guardian_id)).count())
+    assert entries == 1
+    assert site.client.post(page, data={"csrf_token": "x"}, follow_redirects=False).status_code == 403
