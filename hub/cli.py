@@ -185,8 +185,9 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from hub.delivery.worker import main as worker_main
+    from hub.privacy.retention import apply_all
 
-    return worker_main(settings, args.worker_args)
+    return worker_main(settings, args.worker_args, daily=[apply_all])
 
 
 def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:

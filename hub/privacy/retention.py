@@ -154,3 +154,8 @@ async def run_all(now: dt.datetime, *, dry_run: bool) -> list[str]:
         verb = "would remove" if dry_run else "removed"
         lines.append(f"{name} ({now:%Y-%m-%d %H:%M} UTC), {verb}: " + ", ".join(done.lines()))
     return lines
+
+
+async def apply_all(now: dt.datetime) -> list[str]:
+    """The worker's daily job: every school's retention applied at ``now``."""
+    return await run_all(now, dry_run=False)

@@ -94,3 +94,24 @@ async def test_periods_are_bounded(db: str) -> None:
     with pytest.raises(ValueError, match="deliveries_days"):
         await retention.set_periods(school.id, retention.Periods(5, 200, 200, 200), by=teacher.id, at=NOW)
     assert await retention.periods_of(school.id) == retention.Periods(**retention.DEFAULT_DAYS)
+
+
+async def test_the_worker_runs_the_retention_job_daily(db: str) -> None:
+    import asyncio
+
+    from hub import clock
+    from hub.delivery.worker import _run_daily
+
+    _school_row, teacher, group, _pupil = await _school()
+    await _message(teacher, group, timedelta(days=800))
+    stop = asyncio.Event()
+    ran: list[list[str]] = []
+
+    async def job(now: datetime) -> list[str]:
+        ran.append(await retention.apply_all(now))
+        stop.set()
+        return ran[-1]
+
+    with clock.using(clock.FixedClock(NOW)):
+        await asyncio.wait_for(_run_daily([job], stop), 30)
+    assert "notices: 1" in ran[0][0] and await Notice.all().count() == 0
