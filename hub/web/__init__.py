@@ -36,11 +36,11 @@ from hub.messaging import inbound
 from hub.people.models import Guardian
 from hub.reports.overview import school_overview
 from hub.store import db
-from hub.web import account, api, auth, compose, guard, office, optouts, portal, privacy, reports, threads
+from hub.web import account, api, auth, compose, consents, guard, office, optouts, portal, privacy, reports, threads
 from hub.web.kit import Web, safe_next
 
 #: The page modules, in the order their routes are tried.
-PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api, optouts, privacy)
+PAGE_MODULES = (auth, portal, account, compose, office, reports, threads, api, optouts, privacy, consents)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Starlette:
