@@ -4,7 +4,7 @@ records follow their own periods, fixed here.
 :func:`plan` says what is past its period at ``now`` (counts and the cut-off dates: what ``carnet retention
 --dry-run`` prints); :func:`apply` removes exactly that, in one transaction, and writes the counts to the audit
 log. The worker runs :func:`apply` once a day; the periods are set on the settings page
-(:func:`set_periods`, ``hub.privacy.retention`` defaults while the school set none).
+(``hub.people.settings_admin``, with its defaults while the school set none).
 
 What each period measures:
 * deliveries: a delivery row (the queue's history) older than the period, counted from its creation;
@@ -23,31 +23,18 @@ from typing import Any
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from hub.enums import ActorKind
 from hub.messaging.models import Attachment, Delivery, Notice, ReplySlip, ThreadPost
-from hub.people.gdpr_models import RetentionPolicy
+from hub.people.settings_admin import DEFAULT_RETENTION_DAYS as DEFAULT_DAYS
+from hub.people.settings_admin import Periods, retention_periods, update_retention
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.audit import audit
 
 __all__ = ["DEFAULT_DAYS", "RECORD_DAYS", "Periods", "RetentionPlan", "apply", "periods_of", "plan", "set_periods"]
 
-#: The school's periods while it set none, in days: a school year and a half for the queue's history, two school
-#: years for what families received and wrote (a dispute about last year's trip can still be settled).
-DEFAULT_DAYS = {"deliveries": 550, "notices": 730, "threads": 730, "attachments": 730}
-#: The bounds a school may set: at least a month (a delivery report covers the current month), at most ten years.
-MIN_DAYS, MAX_DAYS = 30, 3650
 #: The records' own periods, in days: the class journal and grades two school years, absences five years (the
 #: school's attendance record for the inspection), report cards ten years (a pupil's certificates may be asked
 #: for later). The school's data-protection officer checks them against its own legal frame.
 RECORD_DAYS = {"journal": 730, "grades": 730, "absences": 1826, "report_cards": 3652}
-
-
-@dataclass(frozen=True)
-class Periods:
-    deliveries: int
-    notices: int
-    threads: int
-    attachments: int
 
 
 @dataclass(frozen=True)
@@ -62,34 +49,13 @@ class RetentionPlan:
 
 
 async def periods_of(school_id: int) -> Periods:
-    row = await RetentionPolicy.get_or_none(school_id=school_id)
-    if row is None:
-        return Periods(**DEFAULT_DAYS)
-    return Periods(row.deliveries_days, row.notices_days, row.threads_days, row.attachments_days)
+    return await retention_periods(school_id)
 
 
 async def set_periods(school_id: int, periods: Periods, *, by: int, at: dt.datetime) -> None:
-    """Save the school's periods (each within :data:`MIN_DAYS`..:data:`MAX_DAYS`, else ``ValueError`` and
-    nothing saved); audited with the values (days, no personal data)."""
-    values = dict(
-        deliveries_days=periods.deliveries,
-        notices_days=periods.notices,
-        threads_days=periods.threads,
-        attachments_days=periods.attachments,
-    )
-    for key, days in values.items():
-        if not MIN_DAYS <= days <= MAX_DAYS:
-            raise ValueError(f"{key}: {days} is not within {MIN_DAYS}..{MAX_DAYS} days")
-    await RetentionPolicy.update_or_create(defaults={**values, "updated_at": at}, school_id=school_id)
-    await audit(
-        "retention.periods",
-        at=at,
-        actor_kind=ActorKind.STAFF,
-        actor_id=by,
-        subject_type="school",
-        subject_id=school_id,
-        **values,
-    )
+    """Save the school's periods (``hub.people.settings_admin.update_retention``): ``SettingsError`` when one is
+    out of bounds, nothing saved."""
+    await update_retention(school_id, periods, by=by, at=at)
 
 
 async def _queries(school_id: int, periods: Periods, now: dt.datetime) -> dict[str, QuerySet[Any]]:

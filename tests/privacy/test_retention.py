@@ -91,7 +91,7 @@ async def test_the_job_removes_exactly_what_is_past_its_period(db: str) -> None:
 
 async def test_periods_are_bounded(db: str) -> None:
     school, teacher, _group, _pupil = await _school()
-    with pytest.raises(ValueError, match="deliveries_days"):
+    with pytest.raises(ValueError, match="deliveries"):
         await retention.set_periods(school.id, retention.Periods(5, 200, 200, 200), by=teacher.id, at=NOW)
     assert await retention.periods_of(school.id) == retention.Periods(**retention.DEFAULT_DAYS)
 

@@ -175,3 +175,36 @@ def test_the_office_erases_a_guardian_on_a_page_and_it_is_audited(site: Site) ->
     entries = site.run(lambda: AuditEntry.filter(action="guardian.erased", subject_id=str(guardian_id)).count())
     assert entries == 1
     assert site.client.post(page, data={"csrf_token": "x"}, follow_redirects=False).status_code == 403
+
+
+def test_an_administrator_sets_the_retention_periods_and_a_principal_reads_them(site: Site) -> None:
+    from hub.people.settings_admin import Periods, retention_periods
+
+    page = "/staff/settings/retention"
+    site.login_staff(f"direction@{STAFF_DOMAIN}")
+    assert 'value="550"' in site.client.get(page).text
+    assert (
+        site.post(
+            page, {"deliveries": "400", "notices": "700", "threads": "700", "attachments": "365"}, form_page=page
+        ).status_code
+        == 403
+    )
+
+    async def an_admin() -> str:
+        from hub.enums import StaffRole
+        from hub.people.models import StaffRoleGrant
+
+        grant = await StaffRoleGrant.filter(role=StaffRole.ADMIN).prefetch_related("staff").first()
+        assert grant is not None
+        return str(grant.staff.email)
+
+    site.login_staff(site.run(an_admin))
+    school_id = site.run(lambda: Staff.get(email=f"direction@{STAFF_DOMAIN}")).school_id
+    bad = site.post(page, {"deliveries": "5", "notices": "700", "threads": "700", "attachments": "365"}, form_page=page)
+    assert bad.status_code == 400 and site.run(retention_periods, school_id) == Periods(550, 730, 730, 730)
+    good = site.post(
+        page, {"deliveries": "400", "notices": "700", "threads": "700", "attachments": "365"}, form_page=page
+    )
+    assert good.status_code == 303
+    assert site.run(retention_periods, school_id) == Periods(400, 700, 700, 365)
+    assert site.run(lambda: AuditEntry.filter(action="retention.periods").count()) == 1

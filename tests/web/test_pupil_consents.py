@@ -75,7 +75,7 @@ def test_two_guardians_disagreeing_on_photos_show_the_conflict_to_everyone(site:
 
 
 def test_only_an_entitled_guardian_answers(site: Site) -> None:
-    pupil, mother, _father = site.run(_two_parents)
+    pupil, _mother, _father = site.run(_two_parents)
 
     async def stranger() -> int:
         linked = await Guardianship.filter(pupil_id=pupil).values_list("guardian_id", flat=True)
