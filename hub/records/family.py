@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from hub.enums import (
+    ConsentPurpose,
     JournalKind,
     Relation,
 )
 from hub.messaging import access
 from hub.messaging.portal import PupilRef, visible_pupils
 from hub.people.models import Guardianship, Membership, Pupil
+from hub.people.pupil_consent import PupilConsentState, pupil_consents
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.db import ids_of
 
@@ -54,6 +56,9 @@ class ChildRecord:
     absences: list[Absence]
     coming_up: list[JournalEntry]
     past: list[JournalEntry]
+    #: False while the guardians refuse, or disagree on, showing the records online (the restrictive answer
+    #: applies): the grades and report cards are then left out here and go on paper.
+    records_online: bool = True
 
     @property
     def unjustified(self) -> int:
@@ -119,21 +124,26 @@ async def child_record(guardian_id: int, pupil_id: int, today: dt.date) -> Child
     groups = (await _groups_of([pupil_id]))[pupil_id]
     group_ids = [g for g, _k, _n in groups]
     diary = JournalEntry.filter(group_id__in=group_ids, kind__in=(JournalKind.HOMEWORK, JournalKind.TEST))
+    online = (await pupil_consents(pupil_id))[ConsentPurpose.RECORDS_ONLINE].state not in (
+        PupilConsentState.REFUSED,
+        PupilConsentState.CONFLICT,
+    )
+    grades = Grade.filter(pupil_id=pupil_id, published_at__isnull=False)
+    cards = ReportCard.filter(pupil_id=pupil_id, published_at__isnull=False)
     return ChildRecord(
         pupil=PupilRef(pupil.id, f"{pupil.first_name} {pupil.last_name}"),
         classes=tuple(name for _g, kind, name in groups if kind == "class"),
         relation=str(link.relation),
         may_answer=link.may_answer,
-        grades=await Grade.filter(pupil_id=pupil_id, published_at__isnull=False).order_by("-assessed_on", "subject"),
-        report_cards=await ReportCard.filter(pupil_id=pupil_id, published_at__isnull=False).order_by(
-            "-school_year", "-term"
-        ),
+        grades=await grades.order_by("-assessed_on", "subject") if online else [],
+        report_cards=await cards.order_by("-school_year", "-term") if online else [],
         absences=await Absence.filter(pupil_id=pupil_id).order_by("-starts_at"),
         coming_up=await diary.filter(due_on__gte=today).order_by("due_on", "subject").prefetch_related("group"),
         past=await diary.filter(due_on__lt=today)
         .order_by("-due_on", "subject")
         .limit(PAST_JOURNAL)
         .prefetch_related("group"),
+        records_online=online,
     )
 
 

@@ -86,3 +86,36 @@ def test_only_an_entitled_guardian_answers(site: Site) -> None:
     other = site.run(stranger)
     with pytest.raises(NotEntitled):
         site.run(lambda: answer(pupil, other, ConsentPurpose.PHOTOS, True, source=ConsentSource.PORTAL, at=now()))
+
+
+def test_records_are_not_shown_online_while_the_parents_disagree(site: Site) -> None:
+    import datetime as dt
+
+    from hub.records.family import child_record
+    from hub.records.models import Grade
+
+    pupil, mother, father = site.run(_two_parents)
+
+    async def publish_grade() -> None:
+        await Grade.create(
+            pupil_id=pupil,
+            subject="Math",
+            title="Contrôle surprise W13",
+            term="T1",
+            score=14,
+            max_score=20,
+            assessed_on=dt.date(2026, 11, 20),
+            published_at=now(),
+        )
+
+    site.run(publish_grade)
+    today = dt.date(2026, 12, 8)
+    assert site.run(child_record, mother, pupil, today).grades  # nobody refused: shown as before
+    site.run(lambda: answer(pupil, mother, ConsentPurpose.RECORDS_ONLINE, True, source=ConsentSource.PORTAL, at=now()))
+    site.run(lambda: answer(pupil, father, ConsentPurpose.RECORDS_ONLINE, False, source=ConsentSource.PORTAL, at=now()))
+    record = site.run(child_record, mother, pupil, today)
+    assert record is not None and not record.records_online and record.grades == [] and record.report_cards == []
+    site.login_guardian(mother)
+    page = site.client.get(f"/portal/children/{pupil}")
+    assert page.status_code == 200 and 'data-state="records-offline"' in page.text
+    assert "Contrôle surprise W13" not in page.text
