@@ -35,7 +35,8 @@ async def unsubscribe_target(notice_id: int, signature: str) -> UnsubscribeTarge
     """The notice an unsubscribe address names, or None when the signature does not match, the notice is
     unknown, its guardian erased, or its topic cannot be stopped."""
     notice = await Notice.get_or_none(id=notice_id).prefetch_related("message")
-    if notice is None or not hmac.compare_digest(unsubscribe_signature(notice.id, notice.token), signature):
+    expected = unsubscribe_signature(notice.id, notice.token).encode() if notice is not None else b""
+    if notice is None or not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         return None
     message = notice.message
     if not stoppable(Category(message.category), Urgency(message.urgency)):
