@@ -38,6 +38,8 @@ class Rendered:
     link: str = ""  #: the guardian's personal link to read, acknowledge and answer
     buttons: tuple[Button, ...] = ()
     reply_to: str = ""
+    #: The notice's one-click unsubscribe address (RFC 8058), for the email's List-Unsubscribe header.
+    unsubscribe: str = ""
     #: A key the provider may use to refuse a second copy (a worker crashed between send and record).
     idempotency_key: str = ""
     #: An iCalendar (RFC 5545) object to carry along, e.g. a reply slip's deadline; email only.

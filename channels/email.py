@@ -168,6 +168,9 @@ def build_mime(settings: EmailSettings, to: str, message: Rendered, *, now: dt.d
     reply_to = settings.reply_address(message) or message.reply_to
     if reply_to:
         mime["Reply-To"] = reply_to
+    if message.unsubscribe:  # RFC 8058: mailbox providers POST "List-Unsubscribe=One-Click" to the address
+        mime["List-Unsubscribe"] = f"<{message.unsubscribe}>"
+        mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     text = message.text if not message.link or message.link in message.text else f"{message.text}\n\n{message.link}"
     mime.set_content(text)
     if message.html:

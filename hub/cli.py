@@ -199,8 +199,9 @@ def _cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from hub.delivery.worker import main as worker_main
+    from hub.privacy.retention import apply_all
 
-    return worker_main(settings, args.worker_args)
+    return worker_main(settings, args.worker_args, daily=[apply_all])
 
 
 def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,6 +222,19 @@ def _cmd_bounces(args: argparse.Namespace, settings: Settings) -> int:
             await serve(settings, host=host, port=port)
 
     asyncio.run(run())
+    return 0
+
+
+def _cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.privacy.retention import run_all
+    from hub.store import db
+
+    async def run() -> list[str]:
+        async with db.open_db(settings):
+            return await run_all(clock.now(), dry_run=args.dry_run)
+
+    for line in asyncio.run(run()):
+        print(line)
     return 0
 
 
@@ -283,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="default: CARNET_BOUNCE_HOST (127.0.0.1)")
     p.add_argument("--port", type=int, help="default: CARNET_BOUNCE_PORT (2525)")
     p.set_defaults(func=_cmd_bounces)
+
+    p = sub.add_parser("retention", help="remove what is past the school's retention periods (GDPR)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
+    p.set_defaults(func=_cmd_retention)
 
     p = sub.add_parser("serve", help="run the web application")
     p.add_argument("--host")

@@ -83,6 +83,7 @@ class ConsentPurpose(StrEnum):
     FCM = "channel_fcm"  #: processor outside the EU (Google Firebase)
     TELEGRAM = "channel_telegram"  #: processor outside the EU (Telegram)
     PHOTOS = "photos"  #: publication of photos of the pupil
+    RECORDS_ONLINE = "records_online"  #: the pupil's records (grades, report cards) shown on the portal
 
 
 #: The consent each electronic channel needs besides SCHOOL_MESSAGES.
@@ -119,6 +120,35 @@ class Category(StrEnum):
     ADMINISTRATION = "administration"
     HEALTH = "health"
     SAFETY = "safety"
+
+
+class Topic(StrEnum):
+    """What a family may stop, by channel or altogether: the message categories as families name them."""
+
+    SCHOOL_LIFE = "school_life"  #: the school's news, information, administration
+    EVENTS = "events"  #: events and trips
+    RECORDS = "records"  #: grades and report cards
+    HOMEWORK = "homework"  #: homework and the class journal
+    ABSENCES = "absences"  #: cannot be stopped: the school must reach the family about an absence
+    EMERGENCIES = "emergencies"  #: cannot be stopped: safety and health
+
+
+#: The one mapping of message categories onto the topics families stop.
+CATEGORY_TOPIC: dict[Category, Topic] = {
+    Category.INFORMATION: Topic.SCHOOL_LIFE,
+    Category.ADMINISTRATION: Topic.SCHOOL_LIFE,
+    Category.EVENT: Topic.EVENTS,
+    Category.TRIP: Topic.EVENTS,
+    Category.GRADES: Topic.RECORDS,
+    Category.REPORT_CARD: Topic.RECORDS,
+    Category.JOURNAL: Topic.HOMEWORK,
+    Category.ABSENCE: Topic.ABSENCES,
+    Category.HEALTH: Topic.EMERGENCIES,
+    Category.SAFETY: Topic.EMERGENCIES,
+}
+
+#: The topics no opt-out can stop (nor can the urgency EMERGENCY, whatever the category).
+UNSTOPPABLE_TOPICS: frozenset[Topic] = frozenset({Topic.ABSENCES, Topic.EMERGENCIES})
 
 
 class MessageState(StrEnum):

@@ -32,6 +32,7 @@ PURE = {
     "hub.people.preferences",
     "hub.people.labels",
     "hub.web.picker",
+    "hub.people.optout_rules",
     "charter.rules",
 }
 DATABASE_OR_WEB = ("tortoise", "asyncpg", "aiosqlite", "starlette", "uvicorn", "hub.store", "hub.web")

@@ -29,7 +29,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -282,7 +282,27 @@ async def _loop(
                 await asyncio.wait_for(stop.wait(), args.interval)
 
 
-async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+#: A job the command line hands the worker to run once a day (the retention job: ``hub.privacy`` sits above
+#: delivery, so the worker is given it rather than importing it). It takes the moment it runs.
+DailyJob = Callable[[datetime], Awaitable[object]]
+#: How often the daily jobs run: each is safe to run again, so several worker processes may each run them.
+DAILY_EVERY = timedelta(hours=24)
+
+
+async def _run_daily(jobs: Sequence[DailyJob], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        for job in jobs:
+            try:
+                log.info("daily job %s: %s", getattr(job, "__name__", job), await job(clock.now()))
+            except Exception:
+                log.exception("daily job failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), DAILY_EVERY.total_seconds())
+
+
+async def serve(
+    settings: Settings, args: argparse.Namespace, stop: asyncio.Event | None = None, daily: Sequence[DailyJob] = ()
+) -> int:
     from channels.registry import build_adapters
     from hub.store.db import open_db
 
@@ -305,7 +325,8 @@ async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
                     *(
                         _loop(n, args, adapters, limits, settings.base_url, worker_id, stop)
                         for n in range(args.concurrency)
-                    )
+                    ),
+                    *([_run_daily(daily, stop)] if daily and not args.once else []),
                 )
             finally:
                 for adapter in adapters.values():
@@ -318,13 +339,13 @@ async def serve(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
     return 0
 
 
-def main(settings: Settings, argv: Sequence[str]) -> int:
+def main(settings: Settings, argv: Sequence[str], daily: Sequence[DailyJob] = ()) -> int:
     """``carnet worker [--concurrency N] [--interval S] [--once] [--worker-id ID] [--batch N] [--lease S]
     [--rate CHANNEL=N] [--connections CHANNEL=N]``; returns the exit status (0 after a clean stop)."""
     args = parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return asyncio.run(serve(settings, args))
+    return asyncio.run(serve(settings, args, daily=daily))
 
 
 __all__ = [

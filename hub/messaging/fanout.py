@@ -34,6 +34,7 @@ from hub.enums import (
 from hub.messaging import routing
 from hub.messaging.models import Message, MessageAudience
 from hub.people.models import Group
+from hub.people.optouts import Stop, stop_of
 from hub.people.preferences import QuietHours
 from hub.store import sql
 
@@ -230,6 +231,11 @@ async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
     ):
         preferences[row["guardian_id"]].append(Channel(row["channel"]))
 
+    where, p = scoped("o.guardian_id")
+    stopped: dict[int, set[Stop]] = defaultdict(set)  # the topics each guardian stopped, per channel or all
+    for row in await sql.query(f"SELECT o.guardian_id, o.topic, o.channel FROM opt_out o WHERE {where}", p.values):
+        stopped[row["guardian_id"]].add(stop_of(row["topic"], row["channel"]))
+    opt_outs = {guardian: frozenset(stops) for guardian, stops in stopped.items()}
     infos = contact_infos(contacts)
     chunk = Chunk()
     for row in guardians:
@@ -244,6 +250,7 @@ async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
             consents=frozenset(consents[guardian]),
             preferences=tuple(preferences[guardian]),
             quiet=quiet_of(_time_of(row["quiet_from"]), _time_of(row["quiet_until"])),
+            opt_outs=opt_outs.get(guardian, frozenset()),
         )
     return chunk
 

@@ -19,8 +19,8 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, replace
+from typing import Any
 
 from tortoise.transactions import in_transaction
 from twilio.twiml.messaging_response import MessagingResponse
@@ -32,7 +32,6 @@ from hub.enums import (
     ActorKind,
     Channel,
     ConsentPurpose,
-    ConsentSource,
     ContactKind,
     DeliveryState,
     ErrorKind,
@@ -47,8 +46,9 @@ from hub.messaging.replies import (
     record_guardian_reply,
     unmatched_reply_text,
 )
-from hub.people.consent import withdraw_consent
-from hub.people.models import Contact, Guardian, Guardianship
+from hub.people.models import Consent, Contact, Guardian, Guardianship
+from hub.people.optout_rules import STOPPABLE_TOPICS, SmsCommand, parse_sms_command, sms_answer
+from hub.people.optouts import resume, stop
 from hub.store.audit import AuditEntry, audit
 from hub.store.db import ids_of
 
@@ -271,8 +271,10 @@ async def twilio_inbound(
     url: str, params: Mapping[str, str], signature: str, auth_token: str, now: dt.datetime
 ) -> SmsReplyResult:
     """An SMS a guardian sent to our number. YES acknowledges their most recent open SMS notice (and answers
-    yes to its slip's first question when that is a yes/no question), NO answers no, STOP withdraws the SMS
-    consent of the number's guardians, anything else becomes a post in the thread of the notice last sent by
+    yes to its slip's first question when that is a yes/no question), NO answers no, ``STOP NOTES`` (``STOP
+    CIJFERS``, ``STOP GRADES``...) stops that topic by SMS and ``STOP`` alone every topic that may be stopped,
+    never absences and emergencies (``START ...`` resumes; the answer says what stopped and what is kept),
+    anything else becomes a post in the thread of the notice last sent by
     SMS to that number (within ``hub.messaging.replies.MATCH_WINDOW``), or, when there is none, an answer saying it
     could
     not be matched. A number no guardian has gets no answer. Raises ``ForgedCallback`` (nothing recorded) when
@@ -292,7 +294,7 @@ async def twilio_inbound(
                 chosen = await _answer_choice(open_notice, reply.body, now=now)
             if chosen is not None:
                 return SmsReplyResult(reply.answer, guardian_ids, open_notice.id, bool(chosen), chosen, reply.body)
-    if reply.answer is Reply.FREE_TEXT:
+    if reply.answer is Reply.FREE_TEXT and parse_sms_command(reply.body) is None:
         found = await _free_text([c for c, _g in contacts], guardian_ids, reply.body, Channel.SMS, now)
         return SmsReplyResult(
             reply.answer,
@@ -302,12 +304,11 @@ async def twilio_inbound(
             post_id=found.post_id,
             response_text=found.response_text,
         )
-    if reply.answer is Reply.OPT_OUT:
-        # ConsentSource has no "sms" value yet; withdrawn_source is free text, so the channel is recorded as is.
-        source = cast(ConsentSource, str(Channel.SMS))
-        for guardian in await Guardian.filter(id__in=list(guardian_ids)):
-            await withdraw_consent(guardian, ConsentPurpose.SMS, source=source, at=now)
-        return base
+    command = parse_sms_command(reply.body)
+    if command is None and reply.answer is Reply.OPT_OUT:  # CANCEL, END, QUIT...: a bare STOP
+        command = SmsCommand(start=False, topics=frozenset(STOPPABLE_TOPICS))
+    if command is not None:
+        return replace(base, response_text=await _sms_command(command, guardian_ids, now))
     notice = await _open_sms_notice([contact_id for contact_id, _g in contacts], now)
     if notice is None:
         return base
@@ -319,6 +320,23 @@ async def twilio_inbound(
             acknowledged = False
             pupils = await _answer_yes_no(notice, NO, channel=Channel.SMS, now=now)
     return SmsReplyResult(reply.answer, guardian_ids, notice.id, acknowledged, pupils, reply.body)
+
+
+async def _sms_command(command: SmsCommand, guardian_ids: tuple[int, ...], now: dt.datetime) -> str:
+    """STOP or START by SMS: the topics named stop (or resume) on SMS only, for every guardian of the number;
+    absences and emergencies go on. The answer, in the first guardian's language, says what stopped, what
+    replaces it (the portal, or paper for a guardian without it) and what is kept."""
+    for guardian_id in guardian_ids:
+        if command.start:
+            await resume(guardian_id, command.topics, Channel.SMS, source="sms", at=now)
+        elif command.topics:
+            await stop(guardian_id, command.topics, Channel.SMS, source="sms", at=now)
+    first = guardian_ids[0]
+    language = await guardian_language(first)
+    has_portal = await Consent.filter(
+        guardian_id=first, purpose=ConsentPurpose.SCHOOL_MESSAGES, withdrawn_at__isnull=True
+    ).exists()
+    return sms_answer(command, language, has_portal=has_portal)
 
 
 def twiml(result: SmsReplyResult) -> str:

@@ -4,16 +4,32 @@ rendering input of each notice of a batch (read by the worker, the print queue a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections import defaultdict
 from collections.abc import Sequence
 
+from hub.enums import Category, Urgency
 from hub.messaging import translations
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion
 from hub.messaging.rendering import NoticeView, QuestionView, SlipView
+from hub.people.optout_rules import stoppable
 
 
 def personal_link(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/n/{token}"
+
+
+def unsubscribe_signature(notice_id: int, token: str) -> str:
+    """The signature of a notice's unsubscribe address: an HMAC keyed by the notice's secret, so the address
+    proves the notice without carrying its secret (a mailbox provider fetching it learns nothing that opens the
+    notice)."""
+    return hmac.new(token.encode(), f"unsubscribe:{notice_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def unsubscribe_link(base_url: str, notice_id: int, token: str) -> str:
+    """The notice's one-click unsubscribe address (RFC 8058): a POST stops its topic by email."""
+    return f"{base_url.rstrip('/')}/u/{notice_id}/{unsubscribe_signature(notice_id, token)}"
 
 
 def short_code(token: str) -> str:
@@ -75,5 +91,8 @@ async def notice_views(deliveries: Sequence[Delivery], base_url: str) -> dict[in
             if slip
             else None,
             timezone=message.school.timezone,
+            unsubscribe=unsubscribe_link(base_url, notice.id, notice.token)
+            if stoppable(Category(message.category), Urgency(message.urgency))
+            else "",
         )
     return views

@@ -68,6 +68,7 @@ from hub.people.models import (
     Staff,
     StaffRoleGrant,
 )
+from hub.people.optouts import stops_of
 from hub.people.preferences import QuietHours
 from hub.store import sql
 from hub.store.audit import AuditEntry
@@ -219,6 +220,7 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
         )
         for row in rows:
             preferences[row["guardian_id"]].append(Channel(row["channel"]))
+    opt_outs = await stops_of(ids)
     return {
         guardian: routing.GuardianProfile(
             guardian_id=guardian,
@@ -227,6 +229,7 @@ async def guardian_profiles(guardian_ids: Iterable[int]) -> dict[int, routing.Gu
             consents=frozenset(consents[guardian]),
             preferences=tuple(preferences[guardian]),
             quiet=quiet.get(guardian),
+            opt_outs=opt_outs.get(guardian, frozenset()),
         )
         for guardian, language in languages.items()
     }
@@ -309,8 +312,9 @@ def reachable_step(
     plan: Sequence[str], step: int | None, contacts: Sequence[routing.ContactInfo]
 ) -> tuple[int, int | None] | None:
     """From ``step`` on, the first step whose channel still has a usable contact (a contact may have died
-    since the plan was made), and that contact's id; the letter always qualifies."""
-    while step is not None:
+    since the plan was made), and that contact's id; the letter always qualifies. None past the plan's end (a
+    plan of the portal alone, when the guardian stopped the message's topic)."""
+    while step is not None and step < len(plan):
         channel = Channel(plan[step])
         if channel not in CHANNEL_CONTACT:
             return step, None
@@ -412,6 +416,7 @@ async def publish(
     if only_guardians is not None:  # a message written for some guardians of its pupils (a family's digest)
         guardians = [g for g in guardians if g in only_guardians]
 
+    category = Category(message.category)
     scheduled_at = message.scheduled_at
     visible_at = now if scheduled_at is None else max(now, scheduled_at)
     first_due = routing.initial_due(charter, now, urgency, scheduled_at)
@@ -436,7 +441,9 @@ async def publish(
             if not members:
                 continue
             plans = {
-                g: routing.channel_plan(chunk.profiles[g], available_channels=available_channels, urgency=urgency)
+                g: routing.channel_plan(
+                    chunk.profiles[g], available_channels=available_channels, urgency=urgency, category=category
+                )
                 for g in members
             }
             notice_ids = await fanout.insert_notices(message.id, plans, chunk.notices_for, now=now)
@@ -466,7 +473,8 @@ async def publish(
                     )
                 profile = chunk.profiles[g]
                 reachable = reachable_step([c.value for c in plan], routing.first_active_step(plan), profile.contacts)
-                assert reachable is not None  # the letter always qualifies
+                if reachable is None:  # the portal alone: the guardian stopped this topic, the inbox holds it
+                    continue
                 step, contact_id = reachable
                 channel = plan[step]
                 key = ""

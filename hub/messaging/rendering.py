@@ -126,6 +126,8 @@ class NoticeView:
     text_language: str = ""
     #: The text is a machine translation (reviewed by its author): the family is told.
     machine_translation: bool = False
+    #: The one-click unsubscribe address of this notice's topic by email ("" when the topic cannot be stopped).
+    unsubscribe: str = ""
 
 
 # ------------------------------------------------------------------------------------------ translations
@@ -282,6 +284,7 @@ def _email(view: NoticeView, lang: str) -> Rendered:
         html=_render_template("email.html.j2", lang, **ctx) + "\n",
         link=view.link,
         reply_to=view.reply_to,
+        unsubscribe=view.unsubscribe,
         calendar=_slip_calendar(view, lang),
     )
 

@@ -34,6 +34,7 @@ from hub.enums import (
     Urgency,
 )
 from hub.messaging.sms_segments import SegmentCount, count_segments, estimate_cost
+from hub.people.optout_rules import Stop, stopped_channels
 from hub.people.preferences import DEFAULT_CHANNEL_ORDER, QuietHours
 
 __all__ = [
@@ -111,6 +112,8 @@ class GuardianProfile:
     preferences: tuple[Channel, ...] = ()
     #: The guardian's own quiet hours, None when they set none.
     quiet: QuietHours | None = None
+    #: The topics the guardian stopped: (topic, channel), the channel None for every channel.
+    opt_outs: frozenset[Stop] = field(default_factory=frozenset)
 
 
 # ---------------------------------------------------------------------------------------------- the audience
@@ -170,6 +173,7 @@ def channel_plan(
     *,
     available_channels: frozenset[Channel],
     urgency: Urgency = Urgency.NORMAL,
+    category: Category = Category.INFORMATION,
 ) -> tuple[Channel, ...]:
     """The ordered channels to try for one notice, always ending with the letter, each at most once.
 
@@ -179,21 +183,34 @@ def channel_plan(
     (it is the inbox, "delivered" at once, see the module's note). For an emergency, SMS moves to the first
     active step, even if the guardian did not list it, as long as it is configured, consented and possible:
     it is what people see at once.
+
+    The guardian's opt-outs (``profile.opt_outs``) take the channels on which they stopped the message's topic
+    out of the plan (never for absences, emergencies or the urgency EMERGENCY: :mod:`hub.people.optout_rules`).
+    What replaces a stopped channel is the portal: when a stop leaves no active channel, the plan is the portal
+    alone, the notice waits in the inbox and no letter is printed; a guardian without the portal keeps the
+    letter, paper being what is left.
     """
     urgency = Urgency(urgency)
+    stopped = stopped_channels(profile.opt_outs, category, urgency)
     order = profile.preferences or DEFAULT_CHANNEL_ORDER
     active: list[Channel] = []
+    removed = False
     for channel in order:
         channel = Channel(channel)
         if channel in (Channel.PORTAL, Channel.LETTER) or channel in active:
             continue
         if _electronic_ok(profile, channel, available_channels):
+            if stopped is None or channel in stopped:
+                removed = True
+                continue
             active.append(channel)
     if urgency is Urgency.EMERGENCY and _electronic_ok(profile, Channel.SMS, available_channels):
         if Channel.SMS in active:
             active.remove(Channel.SMS)
         active.insert(0, Channel.SMS)
     head = (Channel.PORTAL,) if _electronic_ok(profile, Channel.PORTAL, available_channels) else ()
+    if head and (stopped is None or (removed and not active)):
+        return head  # stopped: the inbox holds it, nothing rings and nothing is printed
     return (*head, *active, Channel.LETTER)
 
 

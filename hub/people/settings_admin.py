@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from hub.enums import ActorKind, Language, StaffRole
 from hub.people import staff as staff_rules
+from hub.people.gdpr_models import RetentionPolicy
 from hub.people.models import School, Staff, StaffRoleGrant
 from hub.people.security import MIN_PASSWORD_LENGTH, hash_password
 from hub.people.setup_models import SchoolProfile
@@ -246,3 +247,57 @@ async def create_member(school_id: int, new: NewMember, *, by: Staff, at: dt.dat
         for role in roles:
             await staff_rules.grant_role(member, role, by=by, at=at)
     return member
+
+
+# ------------------------------------------------------------------------------------------- retention periods
+
+#: The school's retention periods while it set none, in days: a school year and a half for the queue's history,
+#: two school years for what families received and wrote (a dispute about last year's trip can still be settled).
+DEFAULT_RETENTION_DAYS = {"deliveries": 550, "notices": 730, "threads": 730, "attachments": 730}
+#: The bounds a school may set: at least a month (a delivery report covers the current month), at most ten years.
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 30, 3650
+
+
+@dataclass(frozen=True)
+class Periods:
+    """How long the school keeps what it sent, in days (``hub.privacy.retention`` removes what is older)."""
+
+    deliveries: int
+    notices: int
+    threads: int
+    attachments: int
+
+
+async def retention_periods(school_id: int) -> Periods:
+    row = await RetentionPolicy.get_or_none(school_id=school_id)
+    if row is None:
+        return Periods(**DEFAULT_RETENTION_DAYS)
+    return Periods(row.deliveries_days, row.notices_days, row.threads_days, row.attachments_days)
+
+
+def checked_periods(raw: dict[str, str]) -> Periods:
+    """The periods a form asks for, each a whole number of days within the bounds; ``SettingsError`` (field,
+    ``retention``) otherwise."""
+    values: dict[str, int] = {}
+    for key in DEFAULT_RETENTION_DAYS:
+        text = raw.get(key, "").strip()
+        if not text.isdigit() or len(text) > 5 or not MIN_RETENTION_DAYS <= int(text) <= MAX_RETENTION_DAYS:
+            raise SettingsError(key, "retention", f"{MIN_RETENTION_DAYS}..{MAX_RETENTION_DAYS} days")
+        values[key] = int(text)
+    return Periods(**values)
+
+
+async def update_retention(school_id: int, periods: Periods, *, by: int, at: dt.datetime) -> None:
+    """Save the school's periods (checked again: ``SettingsError`` and nothing saved), audited with the days."""
+    checked_periods({key: str(getattr(periods, key)) for key in DEFAULT_RETENTION_DAYS})
+    values = {f"{key}_days": getattr(periods, key) for key in DEFAULT_RETENTION_DAYS}
+    await RetentionPolicy.update_or_create(defaults={**values, "updated_at": at}, school_id=school_id)
+    await audit(
+        "retention.periods",
+        at=at,
+        actor_kind=ActorKind.STAFF,
+        actor_id=by,
+        subject_type="school",
+        subject_id=school_id,
+        **values,
+    )

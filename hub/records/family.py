@@ -59,6 +59,9 @@ class ChildRecord:
     absences: list[Absence]
     coming_up: list[JournalEntry]
     past: list[JournalEntry]
+    #: False while the guardians refuse, or disagree on, showing the records online (the restrictive answer
+    #: applies): the grades and report cards are then left out here and go on paper.
+    records_online: bool = True
 
     @property
     def unjustified(self) -> int:
@@ -131,6 +134,7 @@ async def child_record(guardian_id: int, pupil_id: int, now: dt.datetime, today:
     shown = [pupil_id] if sees else []
     group_ids = [g for g, _k, _n in groups] if sees else []
     diary = JournalEntry.filter(group_id__in=group_ids, kind__in=(JournalKind.HOMEWORK, JournalKind.TEST))
+    online = await visibility.records_online(pupil_id)
     return ChildRecord(
         pupil=PupilRef(pupil.id, f"{pupil.first_name} {pupil.last_name}"),
         classes=tuple(name for _g, kind, name in groups if kind == "class"),
@@ -145,6 +149,7 @@ async def child_record(guardian_id: int, pupil_id: int, now: dt.datetime, today:
         .order_by("-due_on", "subject")
         .limit(PAST_JOURNAL)
         .prefetch_related("group"),
+        records_online=online,
     )
 
 

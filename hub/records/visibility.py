@@ -4,6 +4,9 @@ data export and the notices about records all ask.
 * A guardian sees the records (grades, report cards, absences, the class journal) of a pupil only through a
   guardianship that is not barred by a court order and that carries the right to see records
   (``Guardianship.sees_records``; a school records that some guardians receive messages but may not see results).
+* Grades and report cards show online only while the pupil's consent to "records online" is not refused or in
+  conflict between the guardians (:mod:`hub.people.pupil_consent`: the restrictive answer applies until they agree);
+  the school then hands them over on paper.
 * A pupil sees their own grades and report cards from their publication, with no delay.
 * A grade or a report card shows to families only once its publication time has passed *and* the school's delay
   for families after it (``School.family_records_delay_hours``: the pupil-first window, so a pupil hears of a grade
@@ -20,7 +23,9 @@ from typing import cast
 
 from tortoise.queryset import QuerySet
 
+from hub.enums import ConsentPurpose
 from hub.people.models import Guardianship, Pupil, School
+from hub.people.pupil_consent import PupilConsentState, pupil_consents
 from hub.records.models import Grade, ReportCard
 from hub.store.db import ids_of
 
@@ -55,16 +60,27 @@ async def school_delay_hours(pupil_ids: Iterable[int]) -> int:
     return int(cast(int, delays[0])) if delays else 0
 
 
+async def records_online(pupil_id: int) -> bool:
+    """Whether the pupil's grades and report cards may show online: the guardians' consent is not refused nor in
+    conflict (no answer, or one yes, allows it)."""
+    state = (await pupil_consents(pupil_id))[ConsentPurpose.RECORDS_ONLINE].state
+    return state not in (PupilConsentState.REFUSED, PupilConsentState.CONFLICT)
+
+
+async def _online(pupil_ids: Iterable[int]) -> list[int]:
+    return [pid for pid in pupil_ids if await records_online(pid)]
+
+
 async def family_grades(pupil_ids: Iterable[int], now: dt.datetime) -> QuerySet[Grade]:
     """The grades of these pupils a family sees at ``now`` (pass only pupils from :func:`record_pupil_ids`)."""
-    ids = list(pupil_ids)
+    ids = await _online(pupil_ids)
     cutoff = family_cutoff(now, await school_delay_hours(ids))
     return Grade.filter(pupil_id__in=ids, published_at__isnull=False, published_at__lte=cutoff)
 
 
 async def family_report_cards(pupil_ids: Iterable[int], now: dt.datetime) -> QuerySet[ReportCard]:
     """The report cards of these pupils a family sees at ``now``."""
-    ids = list(pupil_ids)
+    ids = await _online(pupil_ids)
     cutoff = family_cutoff(now, await school_delay_hours(ids))
     return ReportCard.filter(pupil_id__in=ids, published_at__isnull=False, published_at__lte=cutoff)
 
@@ -87,5 +103,6 @@ __all__ = [
     "pupil_grades",
     "pupil_report_cards",
     "record_pupil_ids",
+    "records_online",
     "school_delay_hours",
 ]

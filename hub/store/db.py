@@ -30,6 +30,7 @@ sqlite3.register_adapter(dt.time, dt.time.isoformat)
 MODELS_MODULES = [
     "hub.people.models",
     "hub.people.setup_models",
+    "hub.people.gdpr_models",
     "hub.messaging.models",
     "hub.delivery.models",
     "hub.records.models",

@@ -33,6 +33,7 @@ from hub.messaging import notice_page, portal, threads
 from hub.messaging.models import Attachment, Notice
 from hub.messaging.portal import FieldErrors, MessagePage, SlipRefused
 from hub.privacy import export
+from hub.privacy.export_pdf import export_pdf
 from hub.records import family as records_family
 from hub.records import grade_chart
 from hub.web.guard import parse_id, parse_page
@@ -209,7 +210,8 @@ def routes(web: Web) -> list[BaseRoute]:
     @guardian
     async def my_data_export(request: Request, actor: Actor) -> Response:
         form = await web.form(request)
-        file_format = "zip" if form.get("format") == "zip" else "json"
+        asked = str(form.get("format", ""))
+        file_format = asked if asked in ("zip", "pdf") else "json"
         try:
             data = await export.audited_export(actor.id, now=now(), file_format=file_format, via="portal")
         except export.NothingToExport:
@@ -217,6 +219,9 @@ def routes(web: Web) -> list[BaseRoute]:
         stamp = now().strftime("%Y%m%d")
         if file_format == "zip":
             body, media = export.export_zip(data), "application/zip"
+        elif file_format == "pdf":
+            body = export_pdf(data, language=web.language(request, actor), timezone=web.settings.timezone)
+            media = "application/pdf"
         else:
             body, media = export.export_json(data), "application/json"
         return Response(

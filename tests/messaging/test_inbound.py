@@ -42,6 +42,7 @@ from hub.messaging.models import (
     ThreadPost,
 )
 from hub.messaging.planning import publish, record_outcome
+from hub.people.gdpr_models import OptOut
 from hub.people.models import (
     Consent,
     Contact,
@@ -54,6 +55,7 @@ from hub.people.models import (
     Staff,
     StaffRoleGrant,
 )
+from hub.people.optout_rules import STOPPABLE_TOPICS
 from hub.store.audit import AuditEntry
 from hub.web import create_app
 
@@ -201,13 +203,16 @@ async def test_oui_answers_a_yes_no_slip_and_non_answers_no(db: str) -> None:
     assert (await SlipResponse.get(id=response.id)).answers == {"1": "yes"}
 
 
-async def test_stop_withdraws_the_sms_consent_and_nothing_else(db: str) -> None:
+async def test_stop_stops_what_may_be_stopped_by_sms_and_keeps_the_sms_consent(db: str) -> None:
     s = await build()
     params = sms_params("STOP")
     result = await inbound.twilio_inbound(INBOUND_URL, params, signed(INBOUND_URL, params), TOKEN, LATER)
     assert result.reply is Reply.OPT_OUT
     live = await Consent.filter(guardian_id=s.guardian.id, withdrawn_at__isnull=True).values_list("purpose", flat=True)
-    assert list(live) == [ConsentPurpose.SCHOOL_MESSAGES]
+    assert sorted(live) == sorted([ConsentPurpose.SCHOOL_MESSAGES, ConsentPurpose.SMS])  # emergencies still come
+    stops = await OptOut.filter(guardian_id=s.guardian.id).values_list("topic", "channel")
+    assert sorted(stops) == sorted((t, "sms") for t in STOPPABLE_TOPICS)
+    assert "urgences" in result.response_text and "portail" in result.response_text
     assert not await Acknowledgement.filter(notice_id=s.notice.id).exists()
 
 
