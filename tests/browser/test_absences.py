@@ -40,7 +40,7 @@ async def _name_of_3a() -> str:
 
 def _sign_in(page: Page) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(f"prof.demo@{STAFF_DOMAIN}")
+    page.get_by_label("Adresse e-mail", exact=True).fill(f"prof.demo@{STAFF_DOMAIN}")
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()

@@ -22,7 +22,7 @@ SUBJECT = "Visite de la citadelle (test navigateur)"
 
 def _sign_in(page: Page) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(f"prof.demo@{STAFF_DOMAIN}")
+    page.get_by_label("Adresse e-mail", exact=True).fill(f"prof.demo@{STAFF_DOMAIN}")
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
@@ -65,7 +65,7 @@ def test_a_teacher_sends_a_reply_slip_to_a_class(page: Page, live_server: LiveSe
     assert_accessible(page, "compose")
 
     page.get_by_role("group", name="Classes").get_by_role("checkbox").first.check()
-    page.get_by_label("Objet").fill(SUBJECT)
+    page.get_by_label("Objet", exact=True).fill(SUBJECT)
     page.get_by_label("Message", exact=True).fill("Chers parents,\n\nLa classe visite la citadelle de Namur.")
     page.get_by_label("Catégorie").select_option("trip")
     page.get_by_label("Ajouter un talon-réponse à compléter").check()
@@ -114,13 +114,13 @@ def test_the_composer_says_what_is_missing_in_dutch(page: Page) -> None:
     _sign_in(page)
     page.goto("/staff/compose?lang=nl")
     expect(page.get_by_role("heading", level=1)).to_have_text("Nieuw bericht")
-    page.get_by_label("Onderwerp").fill("Zwemmen")
+    page.get_by_label("Onderwerp", exact=True).fill("Zwemmen")
     page.get_by_label("Een antwoordstrookje toevoegen").check()
     page.locator("#f-q1_choices").fill("Ja\nNee")
     page.get_by_role("button", name="Voorbeeld vóór verzending").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Schrijf het bericht.")
     expect(alert).to_contain_text("Schrijf de vraag.")
-    expect(page.get_by_label("Onderwerp")).to_have_value("Zwemmen")
+    expect(page.get_by_label("Onderwerp", exact=True)).to_have_value("Zwemmen")
     expect(page.locator("#f-q1_text")).to_have_attribute("aria-invalid", "true")
     assert_accessible(page, "compose-errors-nl")

@@ -30,7 +30,7 @@ async def _class_3a() -> tuple[int, str, int]:
 
 def _sign_in(page: Page) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(TEACHER)
+    page.get_by_label("Adresse e-mail", exact=True).fill(TEACHER)
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()

@@ -29,7 +29,7 @@ SUBJECT = "Sortie à la citadelle (le parcours complet)"
 
 def _sign_in(page: Page, email: str) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Adresse e-mail", exact=True).fill(email)
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
@@ -70,7 +70,7 @@ def test_the_journey_of_a_reply_slip(page: Page, browser: Browser, live_server: 
     _sign_in(page, f"prof.demo@{STAFF_DOMAIN}")
     page.goto("/staff/compose")
     page.get_by_role("group", name="Classes").get_by_label("3A", exact=True).check()
-    page.get_by_label("Objet").fill(SUBJECT)
+    page.get_by_label("Objet", exact=True).fill(SUBJECT)
     page.get_by_label("Message", exact=True).fill("Chers parents,\n\nNous visiterons la citadelle de Namur.")
     page.locator("#f-needs_acknowledgement").check()
     page.get_by_label("Ajouter un talon-réponse à compléter").check()

@@ -49,7 +49,7 @@ async def _letter_for_a_paper_only_family() -> tuple[str, str]:
 
 def _sign_in(page: Page, email: str) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Adresse e-mail", exact=True).fill(email)
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
@@ -82,6 +82,9 @@ def test_a_paper_only_familys_letter_is_printed_and_its_slip_recorded(page: Page
     expect(page.get_by_role("heading", level=2)).to_have_text(SUBJECT)
     assert_accessible(page, "office-paper-form")
     page.get_by_role("group", name="1. Commandez-vous la photo ?").get_by_label("Oui").check()
+    signers = page.get_by_role("group", name="Qui a signé le talon ?")
+    if signers.count():  # one letter for a household: the office says which guardian signed
+        signers.get_by_label(name).check()
     page.get_by_label("Nom écrit sur le talon").fill(name)
     page.get_by_role("button", name="Enregistrer la réponse").first.click()
     expect(page.get_by_role("status")).to_contain_text("La réponse est enregistrée")

@@ -26,7 +26,7 @@ async def _unacknowledged_trip_notice() -> str:
 
 def _sign_in_as_principal(page: Page) -> None:
     page.goto("/login")
-    page.get_by_label("Adresse e-mail").fill(f"direction@{STAFF_DOMAIN}")
+    page.get_by_label("Adresse e-mail", exact=True).fill(f"direction@{STAFF_DOMAIN}")
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()

@@ -17,7 +17,7 @@ from hub.testing.liveserver import LiveServer
 def test_staff_sign_in(page: Page) -> None:
     page.goto("/login")
     assert_accessible(page, "login")
-    page.get_by_label("Adresse e-mail").fill(f"direction@{STAFF_DOMAIN}")
+    page.get_by_label("Adresse e-mail", exact=True).fill(f"direction@{STAFF_DOMAIN}")
     page.get_by_label("Mot de passe").fill("not the password")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("alert")).to_contain_text("ne correspondent à aucun compte actif")

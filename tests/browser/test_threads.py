@@ -61,7 +61,7 @@ def test_a_parent_writes_and_the_teacher_answers(page: Page, live_server: LiveSe
 
     page.context.clear_cookies()
     page.goto("/login?lang=fr")
-    page.get_by_label("Adresse e-mail").fill(talk.teacher_email)
+    page.get_by_label("Adresse e-mail", exact=True).fill(talk.teacher_email)
     page.get_by_label("Mot de passe").fill("demo")
     page.get_by_role("button", name="Se connecter").click()
     page.goto("/staff/inbox")
