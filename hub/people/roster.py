@@ -19,7 +19,7 @@ import io
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ __all__ = [
     "PupilRow",
     "RosterError",
     "RosterIssue",
+    "data_lines",
     "import_roster",
     "parse_roster",
     "read_roster_file",
@@ -390,24 +391,7 @@ def parse_roster(text: str) -> ParsedRoster:
 
     class_first_line: dict[str, int] = {}
     link_lines: dict[tuple[str, str], int] = {}
-    previous_end = reader.line_num
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(RosterIssue(previous_end + 1, "", f"the line cannot be read: {exc}"))
-            break
-        line_no = previous_end + 1
-        previous_end = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            errors.append(
-                RosterIssue(line_no, "", f"the line has {len(cells)} cells but the header has {len(header)} columns")
-            )
-            continue
+    for line_no, cells in data_lines(reader, header, errors):
         row = _Line(line_no, dict(zip(header, cells, strict=False)), errors)
         _parse_line(row, parsed, class_first_line, link_lines, errors)
 
@@ -416,6 +400,33 @@ def parse_roster(text: str) -> ParsedRoster:
     if errors:
         raise RosterError(errors)
     return parsed
+
+
+def data_lines(
+    reader: Iterator[list[str]], header: Sequence[str], errors: list[RosterIssue]
+) -> Iterator[tuple[int, list[str]]]:
+    """The data lines of a CSV file after its header, with their line number in the file (a quoted cell may span
+    lines): blank lines skipped, a line with cells past the header's columns named in ``errors`` and skipped, an
+    unreadable line named and the reading stopped. The roster and the staff import read their files through it."""
+    previous_end = getattr(reader, "line_num", 1)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RosterIssue(previous_end + 1, "", f"the line cannot be read: {exc}"))
+            return
+        line_no = previous_end + 1
+        previous_end = getattr(reader, "line_num", line_no)
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            errors.append(
+                RosterIssue(line_no, "", f"the line has {len(cells)} cells but the header has {len(header)} columns")
+            )
+            continue
+        yield line_no, cells
 
 
 def _parse_line(
