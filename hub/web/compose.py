@@ -562,7 +562,7 @@ def routes(web: Web) -> list[BaseRoute]:
             "channel_webpush": _("Web push"),
             "channel_fcm": _("Mobile push"),
             "channel_telegram": _("Telegram"),
-            "channel_letter": _("Paper slip"),
+            "channel_letter": _("Printed letter"),
             "channel_link": _("Personal link"),
         }
         text = await composer.responses_csv(

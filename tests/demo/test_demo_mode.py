@@ -93,11 +93,11 @@ def test_the_demo_worker_sends_to_the_local_providers_and_the_outbox_shows_it(tm
         page = ""
         while time.monotonic() < deadline:
             page = client.get("/demo/outbox").text
-            if "Fermeture de l&#39;école" in page and "sms" in page:
+            if "Fermeture de l&#39;école" in page and "<td>SMS</td>" in page:
                 break
             time.sleep(0.5)
         assert "Fermeture de l&#39;école" in page  # the email, with its subject
-        assert "<td>sms</td>" in page  # an emergency goes by SMS first where consented
+        assert "<td>SMS</td>" in page  # an emergency goes by SMS first where consented (channels in words)
         # The landing page says where to click, and opens a separated parent's portal in one click.
         landing = client.get("/")
         assert "où cliquer" in landing.text and "prof.demo@" in landing.text
@@ -125,12 +125,12 @@ def test_the_demo_sends_web_push_and_mobile_push_to_their_local_services(tmp_pat
         while time.monotonic() < deadline:
             by_browser = client.get(f"/demo/outbox?guardian={browser}").text
             by_phone = client.get(f"/demo/outbox?guardian={phone}").text
-            if "<td>webpush</td>" in by_browser and "<td>fcm</td>" in by_phone:
+            if "<td>notification du navigateur</td>" in by_browser and "<td>application mobile</td>" in by_phone:
                 break
             time.sleep(0.5)
         # The push service decrypted the payload (RFC 8291) and checked the VAPID signature before keeping it.
-        assert "<td>webpush</td>" in by_browser and "Fermeture de l&#39;école" in by_browser
-        assert "<td>fcm</td>" in by_phone and FCM_TOKEN in by_phone and "Fermeture de l&#39;école" in by_phone
+        assert "<td>notification du navigateur</td>" in by_browser and "Fermeture de l&#39;école" in by_browser
+        assert "<td>application mobile</td>" in by_phone and FCM_TOKEN in by_phone and "Fermeture de l&#39;école" in by_phone
 
     async def subscription() -> str:
         async with db.open_db(settings):
