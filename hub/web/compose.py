@@ -486,6 +486,10 @@ def routes(web: Web) -> list[BaseRoute]:
     async def message(request: Request, actor: Actor) -> Response:
         found = await visible_or_404(actor, _path_id(request))
         page = await composer.message_page(actor, found, _page_number(request), now=now())
+        # its delivery data, once per view (the page's own refresh, progress.json, is not another view)
+        await audit_log.staff_read(
+            audit_log.DELIVERY_VIEWED, actor.id, at=now(), subject_type="message", subject_id=found.id, via="page"
+        )
         words = Words(web, web.language(request, actor))
         return await render(
             request,
