@@ -466,6 +466,12 @@ async def my_notices(call: Call) -> NoticePage:
     )
     pupils = await access.guardian_pupil_ids(call.me.id)
     items = await _summaries(list(notices), pupils)
+    subjects = await translations.subjects_for(  # in my language where the message was written in it
+        call.me.language,
+        await translations.school_language(call.me.school_id),
+        {n.message.id: n.message.subject for n in notices},
+    )
+    items = [item.model_copy(update={"subject": subjects[item.message_id]}) for item in items]
     return NoticePage(items=items, page=query.page, per_page=query.per_page, total=len(ids))
 
 
