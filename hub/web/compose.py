@@ -187,6 +187,8 @@ class Words:
         _ = self.gettext
         if row.state == "delivered" and row.channel is not None:
             return _("Reached by %(channel)s") % {"channel": _(CHANNEL_LABELS[row.channel])}
+        if row.state == "printed":  # handed over on paper, not known delivered (as the delivery report says)
+            return _("Letter printed")
         if row.state == "sending":
             return _("Being sent")
         if row.state == "held":
