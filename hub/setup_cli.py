@@ -94,7 +94,8 @@ def _cmd_school_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_import_staff(args: argparse.Namespace, settings: Settings) -> int:
-    from hub.people.staff_import import StaffImportError, import_staff
+    from hub.people.models import School
+    from hub.people.staff_import import StaffImportError, describe_errors, import_staff
     from hub.store import db
 
     if not Path(args.file).is_file():
@@ -105,8 +106,9 @@ def _cmd_import_staff(args: argparse.Namespace, settings: Settings) -> int:
         async with db.open_db(settings):
             try:
                 report = await import_staff(Path(args.file), dry_run=args.dry_run, now=clock.now())
-            except StaffImportError as exc:
-                print(exc.describe(), file=sys.stderr)
+            except StaffImportError as exc:  # in the school's language, or English without a school
+                school = await School.first()
+                print(describe_errors(exc.errors, str(school.default_language) if school else "en"), file=sys.stderr)
                 return 2
         print(report.describe())
         return 0

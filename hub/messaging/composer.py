@@ -958,6 +958,9 @@ class Counts:
     failed: int = 0
     #: Personal links fetched with no sign of a person reading (a mail scanner, perhaps): not in ``read``.
     opened: int = 0
+    #: Families reached by nothing but a printed letter: "letter printed", not known delivered (not in
+    #: ``delivered``), as the delivery report counts them.
+    printed: int = 0
 
     def rate(self, part: int) -> float:
         return part / self.families if self.families else 0.0
@@ -965,8 +968,9 @@ class Counts:
 
 async def counts_of(message_ids: Sequence[int]) -> dict[int, Counts]:
     """Per message, families (notices), delivered (a channel other than the inbox took it), read, acknowledged,
-    answered (at least one slip answer), failed (a delivery failed and no channel took it) and opened (the personal
-    link fetched, no sign of reading). Seven queries."""
+    answered (at least one slip answer), failed (a delivery failed and no channel took it), opened (the personal
+    link fetched, no sign of reading) and printed (nothing but a printed letter took it: not in delivered). Seven
+    queries."""
     ids = list(message_ids)
     counts = {m: Counts() for m in ids}
     if not ids:
@@ -987,19 +991,23 @@ async def counts_of(message_ids: Sequence[int]) -> dict[int, Counts]:
     acks = Acknowledgement.filter(notice__message_id__in=ids)
     for m, n in (await per_message(acks, "notice__message_id")).items():
         counts[m].acknowledged = n
-    reached = set(
-        await Delivery.filter(notice__message_id__in=ids, state__in=_REACHED)
+    reached_by = await (
+        Delivery.filter(notice__message_id__in=ids, state__in=_REACHED)
         .exclude(channel=Channel.PORTAL)
-        .values_list("notice__message_id", "notice_id")
+        .values_list("notice__message_id", "notice_id", "channel")
     )
+    reached = {(m, n) for m, n, _c in reached_by}
+    others = {(m, n) for m, n, c in reached_by if c != Channel.LETTER}  # a printed letter is not "delivered"
     failed = set(
         await Delivery.filter(notice__message_id__in=ids, state=DeliveryState.FAILED).values_list(
             "notice__message_id", "notice_id"
         )
     )
     answered = set(await SlipResponse.filter(notice__message_id__in=ids).values_list("notice__message_id", "notice_id"))
-    for m, _n in reached:
+    for m, _n in others:
         counts[m].delivered += 1
+    for m, _n in reached - others:
+        counts[m].printed += 1
     for m, _n in failed - reached:
         counts[m].failed += 1
     for m, _n in answered:
@@ -1250,7 +1258,8 @@ def _pupil_answer(
 #: has it or may take it now), ``held`` (its next delivery waits for its time: the charter's hours, the
 #: guardian's own quiet hours, the daily limit, a retry's wait), ``failed`` (every channel tried failed, nothing
 #: is left to try) and ``portal`` (nothing but the inbox: the guardian acknowledged before any channel went).
-FAMILY_STATES = ("delivered", "sending", "held", "failed", "portal")
+#: ``printed``: the only channel that took it is a printed letter, handed over but not known delivered.
+FAMILY_STATES = ("delivered", "printed", "sending", "held", "failed", "portal")
 _WAITING = (DeliveryState.PLANNED, DeliveryState.HELD)
 _GOING = (DeliveryState.DUE, DeliveryState.CLAIMED)
 
@@ -1271,8 +1280,11 @@ def family_standing(deliveries: Iterable[Mapping[str, Any]], now: dt.datetime) -
     time has come counts as being sent: the next worker pass takes it."""
     plan = [d for d in deliveries if d["purpose"] != DeliveryPurpose.REMINDER and d["channel"] != Channel.PORTAL]
     reached = [d for d in plan if d["state"] in _REACHED]
-    if reached:
-        return Standing("delivered", channel=Channel(reached[-1]["channel"]))
+    others = [d for d in reached if d["channel"] != Channel.LETTER]
+    if others:
+        return Standing("delivered", channel=Channel(others[-1]["channel"]))
+    if reached:  # a printed letter only: "letter printed", never delivered
+        return Standing("printed", channel=Channel.LETTER)
     waiting = [d["due_at"] for d in plan if d["state"] in _WAITING]
     if any(d["state"] in _GOING for d in plan) or any(due <= now for due in waiting):
         return Standing("sending")
@@ -1300,6 +1312,8 @@ class FamilyProgress:
 
     families: int = 0
     delivered: int = 0
+    #: Families reached by nothing but a printed letter (not known delivered).
+    printed: int = 0
     sending: int = 0
     held: int = 0
     failed: int = 0
@@ -1312,7 +1326,7 @@ class FamilyProgress:
     @property
     def done(self) -> int:
         """Families for whom nothing is left to do: reached, failed everywhere, or read in the inbox."""
-        return self.delivered + self.failed + self.portal
+        return self.delivered + self.printed + self.failed + self.portal
 
     @property
     def phase(self) -> str:
@@ -1322,13 +1336,14 @@ class FamilyProgress:
         if self.sending:
             return "sending"
         if self.held:
-            return "partly_held" if self.delivered or self.portal else "held"
+            return "partly_held" if self.delivered or self.printed or self.portal else "held"
         return "done"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "families": self.families,
             "delivered": self.delivered,
+            "printed": self.printed,
             "sending": self.sending,
             "held": self.held,
             "failed": self.failed,
@@ -1359,6 +1374,7 @@ async def family_progress(message_id: int, *, now: dt.datetime) -> FamilyProgres
     return FamilyProgress(
         families=len(by_notice),
         delivered=piles["delivered"],
+        printed=piles["printed"],
         sending=piles["sending"],
         held=piles["held"],
         failed=piles["failed"],

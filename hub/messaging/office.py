@@ -22,7 +22,7 @@ from tortoise.queryset import QuerySet
 
 from hub.enums import ActorKind, AnswerMode, QuestionKind
 from hub.inputs import parse_count
-from hub.messaging import paper
+from hub.messaging import paper, translations
 from hub.messaging.models import Delivery, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.people.models import Guardian, Guardianship, Staff
 from hub.store.audit import AuditEntry, audit
@@ -310,10 +310,15 @@ async def find_letter(code: str, school_id: int) -> PaperLetter:
         PupilSlip(pupil_id, f"{first} {last}", bool(rights.get(pupil_id)), answers.get(pupil_id))
         for pupil_id, (first, last) in {p: (f, la) for p, f, la in pupil_rows}.items()
     )
+    subjects = await translations.subjects_for(  # as the letter printed it: in the guardian's language if written
+        notice.guardian.language,
+        await translations.school_language(school_id),
+        {notice.message.id: notice.message.subject},
+    )
     return PaperLetter(
         notice=notice,
         code=normalised,
-        subject=notice.message.subject,
+        subject=subjects[notice.message.id],
         guardian_name=f"{notice.guardian.first_name} {notice.guardian.last_name}",
         deadline=slip.deadline,
         needs_signature=slip.needs_signature,

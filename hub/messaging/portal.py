@@ -38,7 +38,7 @@ from hub.inputs import parse_count
 from hub.messaging import access, rendering, translations
 from hub.messaging.models import Acknowledgement, Attachment, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.messaging.planning import PlanningError, record_acknowledgement, record_answer
-from hub.people.models import Pupil
+from hub.people.models import Guardian, Pupil
 from hub.store.audit import audit
 from hub.store.db import ids_of
 
@@ -161,6 +161,7 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
         "created_at",
         "message_id",
         "message__subject",
+        "message__school__default_language",
         "message__published_at",
         "message__urgency",
         "message__needs_acknowledgement",
@@ -190,6 +191,13 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
     ).values_list("slip_id", "pupil_id", "guardian_id"):
         answered_by[(slip_id, pupil_id)].add(guardian)
     answerable = await access.guardian_answerable_pupil_ids(guardian_id)
+    # each subject in the guardian's language where the message was written in it (one query for them all)
+    reader = await Guardian.filter(id=guardian_id).values_list("language", flat=True)
+    subjects = await translations.subjects_for(
+        reader[0] if reader else "",
+        rows[0]["message__school__default_language"] if rows else "",
+        {row["message_id"]: row["message__subject"] for row in rows},
+    )
 
     def slip_state(row: dict[str, Any]) -> str:
         slip = slips.get(row["message_id"])
@@ -210,7 +218,7 @@ async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime)
     items = [
         InboxItem(
             notice_id=row["id"],
-            subject=row["message__subject"],
+            subject=subjects[row["message_id"]],
             sender=f"{row['message__author__first_name']} {row['message__author__last_name']}",
             sent_at=row["message__published_at"] or row["created_at"],
             urgency=str(row["message__urgency"]),

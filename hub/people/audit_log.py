@@ -29,10 +29,12 @@ EXPORT_LIMIT = 100_000
 #: The kinds of entries of staff reads and exports (the other audited actions name themselves where they happen).
 PUPIL_READ = "pupil.records_read"
 REPORT_VIEWED = "report.viewed"
+#: The delivery data of one message (its page, or the API's progress and responses), once per view.
+DELIVERY_VIEWED = "message.delivery_viewed"
 RESPONSES_EXPORTED = "export.responses_csv"
 AUDIT_EXPORTED = "export.audit_csv"
 #: The entries a successful read leaves (whatever else the request carried): reading stores nothing else.
-READS = (PUPIL_READ, REPORT_VIEWED, RESPONSES_EXPORTED, AUDIT_EXPORTED)
+READS = (PUPIL_READ, REPORT_VIEWED, DELIVERY_VIEWED, RESPONSES_EXPORTED, AUDIT_EXPORTED)
 
 
 async def staff_read(

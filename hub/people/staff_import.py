@@ -20,21 +20,24 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gettext as gettext_module
 import io
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 
 from hub import clock
 from hub.enums import ActorKind, GroupKind, Language, StaffRole
 from hub.people.models import Group, School, Staff, StaffRoleGrant, Teaching
-from hub.people.roster import RosterError, RosterIssue, data_lines, read_roster_file
+from hub.people.roster import RosterError, RosterIssue, read_roster_file
 from hub.people.security import end_all_sessions
 from hub.people.setup_models import StaffExternalId
 from hub.people.staff import MIN_ADMINS
@@ -76,6 +79,63 @@ _ROLES: dict[str, StaffRole] = {
     **dict.fromkeys(map(_fold, ("direction", "directeur", "directrice", "directie", "director")), StaffRole.PRINCIPAL),
     **dict.fromkeys(map(_fold, ("administrateur", "administratrice", "administrator", "beheerder")), StaffRole.ADMIN),
 }
+
+
+@dataclass(frozen=True, order=True)
+class StaffIssue(RosterIssue):
+    """A staff file's problem with its words kept apart: ``template`` (English, a msgid of the admin page's
+    catalogue ``admin.po``) and its ``values``, so the page and the CLI give it in their reader's language."""
+
+    template: str = field(default="", compare=False)
+    values: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+
+def _issue(line: int, column: str, template: str, /, **values: object) -> StaffIssue:
+    shown = tuple((k, str(v)) for k, v in values.items())
+    return StaffIssue(line, column, template % dict(shown), template, shown)
+
+
+def issue_text(issue: RosterIssue, gettext: Callable[[str], str]) -> str:
+    """An issue's message through ``gettext`` (a page's catalogue; English: the template itself)."""
+    if isinstance(issue, StaffIssue) and issue.template:
+        return gettext(issue.template) % dict(issue.values)
+    return gettext(issue.message)
+
+
+def describe_errors(errors: Sequence[RosterIssue], lang: str) -> str:
+    """The CLI's text of a refused file, in ``lang`` (fr, nl; anything else: English)."""
+    code = str(getattr(lang, "value", lang) or "").lower()[:2]
+    catalogue = _catalogue(code if code in ("fr", "nl") else "en")
+    n = len(errors)
+    head = catalogue.ngettext(
+        "the staff file was not imported, nothing was stored: %(num)s error",
+        "the staff file was not imported, nothing was stored: %(num)s errors",
+        n,
+    ) % {"num": n}
+    lines = [head]
+    for e in errors:
+        where = (
+            catalogue.gettext("line %(line)s, column %(column)s") % {"line": e.line, "column": e.column}
+            if e.column
+            else catalogue.gettext("line %(line)s") % {"line": e.line}
+        )
+        lines.append(f"{where}: {issue_text(e, catalogue.gettext)}")
+    return "\n".join(lines)
+
+
+def _catalogue(lang: str) -> gettext_module.NullTranslations:
+    """The admin page's catalogue of ``lang`` (English: the msgids themselves)."""
+    if lang == "en":
+        return gettext_module.NullTranslations()
+    path = Path(__file__).resolve().parent.parent / "locale" / lang / "LC_MESSAGES" / "admin.po"
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=f"{lang}_BE")
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    found = gettext_module.GNUTranslations(buffer)
+    found.plural = (lambda n: int(n > 1)) if lang == "fr" else (lambda n: int(n != 1))  # type: ignore[attr-defined]
+    return found
 
 
 class StaffImportError(RosterError):
@@ -129,11 +189,19 @@ def _teachings(raw: str, column: str, line: int, errors: list[RosterIssue]) -> t
         code, _, subject = part.partition(":")
         code, subject = code.strip().upper(), subject.strip()
         if not code:
-            errors.append(RosterIssue(line, column, f'"{part}" has no class or course code before its ":"'))
+            errors.append(_issue(line, column, '"%(part)s" has no class or course code before its ":"', part=part))
         elif len(code) > 50:
-            errors.append(RosterIssue(line, column, f'code "{code}" is longer than 50 characters'))
+            errors.append(_issue(line, column, 'code "%(code)s" is longer than 50 characters', code=code))
         elif len(subject) > _MAX_SUBJECT:
-            errors.append(RosterIssue(line, column, f'subject "{subject[:20]}..." is longer than {_MAX_SUBJECT}'))
+            errors.append(
+                _issue(
+                    line,
+                    column,
+                    'subject "%(subject)s..." is longer than %(limit)s',
+                    subject=subject[:20],
+                    limit=_MAX_SUBJECT,
+                )
+            )
         else:
             found.add((code, subject))
     return tuple(sorted(found))
@@ -151,7 +219,7 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
     """The valid lines of the file and every problem of the others (the header's problems stop the reading)."""
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise StaffImportError([RosterIssue(1, "", "the file is empty: a header line is expected")])
+        raise StaffImportError([_issue(1, "", "the file is empty: a header line is expected")])
     header_line = text.splitlines()[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -160,29 +228,52 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error as exc:
-        raise StaffImportError([RosterIssue(1, "", f"the header cannot be read: {exc}")]) from exc
+        raise StaffImportError([_issue(1, "", "the header cannot be read: %(reason)s", reason=exc)]) from exc
     seen: set[str] = set()
     for name in header:
         if name and name in seen:
-            errors.append(RosterIssue(1, name, "the column appears twice in the header"))
+            errors.append(_issue(1, name, "the column appears twice in the header"))
         seen.add(name)
-    errors += [
-        RosterIssue(1, n, "required column is missing from the header") for n in REQUIRED_COLUMNS if n not in seen
-    ]
-    parsed.warnings += [RosterIssue(1, n, "unknown column, ignored") for n in header if n and n not in COLUMNS]
+    errors += [_issue(1, n, "required column is missing from the header") for n in REQUIRED_COLUMNS if n not in seen]
+    parsed.warnings += [_issue(1, n, "unknown column, ignored") for n in header if n and n not in COLUMNS]
     if errors:
         raise StaffImportError(errors)
     parsed.has_teaching = bool(seen & {"classes", "courses", "titular"})
 
     emails: dict[str, int] = {}
     ids: dict[str, int] = {}
-    for line, cells in data_lines(reader, header, errors):
+    previous_end = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(_issue(previous_end + 1, "", "the line cannot be read: %(reason)s", reason=exc))
+            break
+        line = previous_end + 1
+        previous_end = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            errors.append(
+                _issue(
+                    line,
+                    "",
+                    "the line has %(cells)s cells but the header has %(columns)s",
+                    cells=len(cells),
+                    columns=len(header),
+                )
+            )
+            continue
         named = dict(zip(header, cells, strict=False))
         unique = True
         for column, seen_at in (("staff_id", ids), ("email", emails)):
             key = named.get(column, "").strip().lower() if column == "email" else named.get(column, "").strip()
             if key and key in seen_at:
-                errors.append(RosterIssue(line, column, f"{key} is already on line {seen_at[key]}"))
+                errors.append(
+                    _issue(line, column, "%(value)s is already on line %(line)s", value=key, line=seen_at[key])
+                )
                 unique = False
             elif key:
                 seen_at[key] = line
@@ -190,7 +281,7 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
         if row is not None and unique:
             parsed.rows[row.external_id] = row
     if not parsed.rows and not errors:
-        errors.append(RosterIssue(2, "", "the file has a header but no member of staff"))
+        errors.append(_issue(2, "", "the file has a header but no member of staff"))
     return parsed, errors
 
 
@@ -202,10 +293,18 @@ def _parse_line(
     def get(column: str, required: bool = False) -> str:
         value = cells.get(column, "").strip()
         if required and not value:
-            errors.append(RosterIssue(line, column, "is empty but required"))
+            errors.append(_issue(line, column, "is empty but required"))
         limit = _MAX_LENGTH.get(column)
         if limit and len(value) > limit:
-            errors.append(RosterIssue(line, column, f"is {len(value)} characters long, at most {limit} are allowed"))
+            errors.append(
+                _issue(
+                    line,
+                    column,
+                    "is %(length)s characters long, at most %(limit)s are allowed",
+                    length=len(value),
+                    limit=limit,
+                )
+            )
         return value
 
     external_id = get("staff_id", True)
@@ -217,12 +316,18 @@ def _parse_line(
         try:
             email = validate_email(email_raw, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
-            errors.append(RosterIssue(line, "email", f'"{email_raw}" is not a valid email address: {exc}'))
+            errors.append(
+                _issue(
+                    line, "email", '"%(value)s" is not a valid email address: %(reason)s', value=email_raw, reason=exc
+                )
+            )
     roles: set[StaffRole] = set()
     for word in _split(get("roles", True)):
         role = _ROLES.get(_fold(word))
         if role is None:
-            errors.append(RosterIssue(line, "roles", f'"{word}" is not a role (teacher, secretary, principal, admin)'))
+            errors.append(
+                _issue(line, "roles", '"%(value)s" is not a role (teacher, secretary, principal, admin)', value=word)
+            )
         else:
             roles.add(role)
     language: Language | None = None
@@ -231,7 +336,9 @@ def _parse_line(
         try:
             language = Language(language_raw)
         except ValueError:
-            errors.append(RosterIssue(line, "language", f'"{language_raw}" is not a known language (fr, nl, en, de)'))
+            errors.append(
+                _issue(line, "language", '"%(value)s" is not a known language (fr, nl, en, de)', value=language_raw)
+            )
     classes = _teachings(get("classes"), "classes", line, errors)
     courses = _teachings(get("courses"), "courses", line, errors)
     titular = tuple(sorted({code.upper() for code in _split(get("titular"))}))
@@ -242,7 +349,7 @@ def _parse_line(
     ):
         references.extend((line, column, kind, code) for code in dict.fromkeys(codes))
     if (classes or courses or titular) and StaffRole.TEACHER not in roles and len(errors) == before:
-        errors.append(RosterIssue(line, "roles", "teaches classes or courses but has no teacher role"))
+        errors.append(_issue(line, "roles", "teaches classes or courses but has no teacher role"))
     if len(errors) > before:
         return None
     return StaffRow(
@@ -339,7 +446,7 @@ async def store_staff(
     report.warnings = [w.describe() for w in sorted(parsed.warnings)]
     school = await School.all().order_by("id").first()
     if school is None:
-        raise StaffImportError([RosterIssue(1, "", "the database holds no school yet: run `carnet school init` first")])
+        raise StaffImportError([_issue(1, "", "the database holds no school yet: run `carnet school init` first")])
     try:
         async with in_transaction():
             await _Store(parsed, report, school, now, by, list(errors)).run()
@@ -395,11 +502,21 @@ class _Store:
                     member = by_mail  # a member made by hand, now named by the file: matched by email
             owner = by_email.get(row.email)
             if row.email in all_emails and (owner is None or member is None or owner.id != member.id):
-                errors.append(RosterIssue(row.line, "email", f"{row.email} is another member of staff's address"))
+                errors.append(
+                    _issue(row.line, "email", "%(value)s is another member of staff's address", value=row.email)
+                )
             matched[ext] = member
         for line, column, kind, code in self.p.references:
             if (str(kind), code) not in groups:
-                errors.append(RosterIssue(line, column, f'the school has no {kind} "{code}" (import the roster first)'))
+                errors.append(
+                    _issue(
+                        line,
+                        column,
+                        'the school has no %(kind)s "%(code)s" (import the roster first)',
+                        kind=kind,
+                        code=code,
+                    )
+                )
         if errors:
             raise _Refused(errors)
 
@@ -437,11 +554,13 @@ class _Store:
         if admins < MIN_ADMINS:
             raise _Refused(
                 [
-                    RosterIssue(
+                    _issue(
                         1,
                         "roles",
-                        f"the school would keep {admins} administrator(s): at least {MIN_ADMINS} are needed "
+                        "the school would keep %(admins)s administrator(s): at least %(least)s are needed "
                         "(name them with the admin role, or keep the ones the file leaves out)",
+                        admins=admins,
+                        least=MIN_ADMINS,
                     )
                 ]
             )

@@ -25,7 +25,7 @@ from channels.base import Rendered
 from hub.enums import ActorKind, Channel, StaffRole
 from hub.people import school_setup
 from hub.people.roster import RosterError, RosterIssue
-from hub.people.staff_import import import_staff_text
+from hub.people.staff_import import import_staff_text, issue_text
 from hub.store.audit import audit
 from hub.web.kit import Actor, Web, ids, now, safe_next, staff_only
 
@@ -116,19 +116,23 @@ def routes(web: Web) -> list[BaseRoute]:
             return await web.render(request, "admin/staff_import.html")
         form = await web.form(request)
         upload = form.get("file")
+        _ = web.gettext(web.language(request, actor))
         errors: list[RosterIssue] = []
         if not isinstance(upload, UploadFile) or not upload.filename:
-            errors = [RosterIssue(1, "", "choose the staff file (CSV) to import")]
+            errors = [RosterIssue(1, "", _("choose the staff file (CSV) to import"))]
         else:
             data = await upload.read(MAX_STAFF_FILE + 1)
             if len(data) > MAX_STAFF_FILE:
-                errors = [RosterIssue(1, "", f"the file is larger than {MAX_STAFF_FILE // (1024 * 1024)} MB")]
+                limit = MAX_STAFF_FILE // (1024 * 1024)
+                errors = [RosterIssue(1, "", _("the file is larger than %(size)s MB") % {"size": limit})]
             else:
                 try:
                     text = data.decode("utf-8-sig")
                 except UnicodeDecodeError as exc:
                     line = data[: exc.start].count(b"\n") + 1
-                    errors = [RosterIssue(line, "", 'the file is not UTF-8 text (save it from Excel as "CSV UTF-8")')]
+                    errors = [
+                        RosterIssue(line, "", _('the file is not UTF-8 text (save it from Excel as "CSV UTF-8")'))
+                    ]
                 else:
                     try:
                         report = await import_staff_text(
@@ -138,8 +142,8 @@ def routes(web: Web) -> list[BaseRoute]:
                             now=now(),
                             by=actor.id,
                         )
-                    except RosterError as exc:
-                        errors = exc.errors
+                    except RosterError as exc:  # each problem in the page's language (admin.po)
+                        errors = [RosterIssue(e.line, e.column, issue_text(e, _)) for e in exc.errors]
                     else:
                         return await web.render(request, "admin/staff_import.html", report=report)
         return await web.render(request, "admin/staff_import.html", status=400, errors=errors)

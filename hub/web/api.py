@@ -466,6 +466,12 @@ async def my_notices(call: Call) -> NoticePage:
     )
     pupils = await access.guardian_pupil_ids(call.me.id)
     items = await _summaries(list(notices), pupils)
+    subjects = await translations.subjects_for(  # in my language where the message was written in it
+        call.me.language,
+        await translations.school_language(call.me.school_id),
+        {n.message.id: n.message.subject for n in notices},
+    )
+    items = [item.model_copy(update={"subject": subjects[item.message_id]}) for item in items]
     return NoticePage(items=items, page=query.page, per_page=query.per_page, total=len(ids))
 
 
@@ -885,6 +891,7 @@ async def message_responses(call: Call) -> ResponsePage:
     """Who read, acknowledged and answered, notice by notice."""
     query: Pagination = call.query
     message = await _message(call)
+    await _delivery_viewed(call, message.id, "responses")
     visible = await composer.restricted_pupils(call.me, message)
     notices = Notice.filter(message_id=message.id)
     if visible is not None:
@@ -917,8 +924,22 @@ async def message_responses(call: Call) -> ResponsePage:
     return ResponsePage(items=items, page=query.page, per_page=query.per_page, total=total)
 
 
+async def _delivery_viewed(call: Call, message_id: int, what: str) -> None:
+    """One audit entry per call for a message's delivery data (issue 13)."""
+    await audit_log.staff_read(
+        audit_log.DELIVERY_VIEWED,
+        call.me.id,
+        at=now(),
+        subject_type="message",
+        subject_id=message_id,
+        what=what,
+        via="api",
+    )
+
+
 async def message_progress(call: Call) -> Progress:
     message = await _message(call)
+    await _delivery_viewed(call, message.id, "progress")
     states = await dispatch.progress(message.id)
     return Progress(message_id=message.id, states=states, total=sum(states.values()))
 

@@ -187,6 +187,8 @@ class Words:
         _ = self.gettext
         if row.state == "delivered" and row.channel is not None:
             return _("Reached by %(channel)s") % {"channel": _(CHANNEL_LABELS[row.channel])}
+        if row.state == "printed":  # handed over on paper, not known delivered (as the delivery report says)
+            return _("Letter printed")
         if row.state == "sending":
             return _("Being sent")
         if row.state == "held":
@@ -486,6 +488,10 @@ def routes(web: Web) -> list[BaseRoute]:
     async def message(request: Request, actor: Actor) -> Response:
         found = await visible_or_404(actor, _path_id(request))
         page = await composer.message_page(actor, found, _page_number(request), now=now())
+        # its delivery data, once per view (the page's own refresh, progress.json, is not another view)
+        await audit_log.staff_read(
+            audit_log.DELIVERY_VIEWED, actor.id, at=now(), subject_type="message", subject_id=found.id, via="page"
+        )
         words = Words(web, web.language(request, actor))
         return await render(
             request,

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from channels.registry import available_channels
 from hub import csvfile
+from hub.people import audit_log
 from hub.people.models import Group
 from hub.records import grades, pupil_file, report_cards
 from hub.records.models import Evaluation
@@ -183,6 +184,15 @@ def routes(web: Web) -> list[BaseRoute]:
         found = await pupil_file.pupil_file(actor.school_id, request.path_params["pupil_id"])
         if found is None:
             raise HTTPException(404, "not found")
+        await audit_log.staff_read(  # every staff read of a pupil's file is audited, one entry per read
+            audit_log.PUPIL_READ,
+            actor.id,
+            at=now(),
+            subject_type="pupil",
+            subject_id=found.pupil.id,
+            what="file",
+            via="page",
+        )
         return await web.render(request, "grades/pupil_file.html", file=found, plain=grades.plain)
 
     return [

@@ -59,11 +59,23 @@ def test_the_counts_follow_the_deliveries(at_school_hours: dt.datetime, site: Si
     families = site.run(_move_some, message_id)
 
     # families, delivered, read, acknowledged, answered, failed
-    assert _cells(site.client.get("/staff/messages").text, message_id) == [str(families), "1", "2", "2", "1", "1"]
+    # the first family's printed letter is "letter printed", not delivered (issue 14)
+    listing = site.client.get("/staff/messages").text
+    assert _cells(listing, message_id) == [str(families), "0", "2", "2", "1", "1"]
+    assert "+ 1 lettre imprimée" in listing
     counts = site.client.get(f"/staff/messages/{message_id}/progress.json").json()["counts"]
-    assert counts == {"families": families, "delivered": 1, "read": 2, "acknowledged": 2, "answered": 1, "failed": 1}
+    assert counts == {
+        "families": families,
+        "delivered": 0,
+        "read": 2,
+        "acknowledged": 2,
+        "answered": 1,
+        "failed": 1,
+        "printed": 1,
+        "opened": 0,
+    }
     page = site.client.get(f"/staff/messages/{message_id}").text
-    assert page.count("Atteint par Lettre imprimée") == 1
+    assert "Atteint par Lettre imprimée" not in page and page.count('data-state="printed"') == 1
     assert "lecture confirmée le" in page
 
 

@@ -201,6 +201,7 @@ def test_the_api_takes_versions_and_a_guardian_reads_theirs(site: Site) -> None:
     guardian_id = site.run(_a_notice_of, message_id, Language.NL)
     mine = Api(site).sign_in_guardian(guardian_id)
     (item,) = [n for n in mine.get("/notices").json()["items"] if n["message_id"] == message_id]
+    assert item["subject"] == "Uitstap naar het theater"  # the list too, as the detail (issue 14)
     detail = mine.get(f"/notices/{item['id']}").json()
     assert detail["subject"] == "Uitstap naar het theater" and detail["body"].startswith("We gaan")
     assert "machinevertaling" in detail["language_note"]

@@ -112,7 +112,7 @@ def test_from_an_empty_database_to_a_teacher_reaching_both_separated_parents(
     bad = tmp_path / "bad.csv"
     bad.write_text("staff_id,first_name,last_name,email,roles\nS-1,,X,nope,wizard\n", encoding="utf-8")
     refused = _carnet(db_url, tmp_path, "import-staff", str(bad))
-    assert refused.returncode == 2 and "line 2, column email" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "ligne 2, colonne email" in refused.stderr and "Traceback" not in refused.stderr
     staff = _carnet(db_url, tmp_path, "import-staff", str(DATA / "staff_valid.csv"))
     assert staff.returncode == 0 and "2 created" in staff.stdout, staff.stderr
     same = _carnet(db_url, tmp_path, "import-staff", str(DATA / "staff_valid.csv"))
