@@ -736,6 +736,8 @@ async def preview(
     if Category(message.category) in routing.RECORD_CATEGORIES:
         links = routing.records_only(links)
     notices_for = routing.resolve_notices(pupil_ids, links)
+    if not message.to_families:  # to the pupils only: they read it on their page, no family is sent anything
+        notices_for = {}
     profiles = await planning.guardian_profiles(notices_for)
     guardians = sorted(g for g in notices_for if g in profiles)
     urgency = Urgency(message.urgency)

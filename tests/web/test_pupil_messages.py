@@ -76,6 +76,9 @@ def _compose_and_send(site: Site, group: int, subject: str, recipients: str | No
     response = site.post("/staff/compose", form, form_page="/staff/compose")
     assert response.status_code == 303, response.text
     message_id = int(response.headers["location"].split("/")[3])
+    preview = site.client.get(f"/staff/compose/{message_id}/preview").text
+    if recipients == "pupils":  # the preview says no family is sent anything, and finds no fault with that
+        assert "Aux élèves seulement" in preview and "aucune famille" not in preview
     sent = site.post(f"/staff/compose/{message_id}/send", form_page=f"/staff/compose/{message_id}/preview")
     assert sent.status_code == 303, sent.text
     return message_id
