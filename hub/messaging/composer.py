@@ -69,6 +69,7 @@ from hub.messaging.models import (
     SlipResponse,
 )
 from hub.messaging.paper import WAITING as LETTERS_WAITING
+from hub.messaging.pupil_messages import FAMILIES, RECIPIENTS, recipients_of
 from hub.messaging.sms_segments import SegmentCount
 from hub.people.labels import group_label
 from hub.people.models import Group, Guardian, Guardianship, Membership, Pupil, School, Staff
@@ -292,6 +293,8 @@ class Draft:
     needs_acknowledgement: bool = False
     scheduled_at: dt.datetime | None = None
     audience: list[Term] = field(default_factory=list)
+    #: Who reads it: the pupils' families, the pupils themselves, or both (``pupil_messages.RECIPIENTS``).
+    recipients: str = FAMILIES
     slip: SlipDraft | None = None
     uploads: list[Upload] = field(default_factory=list)
     #: Attachments of the stored draft to drop.
@@ -371,6 +374,10 @@ def parse_form(
     if draft.urgency is not Urgency.EMERGENCY:
         draft.urgency_reason = ""
     draft.needs_acknowledgement = fields.has("needs_acknowledgement")
+    draft.recipients = fields.one("recipients") or FAMILIES
+    if draft.recipients not in RECIPIENTS:
+        errors["recipients"] = "Choose who reads the message from the list."
+        draft.recipients = FAMILIES
 
     if fields.one("scheduled_at").strip():
         draft.scheduled_at = _local_time(fields.one("scheduled_at"), charter)
@@ -494,6 +501,7 @@ async def save_draft(member: Member, draft: Draft, *, now: dt.datetime, message_
         "needs_acknowledgement": draft.needs_acknowledgement,
         "scheduled_at": draft.scheduled_at,
     }
+    values["to_families"], values["to_pupils"] = RECIPIENTS[draft.recipients]
     async with in_transaction():
         if message_id is None:
             message = await Message.create(school_id=member.school_id, author_id=member.id, **values)
@@ -610,6 +618,7 @@ async def draft_fields(message: Message, charter: Charter) -> Fields:
     fields.set("urgency_reason", message.urgency_reason)
     if message.needs_acknowledgement:
         fields.set("needs_acknowledgement", "1")
+    fields.set("recipients", recipients_of(message.to_families, message.to_pupils))
     fields.set("scheduled_at", local_input(message.scheduled_at, charter))
     terms = await MessageAudience.filter(message_id=message.id).values("kind", "group_id", "pupil_id")
     if any(t["kind"] == AudienceKind.SCHOOL for t in terms):
@@ -727,6 +736,8 @@ async def preview(
     if Category(message.category) in routing.RECORD_CATEGORIES:
         links = routing.records_only(links)
     notices_for = routing.resolve_notices(pupil_ids, links)
+    if not message.to_families:  # to the pupils only: they read it on their page, no family is sent anything
+        notices_for = {}
     profiles = await planning.guardian_profiles(notices_for)
     guardians = sorted(g for g in notices_for if g in profiles)
     urgency = Urgency(message.urgency)

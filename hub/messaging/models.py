@@ -52,6 +52,10 @@ class Message(Model):
     #: How long an unacknowledged step waits before the next one is tried, null means the urgency's default.
     escalation_wait_minutes = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: Whether the guardians of the audience's pupils get notices (false for a message to the pupils only).
+    to_families = fields.BooleanField(default=True, db_default=True)
+    #: Whether the audience's pupils read it on their own page (the portal only: pupils have no contacts).
+    to_pupils = fields.BooleanField(default=False, db_default=False)
 
     audience: fields.ReverseRelation[MessageAudience]
     notices: fields.ReverseRelation[Notice]

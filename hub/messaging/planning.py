@@ -415,6 +415,8 @@ async def publish(
     guardians = await fanout.audience_guardians(audience)  # ids only: the rows are read chunk by chunk
     if only_guardians is not None:  # a message written for some guardians of its pupils (a family's digest)
         guardians = [g for g in guardians if g in only_guardians]
+    if not message.to_families:  # addressed to the pupils only: they read it on their page, no guardian hears
+        guardians = []
 
     category = Category(message.category)
     scheduled_at = message.scheduled_at

@@ -996,6 +996,7 @@ def _draft(body: MessageIn) -> composer.Draft:
         needs_acknowledgement=body.needs_acknowledgement,
         scheduled_at=body.scheduled_at,
         audience=[composer.Term(term.kind, term.id) for term in body.audience],
+        recipients=body.recipients,
         slip=composer.SlipDraft(
             deadline=slip.deadline,
             answer_mode=slip.answer_mode,

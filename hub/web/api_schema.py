@@ -469,6 +469,9 @@ class MessageIn(Input):
     scheduled_at: DateTimeIn | None = Field(
         default=None, description="later, or none for as soon as allowed (in the years 1900 to 2999)"
     )
+    recipients: Literal["families", "pupils", "families_and_pupils"] = Field(
+        default="families", description="who reads it: the families get notices, the pupils read it on their page"
+    )
     slip: SlipIn | None = None
     versions: list[VersionIn] = Field(
         default_factory=list, max_length=2, description="the message in the families' other languages"

@@ -12,9 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.enums import ActorKind
+from hub.messaging import pupil_messages
 from hub.people import pupil_accounts
 from hub.records import grades, pupil_view
 from hub.store.audit import audit
+from hub.web import pupil_messages as pupil_messages_pages
 from hub.web.auth import SIGN_IN_LIMIT
 from hub.web.kit import Actor, Web, now, pupil_only
 
@@ -56,10 +58,19 @@ def routes(web: Web) -> list[BaseRoute]:
     async def home(request: Request, actor: Actor) -> Response:
         at = now()
         record = await pupil_view.own_record(actor.id, at, at.date())
-        return await web.render(request, "pupil/home.html", record=record, plain=grades.plain)
+        messages = await pupil_messages.for_pupil(actor.id, at)  # those addressed to pupils that name this one
+        return await web.render(
+            request,
+            "pupil/home.html",
+            record=record,
+            plain=grades.plain,
+            messages=messages,
+            shown_at=pupil_messages.shown_at,
+        )
 
     return [
         Route("/pupil/signin", signin, methods=["GET", "POST"]),
         Route("/p/{token}", open_link, methods=["GET", "POST"]),
         Route("/pupil", home),
+        *pupil_messages_pages.routes(web),
     ]
