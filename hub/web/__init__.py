@@ -54,6 +54,7 @@ from hub.web import (
     records_absences,
     records_grades,
     records_journal,
+    records_settings,
     reports,
     threads,
 )
@@ -77,6 +78,7 @@ PAGE_MODULES = (
     pupil,
     optouts,
     privacy,
+    records_settings,
     consents,
     api,
     icons,
