@@ -130,7 +130,11 @@ def test_the_demo_sends_web_push_and_mobile_push_to_their_local_services(tmp_pat
             time.sleep(0.5)
         # The push service decrypted the payload (RFC 8291) and checked the VAPID signature before keeping it.
         assert "<td>notification du navigateur</td>" in by_browser and "Fermeture de l&#39;école" in by_browser
-        assert "<td>application mobile</td>" in by_phone and FCM_TOKEN in by_phone and "Fermeture de l&#39;école" in by_phone
+        assert (
+            "<td>application mobile</td>" in by_phone
+            and FCM_TOKEN in by_phone
+            and "Fermeture de l&#39;école" in by_phone
+        )
 
     async def subscription() -> str:
         async with db.open_db(settings):
