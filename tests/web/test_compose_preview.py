@@ -66,7 +66,7 @@ def test_the_preview_counts_what_publishing_then_plans(sms_site: Site) -> None:
 
     planned = {_LABELS[label]: int(n) for label, n in _ROW.findall(page) if label in _LABELS}
     assert planned.get(Channel.SMS), "an emergency goes by SMS first to the families who consented"
-    assert "Immédiatement : une urgence grave ignore les heures de la charte." in page
+    assert "Immédiatement\u202f: une urgence grave ignore les heures de la charte." in page  # French typography
 
     sms_rows = _SMS_ROW.findall(page)
     assert sum(int(n) for _lang, n, _seg, _cost in sms_rows) == planned[Channel.SMS]

@@ -83,6 +83,12 @@ def _compose_and_send(site: Site, *, author: str = PRINCIPAL, **changes: Any) ->
     return message_id, preview.text
 
 
+def _plain(lines: list[str]) -> list[str]:
+    """French text as the test writes it: the narrow no-break space the typography helper puts before ":" read as
+    a plain space."""
+    return [line.replace("\u202f", " ") for line in lines]
+
+
 def _status(html: str) -> str:
     found = re.search(r'<div id="status"[^>]*>(.*?)</div>', html, re.S)
     assert found, "the message page has its status"
@@ -157,7 +163,7 @@ def test_on_saturday_night_the_portal_has_it_and_the_notifications_are_held(
     }
     held_until = dt.datetime.fromisoformat(progress["families"]["held_until"])
     assert monday <= held_until < monday + dt.timedelta(minutes=1)
-    assert progress["status"] == [f"Programmé : part {_french_time(monday)}.", promise]
+    assert _plain(progress["status"]) == [f"Programmé : part {_french_time(monday)}.", promise]
     assert {row["state"] for row in progress["rows"]} == {"held"}
     assert all(row["delivery"].startswith("Retenu jusqu’au ") for row in progress["rows"])
 
@@ -297,8 +303,8 @@ def test_in_school_hours_the_same_message_is_on_its_way_then_delivered(
     letters = sum(1 for s in alerting if s["channel"] == Channel.LETTER)
     assert done["families"]["phase"] == "done" and done["families"]["delivered"] == families - letters
     assert done["families"]["printed"] == letters
-    assert done["status"] == ["Tout est parti : chaque famille a été atteinte."]
-    assert _status(site.client.get(f"/staff/messages/{message_id}").text) == done["status"][0]
+    assert _plain(done["status"]) == ["Tout est parti : chaque famille a été atteinte."]
+    assert _status(site.client.get(f"/staff/messages/{message_id}").text) == _plain(done["status"])[0]
 
 
 def test_the_report_in_school_hours_counts_the_families_being_sent(
