@@ -110,10 +110,10 @@ def test_records_are_not_shown_online_while_the_parents_disagree(site: Site) -> 
 
     site.run(publish_grade)
     today = dt.date(2026, 12, 8)
-    assert site.run(child_record, mother, pupil, today).grades  # nobody refused: shown as before
+    assert site.run(child_record, mother, pupil, now(), today).grades  # nobody refused: shown as before
     site.run(lambda: answer(pupil, mother, ConsentPurpose.RECORDS_ONLINE, True, source=ConsentSource.PORTAL, at=now()))
     site.run(lambda: answer(pupil, father, ConsentPurpose.RECORDS_ONLINE, False, source=ConsentSource.PORTAL, at=now()))
-    record = site.run(child_record, mother, pupil, today)
+    record = site.run(child_record, mother, pupil, now(), today)
     assert record is not None and not record.records_online and record.grades == [] and record.report_cards == []
     site.login_guardian(mother)
     page = site.client.get(f"/portal/children/{pupil}")
