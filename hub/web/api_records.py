@@ -190,6 +190,7 @@ OPERATIONS: tuple[Operation, ...] = (
         EvaluationOut,
         body=EvaluationIn,
         status=201,
+        errors=(404,),
         description="A teacher only for the classes and courses they teach, in their subjects there (404 "
         "otherwise, nothing stored); the secretary and the principal for the school.",
     ),

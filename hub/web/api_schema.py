@@ -648,6 +648,7 @@ class Operation:
 _ERROR_TEXT = {
     401: "wrong email or password",
     403: "refused: see error",
+    404: "no such thing, or not yours to see",
     409: "the request conflicts with the current state: see error",
     429: "too many attempts in a short time: see error",
 }
