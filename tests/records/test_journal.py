@@ -35,6 +35,7 @@ from hub.people.models import (
 from hub.records import absences, calendar_feed, journal
 from hub.records.absences import Mark
 from hub.records.models import JournalDigest, JournalEntry
+from hub.testing import times
 
 TEACHER = frozenset({StaffRole.TEACHER})
 CHANNELS = frozenset({Channel.PORTAL, Channel.LETTER})
@@ -43,7 +44,7 @@ CHANNELS = frozenset({Channel.PORTAL, Channel.LETTER})
 def next_friday_10() -> dt.datetime:
     """A Friday 10:00 in term (Brussels) when the charter lets normal messages go."""
     charter = school_charter()
-    day = dt.datetime.now(charter.tz).date()
+    day = times.school_hours(charter).astimezone(charter.tz).date()  # from the suite's stated moment
     for _ in range(400):
         day += dt.timedelta(days=1)
         moment = dt.datetime.combine(day, dt.time(10), charter.tz)
