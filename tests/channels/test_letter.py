@@ -110,7 +110,9 @@ def decoded_qr_codes(pdf: bytes) -> list[tuple[int, str]]:
             # A wider white margin and a larger size than the PDF's: decoders like room around the code.
             canvas = Image.new("L", (image.width + 80, image.height + 80), 255)
             canvas.paste(image, (40, 40))
-            found += [(index, result.text) for result in zxingcpp.read_barcodes(canvas)]
+            found += [
+                (index, result.text) for result in zxingcpp.read_barcodes(canvas, formats=zxingcpp.BarcodeFormat.QRCode)
+            ]
     return found
 
 

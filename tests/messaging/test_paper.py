@@ -154,7 +154,9 @@ def _qr_links(pdf: bytes) -> set[str]:
     found = set()
     for page in PdfReader(io.BytesIO(pdf)).pages:
         for image in page.images:
-            found |= {barcode.text for barcode in zxingcpp.read_barcodes(image.image)}
+            found |= {
+                barcode.text for barcode in zxingcpp.read_barcodes(image.image, formats=zxingcpp.BarcodeFormat.QRCode)
+            }
     return found
 
 
