@@ -61,7 +61,7 @@ from hub.records import visibility
 from hub.records.models import Absence, Grade, JournalEntry, ReportCard
 from hub.store.audit import audit
 from hub.store.db import ids_of
-from hub.web import api_records
+from hub.web import api_records, api_records_daily
 from hub.web.api_schema import (
     API_PREFIX,
     CSRF_HEADER,
@@ -1392,6 +1392,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # the grade book
     *api_records.OPERATIONS,
+    # the absences register and the class journal
+    *api_records_daily.OPERATIONS,
 )
 
 

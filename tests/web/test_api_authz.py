@@ -379,6 +379,12 @@ def _body(op: Operation, ids: dict[str, int]) -> Any:
                 "assessed_on": "2026-12-07", "max_score": 20}  # fmt: skip
     if op.path.endswith("/grades"):
         return {"grades": [{"pupil_id": ids["pupil_id"], "score": 10}]}
+    today = now().date().isoformat()
+    if op.path == f"{API_PREFIX}/groups/{{group_id}}/register":
+        return {"date": today, "period": 1, "marks": []}
+    if op.path == f"{API_PREFIX}/groups/{{group_id}}/journal":
+        return {"kind": "homework", "subject": "Math", "text": "Ex. 3",
+                "on_date": today, "due_on": today}  # fmt: skip
     raise AssertionError(f"a body for {op.method} {op.path}: add it here")
 
 
