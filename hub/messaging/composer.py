@@ -69,7 +69,7 @@ from hub.messaging.models import (
     SlipResponse,
 )
 from hub.messaging.paper import WAITING as LETTERS_WAITING
-from hub.messaging.pupil_messages import FAMILIES, RECIPIENTS, recipients_of
+from hub.messaging.pupil_messages import FAMILIES, RECIPIENTS, pupils_only_problem, recipients_of
 from hub.messaging.sms_segments import SegmentCount
 from hub.people.labels import group_label
 from hub.people.models import Group, Guardian, Guardianship, Membership, Pupil, School, Staff
@@ -395,6 +395,11 @@ def parse_form(
 
     if fields.has("slip"):
         draft.slip = _parse_slip(fields, charter, now, draft.scheduled_at, errors)
+    problem = pupils_only_problem(
+        draft.recipients, has_slip=fields.has("slip"), needs_acknowledgement=draft.needs_acknowledgement
+    )
+    if problem:
+        errors["recipients"] = problem
 
     draft.remove_attachments = set(_ids(fields.all("remove_attachment")))
     for upload in uploads:

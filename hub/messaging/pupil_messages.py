@@ -13,6 +13,7 @@ expands them. A message shows from its time: its publication, or its send time w
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final, Literal
 
 from tortoise.expressions import Q
 
@@ -21,9 +22,11 @@ from hub.messaging.models import Attachment, Message, MessageAudience
 from hub.people.models import Group, Membership, Pupil
 from hub.store.db import ids_of
 
-FAMILIES = "families"
-PUPILS = "pupils"
-FAMILIES_AND_PUPILS = "families_and_pupils"
+#: Who reads a message: its families (notices), its pupils (their page), or both.
+Recipients = Literal["families", "pupils", "families_and_pupils"]
+FAMILIES: Final = "families"
+PUPILS: Final = "pupils"
+FAMILIES_AND_PUPILS: Final = "families_and_pupils"
 
 #: The choices of the composer and the API, as (to_families, to_pupils).
 RECIPIENTS: dict[str, tuple[bool, bool]] = {
@@ -33,7 +36,22 @@ RECIPIENTS: dict[str, tuple[bool, bool]] = {
 }
 
 
-def recipients_of(to_families: bool, to_pupils: bool) -> str:
+def pupils_only_problem(recipients: str, *, has_slip: bool, needs_acknowledgement: bool) -> str:
+    """Why a message to the pupils only cannot be sent so (English, for the page or the API to say), or "".
+
+    A reply slip and an acknowledgement are the guardians' to give (the paper *talon* is signed by a parent): a
+    message that no family receives cannot ask either; it would wait for answers nobody is asked for.
+    """
+    if recipients != PUPILS:
+        return ""
+    if has_slip:
+        return "A message to the pupils only cannot carry a reply slip: families answer slips."
+    if needs_acknowledgement:
+        return "A message to the pupils only cannot ask for an acknowledgement: families acknowledge."
+    return ""
+
+
+def recipients_of(to_families: bool, to_pupils: bool) -> Recipients:
     """The choice naming these two flags (a message for nobody is read as for its families, the default)."""
     if to_pupils:
         return FAMILIES_AND_PUPILS if to_families else PUPILS

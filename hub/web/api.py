@@ -53,6 +53,7 @@ from hub.messaging.models import (
     SlipResponse,
 )
 from hub.messaging.planning import PlanningError
+from hub.messaging.pupil_messages import pupils_only_problem, recipients_of
 from hub.messaging.replies import ReplyError
 from hub.people import audit_log, security
 from hub.people.models import Group, Membership, Pupil
@@ -830,6 +831,7 @@ def _message_summary(message: Message, slips: set[int]) -> MessageSummary:
         state=message.state,
         needs_acknowledgement=message.needs_acknowledgement,
         has_slip=message.id in slips,
+        recipients=recipients_of(message.to_families, message.to_pupils),
         created_at=message.created_at,
         scheduled_at=message.scheduled_at,
         published_at=message.published_at,
@@ -970,6 +972,11 @@ def _check_times(body: MessageIn, at: dt.datetime) -> None:
         opens = max(at, body.scheduled_at or at)
         if body.slip.deadline <= opens:
             errors["slip.deadline"] = "the deadline must come after the message goes out"
+    problem = pupils_only_problem(
+        body.recipients, has_slip=body.slip is not None, needs_acknowledgement=body.needs_acknowledgement
+    )
+    if problem:
+        errors["recipients"] = problem
     if errors:
         raise Refused(422, "invalid request", errors)
 

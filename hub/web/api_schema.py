@@ -34,6 +34,7 @@ from hub.enums import (
     Urgency,
 )
 from hub.inputs import MAX_ID, MAX_YEAR, MIN_YEAR, check_datetime_range
+from hub.messaging.pupil_messages import Recipients
 from hub.messaging.replies import MAX_LENGTH
 
 API_PREFIX = "/api/v1"
@@ -319,6 +320,9 @@ class MessageSummary(Output):
     state: MessageState
     needs_acknowledgement: bool
     has_slip: bool
+    recipients: Recipients = Field(
+        description="who reads it: the families get notices, the pupils read it on their page"
+    )
     created_at: datetime
     scheduled_at: datetime | None
     published_at: datetime | None
@@ -469,7 +473,7 @@ class MessageIn(Input):
     scheduled_at: DateTimeIn | None = Field(
         default=None, description="later, or none for as soon as allowed (in the years 1900 to 2999)"
     )
-    recipients: Literal["families", "pupils", "families_and_pupils"] = Field(
+    recipients: Recipients = Field(
         default="families", description="who reads it: the families get notices, the pupils read it on their page"
     )
     slip: SlipIn | None = None

@@ -278,3 +278,52 @@ def test_the_api_accepts_the_choice_and_refuses_a_bad_value(site: Site) -> None:
     assert (stored.to_families, stored.to_pupils) == (False, True)
     _as_pupil(site, c["pupil_a"])
     assert "Atelier théâtre" in site.client.get("/pupil").text
+
+
+@pytest.mark.parametrize("asks", ["slip", "needs_acknowledgement"])
+def test_the_composer_refuses_a_slip_or_an_acknowledgement_to_the_pupils_only(site: Site, asks: str) -> None:
+    site.login_staff(TEACHER)
+    deadline = (now() + dt.timedelta(days=10)).strftime("%Y-%m-%dT12:00")
+    form: dict[str, Any] = {
+        "action": "preview",
+        "subject": "Sortie au musée",
+        "body": "Texte.",
+        "group": str(site.run(_taught_class)),
+        "recipients": "pupils",
+        asks: "1",
+    }
+    if asks == "slip":
+        form |= {"slip_deadline": deadline, "q1_kind": "yes_no", "q1_text": "Vient-il ?"}
+    response = site.post("/staff/compose", form, form_page="/staff/compose")
+    assert response.status_code == 422, response.text
+    assert 'id="err-recipients"' in response.text and "aux seuls élèves" in response.text
+    assert site.run(Message.all().count) == 0
+    # The same message to the families and the pupils is accepted.
+    accepted = site.post("/staff/compose", {**form, "recipients": "families_and_pupils"}, form_page="/staff/compose")
+    assert accepted.status_code == 303, accepted.text
+
+
+def test_the_api_refuses_a_slip_to_the_pupils_only_and_says_who_reads_each_message(site: Site) -> None:
+    c = site.run(_classes)
+    site.client.cookies.clear()
+    signed = site.client.post(
+        "/api/v1/session", json={"kind": "staff", "email": TEACHER, "password": "demo"}, follow_redirects=False
+    )
+    headers = {"X-CSRF-Token": signed.json()["csrf_token"]}
+    body = {"subject": "Atelier théâtre", "body": "Mardi midi.", "audience": [{"kind": "group", "id": c["a"]}]}
+    slip = {"deadline": (now() + dt.timedelta(days=10)).isoformat(), "questions": [{"kind": "yes_no", "text": "Oui ?"}]}
+
+    for extra in ({"slip": slip}, {"needs_acknowledgement": True}):
+        refused = site.client.post("/api/v1/messages", json={**body, "recipients": "pupils", **extra}, headers=headers)
+        assert refused.status_code == 422 and "recipients" in refused.json()["fields"], refused.text
+    assert site.run(Message.all().count) == 0
+
+    to_pupils = site.client.post("/api/v1/messages", json={**body, "recipients": "pupils"}, headers=headers)
+    to_both = site.client.post(
+        "/api/v1/messages", json={**body, "recipients": "families_and_pupils", "slip": slip}, headers=headers
+    )
+    assert to_pupils.status_code == to_both.status_code == 201, (to_pupils.text, to_both.text)
+    detail = site.client.get(f"/api/v1/messages/{to_pupils.json()['id']}").json()
+    assert detail["recipients"] == "pupils"
+    listed = {m["id"]: m["recipients"] for m in site.client.get("/api/v1/messages").json()["items"]}
+    assert listed[to_pupils.json()["id"]] == "pupils" and listed[to_both.json()["id"]] == "families_and_pupils"
