@@ -253,6 +253,21 @@ def is_school_day(charter: Charter, day: date) -> bool:
     return day.weekday() in charter.school_weekdays and not _is_day_off(charter, day)
 
 
+#: A closed period this long or longer is the summer holidays, which separate two school years.
+SUMMER_DAYS = 28
+
+
+def school_year_start(charter: Charter, today: date) -> date:
+    """The first day of the school year ``today`` belongs to, from the charter's calendar: the day after the last
+    summer holidays (a closed period of four weeks or more) ended before ``today`` (in Wallonia-Brussels, since
+    the 2022 reform, the last days of August). Days of the summer holidays belong to the year they end. Without
+    such an entry in the last year, 1 September (the Flemish Community's start, and the rule before 2022)."""
+    ended = [p.end for p in charter.closed if (p.end - p.start).days + 1 >= SUMMER_DAYS and p.end < today]
+    if ended and (today - max(ended)).days <= 366:
+        return max(ended) + timedelta(days=1)
+    return date(today.year if today.month >= 9 else today.year - 1, 9, 1)
+
+
 # -------------------------------------------------------------------------------------- wall clock ↔ instants
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from charter import Charter, school_charter
+from charter import Charter, rules, school_charter
 from hub import csvfile
 from hub.dates import long_date
 from hub.enums import (
@@ -531,11 +531,6 @@ async def unjustified(school_id: int, *, limit: int = 200) -> list[OpenAbsence]:
 # -------------------------------------------------------------------------------------------- the threshold
 
 
-def school_year_start(today: dt.date) -> dt.date:
-    """1 September of the school year ``today`` falls in."""
-    return dt.date(today.year if today.month >= 9 else today.year - 1, 9, 1)
-
-
 def count_half_days(starts: Iterable[tuple[int, dt.datetime]], tz: ZoneInfo) -> dict[int, int]:
     """Distinct half-days per pupil among these ``(pupil, start)`` absences (three periods of a morning: one)."""
     seen: dict[int, set[tuple[dt.date, str]]] = defaultdict(set)
@@ -544,8 +539,14 @@ def count_half_days(starts: Iterable[tuple[int, dt.datetime]], tz: ZoneInfo) -> 
     return {pupil: len(days) for pupil, days in seen.items()}
 
 
-async def unjustified_half_days(pupil_ids: Sequence[int], *, today: dt.date, tz: ZoneInfo) -> dict[int, int]:
-    since = dt.datetime.combine(school_year_start(today), dt.time(0), tz)
+def _year_began(charter: Charter, today: dt.date) -> dt.datetime:
+    """The first instant of the school year ``today`` is in, by the charter's calendar."""
+    return dt.datetime.combine(rules.school_year_start(charter, today), dt.time(0), charter.tz)
+
+
+async def unjustified_half_days(pupil_ids: Sequence[int], *, today: dt.date, charter: Charter) -> dict[int, int]:
+    """Distinct unjustified half-days per pupil since the school year began (lateness is not absence)."""
+    tz, since = charter.tz, _year_began(charter, today)
     rows = await Absence.filter(
         pupil_id__in=list(pupil_ids), justified=False, late=False, starts_at__gte=since
     ).values_list("pupil_id", "starts_at")
@@ -560,11 +561,12 @@ class Flagged:
     half_days: int
 
 
-async def flagged_pupils(school_id: int, *, today: dt.date, tz: ZoneInfo) -> tuple[int, list[Flagged]]:
-    """The school's threshold and the pupils who reached it this school year, most half-days first."""
+async def flagged_pupils(school_id: int, *, today: dt.date, charter: Charter) -> tuple[int, list[Flagged]]:
+    """The school's threshold and the pupils who reached it this school year (by the charter's calendar), most
+    half-days first."""
     school = await School.get(id=school_id)
     threshold = max(1, int(school.absence_threshold_half_days))
-    since = dt.datetime.combine(school_year_start(today), dt.time(0), tz)
+    tz, since = charter.tz, _year_began(charter, today)
     rows = await Absence.filter(
         pupil__school_id=school_id, justified=False, late=False, starts_at__gte=since
     ).values_list("pupil_id", "starts_at")

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channels.registry import available_channels
+from charter import rules
 from hub import csvfile
 from hub.enums import AbsenceReason, StaffRole
 from hub.inputs import parse_date, parse_id
@@ -239,7 +240,7 @@ def routes(web: Web) -> list[BaseRoute]:
 
     @office
     async def flagged_page(request: Request, actor: Actor) -> Response:
-        threshold, flagged = await absences.flagged_pupils(actor.school_id, today=_today(web), tz=web.charter.tz)
+        threshold, flagged = await absences.flagged_pupils(actor.school_id, today=_today(web), charter=web.charter)
         return await web.render(request, "records/flagged.html", threshold=threshold, flagged=flagged)
 
     @staff
@@ -247,7 +248,7 @@ def routes(web: Web) -> list[BaseRoute]:
         params = request.query_params
         group_id = parse_id(params.get("group", ""))
         today = _today(web)
-        first = parse_date(params["from"]) if params.get("from") else absences.school_year_start(today)
+        first = parse_date(params["from"]) if params.get("from") else rules.school_year_start(web.charter, today)
         last = parse_date(params["to"]) if params.get("to") else today
         if group_id is None or first is None or last is None:
             raise HTTPException(400, "group, from and to (YYYY-MM-DD) are needed")

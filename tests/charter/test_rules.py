@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from charter import (
     next_staff_available,
     parse_charter,
     release_time,
+    rules,
     staff_available,
 )
 from hub.enums import StaffRole, Urgency
@@ -330,3 +332,27 @@ def test_no_window_for_400_days_raises() -> None:
         next_allowed(charter, local(2026, 6, 1, 12, 0), NORMAL)
     with pytest.raises(CharterError, match=r"small\.toml"):
         expected_reply_by(charter, local(2026, 6, 1, 12, 0))
+
+
+# ------------------------------------------------------------------------------------------- the school year
+
+
+def test_the_school_year_starts_the_day_after_the_summer_holidays_of_the_calendar() -> None:
+    """The shipped calendar of Wallonia-Brussels: summer holidays to Sunday 30 August 2026, so the year 2026-2027
+    starts on Monday 31 August, not 1 September; the summer's days belong to the year they end."""
+    charter = default_charter()
+    assert rules.school_year_start(charter, date(2026, 8, 31)) == date(2026, 8, 31)
+    assert rules.school_year_start(charter, date(2026, 12, 5)) == date(2026, 8, 31)
+    assert rules.school_year_start(charter, date(2027, 6, 30)) == date(2026, 8, 31)
+    assert rules.school_year_start(charter, date(2027, 7, 20)) == date(2026, 8, 31)
+    assert rules.school_year_start(charter, date(2027, 8, 29)) == date(2027, 8, 29)
+
+
+def test_without_summer_holidays_in_the_calendar_the_school_year_starts_on_1_september() -> None:
+    charter = dataclasses.replace(default_charter(), closed=())
+    assert rules.school_year_start(charter, date(2026, 9, 1)) == date(2026, 9, 1)
+    assert rules.school_year_start(charter, date(2026, 8, 31)) == date(2025, 9, 1)
+    assert rules.school_year_start(charter, date(2027, 3, 1)) == date(2026, 9, 1)
+    # A calendar not updated for years is not trusted: 1 September again.
+    old = dataclasses.replace(default_charter(), closed=default_charter().closed[:1])
+    assert rules.school_year_start(old, date(2028, 3, 1)) == date(2027, 9, 1)

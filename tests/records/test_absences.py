@@ -338,17 +338,17 @@ async def test_the_threshold_of_unjustified_half_days_flags_the_pupil(db: str, a
         await absent(on, 6)
     await absent(day - dt.timedelta(days=5), 1, justified=True)
     await absent(day - dt.timedelta(days=6), 1, late=True)
-    counts = await absences.unjustified_half_days([t.lina.id], today=day, tz=tz)
+    counts = await absences.unjustified_half_days([t.lina.id], today=day, charter=school_charter())
     assert counts == {t.lina.id: 8}
-    threshold, flagged = await absences.flagged_pupils(t.school.id, today=day, tz=tz)
+    threshold, flagged = await absences.flagged_pupils(t.school.id, today=day, charter=school_charter())
     assert threshold == absences.DEFAULT_THRESHOLD == 9 and flagged == []
 
     await absent(day - dt.timedelta(days=7), 6)  # the ninth
-    _threshold, flagged = await absences.flagged_pupils(t.school.id, today=day, tz=tz)
+    _threshold, flagged = await absences.flagged_pupils(t.school.id, today=day, charter=school_charter())
     assert [(f.pupil_id, f.half_days, f.classes) for f in flagged] == [(t.lina.id, 9, ("3B",))]
 
     await School.filter(id=t.school.id).update(absence_threshold_half_days=12)  # the school's own setting
-    assert (await absences.flagged_pupils(t.school.id, today=day, tz=tz))[1] == []
+    assert (await absences.flagged_pupils(t.school.id, today=day, charter=school_charter()))[1] == []
 
 
 # ------------------------------------------------------------------------------------------ who may
