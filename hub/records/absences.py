@@ -38,7 +38,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
-from hub.messaging import access, planning, routing
+from hub.messaging import access, planning, routing, translations
 from hub.messaging.models import (
     Delivery,
     Message,
@@ -375,6 +375,26 @@ async def take_register(
     return TakeResult(register.id, counts[Mark.ABSENT], counts[Mark.LATE], tuple(messages), due, held, held_until)
 
 
+def _absence_text(lang: str, name: str, day: dt.date, half: str, group: str, period: int) -> translations.Version:
+    """The justification notice in ``lang``: subject, body, and the slip's two questions."""
+    words, reasons = _TEXTS[lang], reason_words(lang)
+    values = {
+        "name": name,
+        "day": long_date(day, lang),
+        "half": words[half],
+        "group": group,
+        "period": period,
+        "keys": ", ".join(f"{i} = {reasons[r].lower()}" for i, r in enumerate(SLIP_REASONS, start=1)),
+    }
+    questions = (
+        translations.QuestionText(words["reason"], tuple(reasons[r] for r in SLIP_REASONS)),
+        translations.QuestionText(words["note"]),
+    )
+    return translations.Version(
+        lang, words["subject"].format(**values)[:200], words["body"].format(**values), questions
+    )
+
+
 async def _same_half_day_message(absence: Absence, tz: ZoneInfo) -> int | None:
     day, half = half_day(absence.starts_at, tz)
     start = dt.datetime.combine(day, dt.time(0) if half == "am" else NOON, tz)
@@ -408,26 +428,21 @@ async def _tell_family(
     pupil = await Pupil.get(id=absence.pupil_id)
     school = await School.get(id=pupil.school_id)
     lang = str(school.default_language) if str(school.default_language) in _TEXTS else Language.FR.value
-    words = _TEXTS[lang]
-    reasons = reason_words(lang)
     day, half = half_day(absence.starts_at, tz)
-    values = {
-        "name": pupil.first_name,
-        "day": long_date(day, lang),
-        "half": words[half],
-        "group": group.name,
-        "period": period,
-        "keys": ", ".join(f"{i} = {reasons[r].lower()}" for i, r in enumerate(SLIP_REASONS, start=1)),
-    }
+    # Written in every language the product speaks: the school's is the message, the others its versions, so
+    # that each guardian reads the notice (and its slip) in their own; the choices keep their order everywhere.
+    texts = {code: _absence_text(code, pupil.first_name, day, half, group.name, period) for code in _TEXTS}
+    words, reasons = _TEXTS[lang], reason_words(lang)
     async with in_transaction():
         message = await Message.create(
             school_id=school.id,
             author_id=staff_id,
-            subject=words["subject"].format(**values)[:200],
-            body=words["body"].format(**values),
+            subject=texts[lang].subject,
+            body=texts[lang].body,
             urgency=Urgency.NORMAL,
             category=Category.ABSENCE,
         )
+        await translations.save_versions(message.id, [v for code, v in texts.items() if code != lang])
         await MessageAudience.create(message_id=message.id, kind=AudienceKind.PUPIL, pupil_id=pupil.id)
         slip = await ReplySlip.create(
             message_id=message.id,

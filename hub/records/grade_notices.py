@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from charter import Charter
 from hub.enums import AudienceKind, Category, Channel, Language, StaffRole
-from hub.messaging import planning
+from hub.messaging import planning, translations
 from hub.messaging.models import Message, MessageAudience
 from hub.people.models import School, StaffRoleGrant
 from hub.records import visibility
@@ -68,8 +68,7 @@ async def send_records_message(
     school_id: int,
     author_id: int,
     category: Category,
-    subject: str,
-    body: str,
+    words: Mapping[Language, tuple[str, str]],
     pupil_ids: Iterable[int] = (),
     group_id: int | None = None,
     now: dt.datetime,
@@ -78,8 +77,13 @@ async def send_records_message(
     available_channels: frozenset[Channel] | None = None,
 ) -> planning.PublishResult:
     """Write and publish a message about records (GRADES, REPORT_CARD) to the guardians of these pupils or of this
-    group, through the same publishing as any message (one notice per guardian, the charter, the channels)."""
+    group, through the same publishing as any message (one notice per guardian, the charter, the channels).
+
+    ``words`` gives the subject and body in each language: the message is written in the school's, the others are
+    its versions, so that every guardian reads it in their language."""
     assert category in (Category.GRADES, Category.REPORT_CARD)
+    school_language = Language(await translations.school_language(school_id))
+    subject, body = words.get(school_language) or words[Language.FR]
     message = await Message.create(
         school_id=school_id,
         author_id=author_id,
@@ -94,6 +98,10 @@ async def send_records_message(
     if group_id is not None:
         terms.append(MessageAudience(message_id=message.id, kind=AudienceKind.GROUP, group_id=group_id))
     await MessageAudience.bulk_create(terms)
+    await translations.save_versions(
+        message.id,
+        [translations.Version(str(lang), s, b) for lang, (s, b) in words.items() if lang != school_language],
+    )
     if available_channels is None:
         return await planning.publish(message.id, now=now, charter=charter, actor_staff_id=author_id)
     return await planning.publish(
@@ -157,13 +165,11 @@ async def send_weekly_grade_notices(
             continue
         grades = await Grade.filter(id__in=[g.id for g in grades], family_notified_at=now)
         pupils = sorted({g.pupil_id for g in grades})
-        subject, body = _GRADES_TEXT.get(Language(school.default_language), _GRADES_TEXT[Language.FR])
         result = await send_records_message(
             school_id=school.id,
             author_id=author,
             category=Category.GRADES,
-            subject=subject,
-            body=body,
+            words=_GRADES_TEXT,
             pupil_ids=pupils,
             now=now,
             charter=charter,

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from charter import Charter, is_allowed, school_charter
 from hub.dates import long_date
 from hub.enums import AudienceKind, Category, Channel, GroupKind, JournalKind, StaffRole, Urgency
-from hub.messaging import access, planning
+from hub.messaging import access, planning, translations
 from hub.messaging.models import Message, MessageAudience
 from hub.people.models import Group, Guardianship, Membership, Pupil, School, StaffRoleGrant
 from hub.records.models import JournalDigest, JournalEntry
@@ -303,14 +303,17 @@ async def send_weekly_digests(
             with_items = frozenset(p for p in kids if by_pupil[p])
             if with_items:
                 families[frozenset(kids)].append(guardian_id)
-        lang = str(school.default_language)
+        lang = str(school.default_language) if str(school.default_language) in _WORDS else "fr"
         for family, guardians in sorted(families.items(), key=lambda kv: sorted(kv[1])):
             claimed = await _claim(sorted(guardians), week_start)
             if not claimed:
                 continue
             family_items = [i for p in sorted(family) for i in by_pupil[p]]
             names = sorted({i.pupil for i in family_items})
-            subject, body = digest_text(family_items, names, first, last, lang)
+            # In every language the product speaks: the school's is the message, the others its versions, so
+            # that each guardian of the family reads the digest in their own.
+            texts = {code: digest_text(family_items, names, first, last, code) for code in _WORDS}
+            subject, body = texts[lang]
             message = await Message.create(
                 school_id=school.id,
                 author_id=sender,
@@ -318,6 +321,9 @@ async def send_weekly_digests(
                 body=body,
                 category=Category.JOURNAL,
                 urgency=Urgency.NORMAL,
+            )
+            await translations.save_versions(
+                message.id, [translations.Version(code, s, b) for code, (s, b) in texts.items() if code != lang]
             )
             for pupil_id in sorted({i.pupil_id for i in family_items}):
                 await MessageAudience.create(message_id=message.id, kind=AudienceKind.PUPIL, pupil_id=pupil_id)

@@ -99,14 +99,12 @@ async def publish_class(
                     "published_at": now,
                 },
             )
-    subject, body = _TEXT.get(Language(school.default_language), _TEXT[Language.FR])
     delay = dt.timedelta(hours=max(0, school.family_records_delay_hours))
     result = await send_records_message(
         school_id=school.id,
         author_id=publisher.id,
         category=Category.REPORT_CARD,
-        subject=subject.format(term=term),
-        body=body.format(term=term),
+        words={lang: (subject.format(term=term), body.format(term=term)) for lang, (subject, body) in _TEXT.items()},
         group_id=group_id,
         now=now,
         scheduled_at=now + delay if delay else None,

@@ -29,11 +29,12 @@ from hub.enums import (
     DeliveryPurpose,
     DeliveryState,
     GroupKind,
+    Language,
     QuestionKind,
     Relation,
     StaffRole,
 )
-from hub.messaging import inbound, paper
+from hub.messaging import inbound, paper, translations
 from hub.messaging.links import short_code
 from hub.messaging.models import Delivery, Message, Notice, ReplySlip, SlipQuestion, SlipResponse
 from hub.people.models import (
@@ -240,6 +241,41 @@ async def test_a_justification_by_sms_through_the_twilio_peer_marks_the_absence_
     absence = await Absence.get(pupil_id=t.lina.id)
     assert absence.justified and absence.reason == AbsenceReason.MEDICAL_CERTIFICATE
     assert absence.note == "certificat remis" and absence.justified_via == "sms"
+
+
+async def test_a_dutch_guardian_gets_the_notice_and_its_slip_in_dutch_and_justifies_by_sms(
+    db: str, at_school_hours: dt.datetime
+) -> None:
+    """The notice is written in every language the product speaks: the school's French is the message, Dutch and
+    English its versions; a Dutch mother's SMS is Dutch, with the Dutch keys, and her answer justifies."""
+    t = await tiny(at_school_hours)
+    await Guardian.filter(id=t.mother.id).update(language=Language.NL)
+    await take(t, at_school_hours, {t.lina.id: Mark.ABSENT}, channels=frozenset({Channel.PORTAL, Channel.SMS}))
+    absence = await Absence.get(pupil_id=t.lina.id)
+    message = await Message.get(id=absence.message_id)
+    assert message.subject.startswith("Absence de Lina")
+    versions = (await translations.versions_of([message.id]))[message.id]
+    assert set(versions) == {"nl", "en"}
+    assert versions["nl"].subject.startswith("Afwezigheid van Lina")
+    assert versions["nl"].questions[0].choices == ("Ziekte", "Doktersattest", "Familiale reden", "Andere")
+    async with TwilioPeer(auth_token=TOKEN, account_sid=ACCOUNT) as twilio:
+        adapter = SmsAdapter(
+            SmsSettings(ACCOUNT, TOKEN, "+32460000000", f"{BASE_URL}/hooks/twilio/status", base_url=twilio.base_url)
+        )
+        try:
+            report = await dispatch_due({Channel.SMS: adapter}, now=at_school_hours, base_url=BASE_URL)
+        finally:
+            await adapter.close()
+        assert report.sent == 1
+        (sms,) = twilio.to(PHONE)
+    assert "Afwezigheid van Lina" in sms.body and "Absence de" not in sms.body
+    params = {"MessageSid": "SM" + "c3" * 16, "From": PHONE, "To": "+32460000000", "Body": "2 attest afgegeven"}
+    signature = RequestValidator(TOKEN).compute_signature(INBOUND_URL, params)
+    later = at_school_hours + dt.timedelta(minutes=30)
+    result = await inbound.twilio_inbound(INBOUND_URL, params, signature, TOKEN, later)
+    assert result.answered_pupils == (t.lina.id,)
+    absence = await Absence.get(pupil_id=t.lina.id)
+    assert absence.justified and absence.reason == AbsenceReason.MEDICAL_CERTIFICATE
 
 
 async def test_a_justification_by_a_telegram_button_marks_the_absence_justified(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hub.enums import Category, GroupKind, Relation, StaffRole
+from hub.messaging import translations
 from hub.messaging.models import Message, Notice, NoticePupil
 from hub.people.models import (
     Group,
@@ -257,6 +258,13 @@ async def test_single_grades_reach_families_after_the_delay_bundled_weekly_while
     assert tiny.guardians["norights"].id not in told and tiny.guardians["barred"].id not in told
     message = await Message.get(id=bundle.message_id)
     assert message.category == Category.GRADES and "15" not in message.body
+    # Written in every language: a Dutch or English family reads it in theirs.
+    versions = (await translations.versions_of([message.id]))[message.id]
+    assert (message.subject, versions["nl"].subject, versions["en"].subject) == (
+        "Nouvelles notes",
+        "Nieuwe punten",
+        "New grades",
+    )
 
     # A grade published the next day waits for next week's bundle.
     second = await grades.create_evaluation(tiny.teacher, tiny.class3a.id, _fields(title="Bis"), now=T0)
@@ -290,7 +298,9 @@ async def test_publishing_report_cards_notifies_each_guardian_once_and_separated
     card = await ReportCard.get(pupil_id=lina, term="T1")
     assert card.results["Maths"]["score"] == "75.0" and card.published_at is not None
     message = await Message.get(id=published.message_id)
-    assert message.category == Category.REPORT_CARD
+    assert message.category == Category.REPORT_CARD and message.subject == "Bulletin T1"
+    versions = (await translations.versions_of([message.id]))[message.id]
+    assert (versions["nl"].subject, versions["en"].subject) == ("Rapport T1", "Report card T1")
     told = await _notified(published.message_id)
     mother, father = tiny.guardians["mother"].id, tiny.guardians["father"].id
     assert told == {mother: {lina, noah}, father: {lina, noah}}  # one each, naming both children

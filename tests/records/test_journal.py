@@ -19,6 +19,7 @@ from hub.enums import (
     StaffRole,
     Urgency,
 )
+from hub.messaging import translations
 from hub.messaging.models import Message, Notice, NoticePupil
 from hub.people.models import (
     Group,
@@ -175,6 +176,9 @@ async def test_the_weekly_digest_is_one_notice_per_guardian_naming_all_their_chi
     assert (
         all(s in mother.message.body for s in ("Math", "Latin", "Histoire")) and "Géographie" not in mother.message.body
     )
+    versions = (await translations.versions_of([mother.message.id]))[mother.message.id]
+    assert versions["nl"].subject.startswith("Komende taken") and "Latin" in versions["nl"].body
+    assert versions["en"].subject.startswith("Coming homework") and "Latin" in versions["en"].body
     father = by_guardian[f.father.id]
     assert await NoticePupil.filter(notice_id=father.id).values_list("pupil_id", flat=True) == [f.lina.id]
     assert "Noa" not in father.message.body and "Histoire" not in father.message.body
