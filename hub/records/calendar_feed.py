@@ -16,8 +16,10 @@ import secrets
 from icalendar import Calendar, Event
 
 from hub.enums import JournalKind
+from hub.messaging import translations
 from hub.messaging.models import Notice, NoticePupil, ReplySlip, SlipResponse
-from hub.people.models import Guardianship, Pupil
+from hub.messaging.rendering import language_of
+from hub.people.models import Guardian, Guardianship, Pupil
 from hub.records import visibility
 from hub.records.journal import pupil_items
 from hub.records.models import CalendarFeed
@@ -28,6 +30,13 @@ AHEAD = dt.timedelta(days=366)
 #: Secrets are 43 characters (32 random bytes); anything much longer names no feed.
 MAX_TOKEN = 64
 PRODID = "-//Carnet//Class journal//FR"
+
+#: The events' titles in the feed owner's language (the guardian's; a pupil's school's).
+_WORDS: dict[str, dict[str, str]] = {
+    "fr": {"test": "Interro", "homework": "Devoir", "slip": "Talon\u202f: {subject}"},
+    "nl": {"test": "Toets", "homework": "Taak", "slip": "Antwoordstrook: {subject}"},
+    "en": {"test": "Test", "homework": "Homework", "slip": "Reply slip: {subject}"},
+}
 
 
 def _hash(token: str) -> str:
@@ -113,13 +122,19 @@ async def feed_ics(token: str, *, now: dt.datetime, tz: dt.tzinfo) -> bytes | No
     calendar.add("calscale", "GREGORIAN")
     if feed.guardian_id is not None:
         pupils = sorted(await visibility.record_pupil_ids(feed.guardian_id))
+        guardian = await Guardian.get(id=feed.guardian_id)
+        school_language = await translations.school_language(guardian.school_id)
+        lang = language_of(guardian.language or school_language)
         calendar.add("x-wr-calname", "Carnet")
     else:
         pupil = await Pupil.get_or_none(id=feed.pupil_id, active=True)
         pupils = [pupil.id] if pupil is not None else []
+        school_language = await translations.school_language(pupil.school_id) if pupil else "fr"
+        lang = language_of(school_language)
         calendar.add("x-wr-calname", f"Carnet – {pupil.first_name}" if pupil else "Carnet")
+    words = _WORDS.get(lang, _WORDS["fr"])
     for item in await pupil_items(pupils, first, last):
-        kind = "Interro" if item.kind is JournalKind.TEST else "Devoir"
+        kind = words["test"] if item.kind is JournalKind.TEST else words["homework"]
         _all_day(
             calendar,
             f"journal-{item.entry_id}-pupil-{item.pupil_id}@carnet",
@@ -131,13 +146,17 @@ async def feed_ics(token: str, *, now: dt.datetime, tz: dt.tzinfo) -> bytes | No
     if feed.guardian_id is not None:
         window_first = dt.datetime.combine(first, dt.time(0), tz)
         window_last = dt.datetime.combine(last, dt.time(0), tz)
-        for notice, slip in await _slip_deadlines(feed.guardian_id, window_first, window_last):
+        deadlines = await _slip_deadlines(feed.guardian_id, window_first, window_last)
+        subjects = await translations.subjects_for(
+            lang, school_language, {notice.message_id: notice.message.subject for notice, _slip in deadlines}
+        )
+        for notice, slip in deadlines:
             event = Event()
             event.add("uid", f"slip-{slip.id}-notice-{notice.id}@carnet")
             event.add("dtstamp", now.astimezone(dt.UTC))
             event.add("dtstart", slip.deadline.astimezone(dt.UTC))
             event.add("dtend", slip.deadline.astimezone(dt.UTC))
-            event.add("summary", f"Talon : {notice.message.subject}")
+            event.add("summary", words["slip"].format(subject=subjects[notice.message_id]))
             calendar.add_component(event)
     return calendar.to_ical()
 

@@ -15,6 +15,7 @@ from hub.enums import (
     Channel,
     GroupKind,
     JournalKind,
+    Language,
     Relation,
     StaffRole,
     Urgency,
@@ -230,6 +231,13 @@ async def test_the_calendar_feed_holds_exactly_that_familys_items_and_renews(db:
     his = events(await calendar_feed.feed_ics(father, now=now, tz=charter.tz))
     assert {u for u in his if u.startswith("journal-")} == {f"journal-{math.id}-pupil-{f.lina.id}@carnet"}
     assert len([u for u in his if u.startswith("slip-")]) == 1
+    assert found[f"journal-{math.id}-pupil-{f.lina.id}@carnet"] == "Devoir Math (Lina)"
+    # In the guardian's language: a Dutch father reads Dutch titles, and the slip's Dutch subject.
+    await Guardian.filter(id=f.father.id).update(language=Language.NL)
+    his = events(await calendar_feed.feed_ics(father, now=now, tz=charter.tz))
+    assert his[f"journal-{math.id}-pupil-{f.lina.id}@carnet"] == "Taak Math (Lina)"
+    (slip_title,) = [title for uid, title in his.items() if uid.startswith("slip-")]
+    assert slip_title.startswith("Antwoordstrook: Afwezigheid van Lina"), slip_title
     # Without the records right, or barred: no item at all.
     for guardian in (f.no_records, f.barred):
         token = await calendar_feed.new_feed(now=now, guardian_id=guardian.id)
