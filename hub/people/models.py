@@ -38,6 +38,8 @@ class School(Model):
     absence_threshold_half_days = fields.IntField(default=9, db_default=9)
     #: Whether families hear of single grades: a weekly bundle, after the delay for families, off by default.
     grade_notices = fields.BooleanField(default=False, db_default=False)
+    #: The weekday (0 Monday .. 6 Sunday) families get the journal's weekly digest of coming homework and tests.
+    journal_digest_weekday = fields.SmallIntField(default=4, db_default=4)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

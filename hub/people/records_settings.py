@@ -5,7 +5,10 @@ principal only reads them).
   families see it (0 to a week: the pupil hears first, the family soon after);
 * ``grade_notices``: whether families get the weekly bundle of single grades;
 * ``absence_threshold_half_days``: unjustified half-days in a school year past which a pupil is flagged to the
-  principal (1 to 100).
+  principal (1 to 100);
+* ``journal_digest_weekday``: the day of the week families get the journal's digest of coming homework and tests
+  (0 Monday to 6 Sunday; Friday by default; sent inside the charter's hours of that day, so a day without sending
+  hours, a weekend for most charters, sends none).
 
 A form's values are checked whole before anything is saved (``SettingsError`` naming the field, problem
 ``records``); what changed is audited with the old and new values (numbers and a yes/no, no personal data).
@@ -34,12 +37,16 @@ class RecordsSettings:
     family_records_delay_hours: int
     grade_notices: bool
     absence_threshold_half_days: int
+    journal_digest_weekday: int = 4
 
 
 async def records_settings(school_id: int) -> RecordsSettings:
     school = await School.get(id=school_id)
     return RecordsSettings(
-        school.family_records_delay_hours, bool(school.grade_notices), school.absence_threshold_half_days
+        school.family_records_delay_hours,
+        bool(school.grade_notices),
+        school.absence_threshold_half_days,
+        school.journal_digest_weekday,
     )
 
 
@@ -59,6 +66,7 @@ def checked_records_settings(raw: dict[str, str]) -> RecordsSettings:
         family_records_delay_hours=_whole(raw, "family_records_delay_hours", MIN_DELAY_HOURS, MAX_DELAY_HOURS),
         grade_notices=notices in ("1", "on"),
         absence_threshold_half_days=_whole(raw, "absence_threshold_half_days", MIN_THRESHOLD, MAX_THRESHOLD),
+        journal_digest_weekday=_whole(raw, "journal_digest_weekday", 0, 6),
     )
 
 
@@ -70,6 +78,7 @@ async def update_records_settings(school_id: int, wanted: RecordsSettings, *, by
             "family_records_delay_hours": str(wanted.family_records_delay_hours),
             "grade_notices": "1" if wanted.grade_notices else "",
             "absence_threshold_half_days": str(wanted.absence_threshold_half_days),
+            "journal_digest_weekday": str(wanted.journal_digest_weekday),
         }
     )
     async with in_transaction():

@@ -35,10 +35,9 @@ MAX_SUBJECT = 100
 MAX_TEXT = 5000
 #: How far ahead a due date may be set (a school year).
 MAX_AHEAD = dt.timedelta(days=366)
-#: The digest's day (Monday is 0): Friday, so families plan the weekend and the week to come.
+#: The digest's day by default (Monday is 0; each school chooses its own, ``School.journal_digest_weekday``):
+#: Friday, so families plan the weekend and the week to come.
 DIGEST_WEEKDAY = 4
-#: The digest covers what falls due from the next day to the Sunday ending the following week.
-DIGEST_DAYS = 9
 
 
 class JournalError(ValueError):
@@ -241,17 +240,20 @@ async def _sender(school_id: int) -> int | None:
     return None
 
 
-def digest_week(now: dt.datetime, charter: Charter) -> tuple[dt.date, dt.date, dt.date] | None:
-    """(Monday of this week, first day, last day) when ``now`` is the digest's moment: the digest day, inside the
-    charter's hours for normal messages; else None."""
+def digest_week(
+    now: dt.datetime, charter: Charter, weekday: int = DIGEST_WEEKDAY
+) -> tuple[dt.date, dt.date, dt.date] | None:
+    """(Monday of this week, first day, last day) when ``now`` is the digest's moment: the school's digest day,
+    inside the charter's hours for normal messages; else None. The digest covers what falls due from the next
+    day to the Sunday ending the following week (nine days for a Friday digest)."""
     local = now.astimezone(charter.tz)
-    if local.weekday() != DIGEST_WEEKDAY or not is_allowed(charter, now, Urgency.NORMAL):
+    if local.weekday() != weekday or not is_allowed(charter, now, Urgency.NORMAL):
         return None
     today = local.date()
     return (
         today - dt.timedelta(days=today.weekday()),
         today + dt.timedelta(days=1),
-        today + dt.timedelta(days=DIGEST_DAYS),
+        today + dt.timedelta(days=6 - today.weekday() + 7),
     )
 
 
@@ -277,12 +279,12 @@ async def send_weekly_digests(
     """Publish this week's journal digests (one notice per guardian naming all their children) when ``now`` is
     the digest's moment; returns the messages published (0 at any other moment, and when already sent)."""
     charter = charter or school_charter()
-    week = digest_week(now, charter)
-    if week is None:
-        return 0
-    week_start, first, last = week
     published = 0
     for school in await School.all():
+        week = digest_week(now, charter, school.journal_digest_weekday)
+        if week is None:
+            continue
+        week_start, first, last = week
         sender = await _sender(school.id)
         if sender is None:
             continue

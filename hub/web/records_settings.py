@@ -1,12 +1,14 @@
 """The school's records settings on a staff page.
 
 * ``/staff/settings/records``: the pupil-first window (hours before families see a grade or report card), the
-  weekly grade notices on or off, the absence threshold (the principal reads, an administrator changes; rules in
-  :mod:`hub.people.records_settings`, audited). Bad input is refused whole with a 400 and nothing saved.
+  weekly grade notices on or off, the absence threshold, the day of the journal's weekly digest (the principal
+  reads, an administrator changes; rules in :mod:`hub.people.records_settings`, audited). Bad input is refused
+  whole with a 400 and nothing saved.
 """
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,7 +21,13 @@ from hub.web.kit import Actor, Web, now, staff_only
 
 #: The principal reads the records settings, an administrator changes them.
 RECORDS_SETTINGS_ROLES = (StaffRole.PRINCIPAL, StaffRole.ADMIN)
-_FIELDS = ("family_records_delay_hours", "grade_notices", "absence_threshold_half_days")
+_FIELDS = ("family_records_delay_hours", "grade_notices", "absence_threshold_half_days", "journal_digest_weekday")
+
+
+def _weekday_names(lang: str) -> list[str]:
+    """Monday first, as the setting counts, in the page's language."""
+    names = get_day_names("wide", locale=lang)
+    return [str(names[i]) for i in range(7)]
 
 
 def routes(web: Web) -> list[BaseRoute]:
@@ -32,6 +40,7 @@ def routes(web: Web) -> list[BaseRoute]:
             error=error,
             delay_bounds=(rules.MIN_DELAY_HOURS, rules.MAX_DELAY_HOURS),
             threshold_bounds=(rules.MIN_THRESHOLD, rules.MAX_THRESHOLD),
+            weekdays=_weekday_names(web.language(request)),
             may_change=actor.has_role(StaffRole.ADMIN),
             done=request.query_params.get("done", ""),
         )
@@ -44,6 +53,8 @@ def routes(web: Web) -> list[BaseRoute]:
         if not actor.has_role(StaffRole.ADMIN):
             raise HTTPException(403, "only an administrator changes the school's settings")
         raw = {key: str(form.get(key, "")) for key in _FIELDS}
+        if "journal_digest_weekday" not in form:  # a form of before the setting: the day stays as it is
+            raw["journal_digest_weekday"] = str((await rules.records_settings(actor.school_id)).journal_digest_weekday)
         try:
             wanted = rules.checked_records_settings(raw)
         except SettingsError as exc:

@@ -43,16 +43,16 @@ TEACHER = frozenset({StaffRole.TEACHER})
 CHANNELS = frozenset({Channel.PORTAL, Channel.LETTER})
 
 
-def next_friday_10() -> dt.datetime:
-    """A Friday 10:00 in term (Brussels) when the charter lets normal messages go."""
+def next_friday_10(weekday: int = journal.DIGEST_WEEKDAY) -> dt.datetime:
+    """A Friday (or another ``weekday``) 10:00 in term (Brussels) when the charter lets normal messages go."""
     charter = school_charter()
     day = times.school_hours(charter).astimezone(charter.tz).date()  # from the suite's stated moment
     for _ in range(400):
         day += dt.timedelta(days=1)
         moment = dt.datetime.combine(day, dt.time(10), charter.tz)
-        if day.weekday() == journal.DIGEST_WEEKDAY and is_allowed(charter, moment, Urgency.NORMAL):
+        if day.weekday() == weekday and is_allowed(charter, moment, Urgency.NORMAL):
             return moment
-    raise AssertionError("no Friday in term within a year")
+    raise AssertionError("no such day in term within a year")
 
 
 @dataclass
@@ -187,6 +187,22 @@ async def test_the_weekly_digest_is_one_notice_per_guardian_naming_all_their_chi
     # Idempotent within the week: the worker passes again, nothing new.
     assert await journal.send_weekly_digests(friday + dt.timedelta(hours=2), available_channels=CHANNELS) == 0
     assert await Message.filter(category=Category.JOURNAL).count() == 2
+
+
+async def test_the_digest_goes_on_the_day_the_school_chose(db: str) -> None:
+    """A school that chose Monday: nothing on Friday; on the Monday after, the digest covers that week and the
+    next (to the Sunday ending the following week)."""
+    f = await family()
+    await School.filter(id=f.school.id).update(journal_digest_weekday=0)
+    monday = next_friday_10(weekday=0)
+    friday = monday - dt.timedelta(days=3)
+    day = monday.astimezone(school_charter().tz).date()
+    await write(f, f.class_3b, JournalKind.TEST, "Latin", day + dt.timedelta(days=13))  # the Sunday after next
+    await write(f, f.class_3b, JournalKind.TEST, "Chimie", day + dt.timedelta(days=14))  # too far
+    assert await journal.send_weekly_digests(friday, available_channels=CHANNELS) == 0
+    assert await journal.send_weekly_digests(monday, available_channels=CHANNELS) == 2
+    bodies = [m.body for m in await Message.filter(category=Category.JOURNAL)]
+    assert all("Latin" in b and "Chimie" not in b for b in bodies)
     assert await JournalDigest.filter(message_id__isnull=False).count() == 2
 
 

@@ -86,3 +86,22 @@ def test_an_administrator_changes_the_records_settings_audited_and_bad_input_is_
     assert site.post(PAGE, off, form_page=PAGE).status_code == 303
     assert site.run(lambda: AuditEntry.filter(action="school.records_settings").count()) == 2
     assert 'value="24"' in site.client.get(PAGE).text
+
+
+def test_an_administrator_chooses_the_day_of_the_journal_digest(site: Site) -> None:
+    school_id = site.run(_school_id)
+    site.login_staff(site.run(_an_admin))
+    page = site.client.get(PAGE).text
+    assert '<option value="4" selected>vendredi</option>' in page  # Friday by default, days named in French
+    for bad in ("7", "-1", "vendredi", ""):
+        refused = site.post(PAGE, {**GOOD, "journal_digest_weekday": bad}, form_page=PAGE)
+        assert refused.status_code == 400 and "jour du récapitulatif" in refused.text, bad
+    assert site.run(records_settings, school_id).journal_digest_weekday == 4
+    assert site.post(PAGE, {**GOOD, "journal_digest_weekday": "0"}, form_page=PAGE).status_code == 303
+    assert site.run(records_settings, school_id) == RecordsSettings(24, True, 12, 0)
+    assert '<option value="0" selected>lundi</option>' in site.client.get(PAGE).text
+    # A form without the field (an older page) leaves the day as it is.
+    assert site.post(PAGE, GOOD, form_page=PAGE).status_code == 303
+    assert site.run(records_settings, school_id).journal_digest_weekday == 0
+    entry = site.run(lambda: AuditEntry.filter(action="school.records_settings").order_by("-id").first())
+    assert entry is not None and entry.details["after"].get("journal_digest_weekday") in (None, 0)
