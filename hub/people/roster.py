@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -402,12 +402,27 @@ def parse_roster(text: str) -> ParsedRoster:
     return parsed
 
 
+class IssueMaker(Protocol):
+    """Makes the issue of a line from an English template and its values (the staff import keeps them apart, to
+    translate them)."""
+
+    def __call__(self, line: int, column: str, template: str, /, **values: object) -> RosterIssue: ...
+
+
+def plain_issue(line: int, column: str, template: str, /, **values: object) -> RosterIssue:
+    return RosterIssue(line, column, template % {k: str(v) for k, v in values.items()})
+
+
 def data_lines(
-    reader: Iterator[list[str]], header: Sequence[str], errors: list[RosterIssue]
+    reader: Iterator[list[str]],
+    header: Sequence[str],
+    errors: list[RosterIssue],
+    issue: IssueMaker = plain_issue,
 ) -> Iterator[tuple[int, list[str]]]:
     """The data lines of a CSV file after its header, with their line number in the file (a quoted cell may span
     lines): blank lines skipped, a line with cells past the header's columns named in ``errors`` and skipped, an
-    unreadable line named and the reading stopped. The roster and the staff import read their files through it."""
+    unreadable line named and the reading stopped. The roster and the staff import read their files through it;
+    ``issue`` makes each problem from its English template."""
     previous_end = getattr(reader, "line_num", 1)
     while True:
         try:
@@ -415,7 +430,7 @@ def data_lines(
         except StopIteration:
             return
         except csv.Error as exc:
-            errors.append(RosterIssue(previous_end + 1, "", f"the line cannot be read: {exc}"))
+            errors.append(issue(previous_end + 1, "", "the line cannot be read: %(reason)s", reason=exc))
             return
         line_no = previous_end + 1
         previous_end = getattr(reader, "line_num", line_no)
@@ -423,7 +438,13 @@ def data_lines(
             continue
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             errors.append(
-                RosterIssue(line_no, "", f"the line has {len(cells)} cells but the header has {len(header)} columns")
+                issue(
+                    line_no,
+                    "",
+                    "the line has %(cells)s cells but the header has %(columns)s columns",
+                    cells=len(cells),
+                    columns=len(header),
+                )
             )
             continue
         yield line_no, cells

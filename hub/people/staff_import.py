@@ -37,7 +37,7 @@ from tortoise.transactions import in_transaction
 from hub import clock
 from hub.enums import ActorKind, GroupKind, Language, StaffRole
 from hub.people.models import Group, School, Staff, StaffRoleGrant, Teaching
-from hub.people.roster import RosterError, RosterIssue, read_roster_file
+from hub.people.roster import RosterError, RosterIssue, data_lines, read_roster_file
 from hub.people.security import end_all_sessions
 from hub.people.setup_models import StaffExternalId
 from hub.people.staff import MIN_ADMINS
@@ -242,30 +242,7 @@ def _parse(text: str) -> tuple[ParsedStaff, list[RosterIssue]]:
 
     emails: dict[str, int] = {}
     ids: dict[str, int] = {}
-    previous_end = reader.line_num
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(_issue(previous_end + 1, "", "the line cannot be read: %(reason)s", reason=exc))
-            break
-        line = previous_end + 1
-        previous_end = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            errors.append(
-                _issue(
-                    line,
-                    "",
-                    "the line has %(cells)s cells but the header has %(columns)s",
-                    cells=len(cells),
-                    columns=len(header),
-                )
-            )
-            continue
+    for line, cells in data_lines(reader, header, errors, _issue):
         named = dict(zip(header, cells, strict=False))
         unique = True
         for column, seen_at in (("staff_id", ids), ("email", emails)):
