@@ -1,9 +1,9 @@
-"""The absence register's pages and their JSON twins (:mod:`hub.records.absences` does the work).
+"""The absence register's pages (:mod:`hub.records.absences` does the work; the JSON API's operations are
+:mod:`hub.web.api_records_daily`).
 
 * ``/staff/absences``: the classes and courses this member of staff may take the register of, and a form to open
   one (day, period); ``/staff/absences/register?group=&date=&period=``: the whole group on one screen, present,
-  absent or late per pupil, saved at once; ``/staff/absences/register.json``: the same, GET to read and POST
-  (``{"group_id", "date", "period", "marks": {pupil id: "present"|"absent"|"late"}}`` with ``X-CSRF-Token``).
+  absent or late per pupil, saved at once (the same through the API: ``/api/v1/groups/{id}/register``).
 * ``/staff/absences/justify`` (secretary, principal, admin): the absences still to justify and a paper note
   typed in; ``/staff/absences/flagged`` (principal, admin, secretary): the pupils at the school's threshold of
   unjustified half-days; ``/staff/absences/export.csv?group=&from=&to=``: a class's absences as CSV.
@@ -14,13 +14,11 @@ A teacher asking for a group they do not teach gets 404, and nothing is stored.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channels.registry import available_channels
@@ -30,13 +28,10 @@ from hub.enums import AbsenceReason, StaffRole
 from hub.inputs import parse_date, parse_id
 from hub.messaging import routing
 from hub.records import absences
-from hub.web.guard import MAX_JSON_BODY, json_depth
 from hub.web.kit import Actor, Web, now, staff_only
 
 _OFFICE = (StaffRole.SECRETARY, StaffRole.PRINCIPAL, StaffRole.ADMIN)
 _NO_STORE = {"Cache-Control": "no-store"}
-#: Nesting a register's JSON needs (an object of marks): anything deeper is refused before it is parsed.
-_JSON_DEPTH = 4
 
 
 def _today(web: Web) -> dt.date:
@@ -57,32 +52,6 @@ def _query(request: Request, web: Web) -> tuple[int, dt.date, int]:
     if group_id is None or on_date is None or period is None:
         raise HTTPException(400, "group, date (YYYY-MM-DD) and period (1 to 8) are needed")
     return group_id, on_date, period
-
-
-def _sheet_json(sheet: absences.Sheet) -> dict[str, Any]:
-    return {
-        "group_id": sheet.group_id,
-        "group": sheet.group_name,
-        "date": sheet.on_date.isoformat(),
-        "period": sheet.period,
-        "taken_at": sheet.taken_at.isoformat() if sheet.taken_at else None,
-        "counts": sheet.counts,
-        "pupils": [
-            {"id": r.pupil_id, "name": r.name, "mark": r.mark.value, "justified": r.justified} for r in sheet.rows
-        ],
-    }
-
-
-def _result_json(result: absences.TakeResult) -> dict[str, Any]:
-    return {
-        "register_id": result.register_id,
-        "absent": result.absent,
-        "late": result.late,
-        "notices": list(result.messages),
-        "due": result.due,
-        "held": result.held,
-        "held_until": result.held_until.isoformat() if result.held_until else None,
-    }
 
 
 def routes(web: Web) -> list[BaseRoute]:
@@ -158,54 +127,6 @@ def routes(web: Web) -> list[BaseRoute]:
             request, "records/register.html", sheet=sheet, periods=absences.PERIODS, result=result, marks=absences.Mark
         )
 
-    @staff
-    async def register_json(request: Request, actor: Actor) -> Response:
-        if request.method == "GET":
-            group_id, on_date, period = _query(request, web)
-            return JSONResponse(_sheet_json(await _sheet(actor, group_id, on_date, period)), headers=_NO_STORE)
-        await web.check_csrf(request, request.headers.get("x-csrf-token", ""))
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BODY:
-            raise HTTPException(413, "body too large")
-        try:
-            text = raw.decode()
-            if json_depth(text) > _JSON_DEPTH:
-                raise ValueError("too deep")
-            body = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
-            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        if not isinstance(body, dict) or not isinstance(body.get("marks", {}), dict):
-            return JSONResponse({"error": "expected an object with group_id, date, period and marks"}, 400)
-        given_group = parse_id(str(body.get("group_id", "")))
-        given_date = parse_date(str(body.get("date", "")))
-        given_period = _period(str(body.get("period", "")))
-        if given_group is None or given_date is None or given_period is None:
-            return JSONResponse({"error": "group_id, date (YYYY-MM-DD) and period (1 to 8) are needed"}, 400)
-        group_id, on_date, period = given_group, given_date, given_period
-        try:
-            marks = absences.read_marks((f"mark-{k}", str(v)) for k, v in body.get("marks", {}).items())
-        except absences.RegisterError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        try:
-            result = await absences.take_register(
-                actor.id,
-                actor.roles,
-                actor.school_id,
-                group_id,
-                on_date,
-                period,
-                marks,
-                now=now(),
-                charter=web.charter,
-                available_channels=available_channels(web.settings),
-            )
-        except absences.NotAllowed:
-            return JSONResponse({"error": "no such class or course"}, status_code=404)
-        except absences.RegisterError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        sheet = await _sheet(actor, group_id, on_date, period)
-        return JSONResponse({"result": _result_json(result), "register": _sheet_json(sheet)}, headers=_NO_STORE)
-
     @office
     async def justify_page(request: Request, actor: Actor) -> Response:
         lang = web.language(request, actor)
@@ -270,7 +191,6 @@ def routes(web: Web) -> list[BaseRoute]:
         Route("/staff/absences", index),
         Route("/staff/absences/register", register_page),
         Route("/staff/absences/register", register_post, methods=["POST"]),
-        Route("/staff/absences/register.json", register_json, methods=["GET", "POST"]),
         Route("/staff/absences/justify", justify_page),
         Route("/staff/absences/{absence_id:int}/justify", justify_post, methods=["POST"]),
         Route("/staff/absences/flagged", flagged_page),

@@ -1,23 +1,21 @@
-"""The class journal's pages and JSON, and the families' private calendar feeds (:mod:`hub.records.journal`,
-:mod:`hub.records.calendar_feed` do the work).
+"""The class journal's pages and the families' private calendar feeds (:mod:`hub.records.journal`,
+:mod:`hub.records.calendar_feed` do the work; the JSON API's operations are :mod:`hub.web.api_records_daily`).
 
 * ``/staff/journal?group=``: the journal of a class or course the member of staff teaches, and a form to write
-  an entry (what was done, homework, a test with its due date); ``/staff/journal/<id>/delete``;
-  ``/staff/journal.json``: GET ``?group=`` the entries, POST ``{"group_id", "kind", "subject", "text", "on_date",
-  "due_on"}`` with ``X-CSRF-Token``. Another teacher's class is 404, and nothing is stored.
+  an entry (what was done, homework, a test with its due date); ``/staff/journal/<id>/delete`` (the same through
+  the API: ``/api/v1/groups/{id}/journal``). Another teacher's class is 404, and nothing is stored.
 * ``/portal/calendar``: a guardian makes (or renews: the old one stops working) the secret address of their own
   calendar or of a child's whose records they may see; ``/calendar/<secret>.ics`` serves it, without signing in.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.inputs import parse_date, parse_id
@@ -25,23 +23,9 @@ from hub.messaging.portal import visible_pupils
 from hub.people.models import Group
 from hub.records import calendar_feed, journal, visibility
 from hub.records.models import JournalEntry
-from hub.web.guard import MAX_JSON_BODY, json_depth
 from hub.web.kit import Actor, Web, guardian_only, now, staff_only
 
 _NO_STORE = {"Cache-Control": "no-store"}
-_JSON_DEPTH = 3
-
-
-def _entry_json(entry: JournalEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "group_id": entry.group_id,
-        "kind": str(entry.kind),
-        "subject": entry.subject,
-        "text": entry.text,
-        "on_date": entry.on_date.isoformat(),
-        "due_on": entry.due_on.isoformat() if entry.due_on else None,
-    }
 
 
 def _optional_date(value: object) -> Any:
@@ -116,38 +100,6 @@ def routes(web: Web) -> list[BaseRoute]:
         assert entry is not None
         return RedirectResponse(f"/staff/journal?{urlencode({'group': entry.group_id})}", status_code=303)
 
-    @staff
-    async def as_json(request: Request, actor: Actor) -> Response:
-        if request.method == "GET":
-            group_id = parse_id(request.query_params.get("group", ""))
-            if group_id is None:
-                return JSONResponse({"error": "group is needed"}, status_code=400)
-            try:
-                _group, entries = await journal.group_entries(actor.id, actor.roles, actor.school_id, group_id)
-            except journal.NotAllowed:
-                return JSONResponse({"error": "no such class or course"}, status_code=404)
-            return JSONResponse({"entries": [_entry_json(e) for e in entries]}, headers=_NO_STORE)
-        await web.check_csrf(request, request.headers.get("x-csrf-token", ""))
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BODY:
-            raise HTTPException(413, "body too large")
-        try:
-            text = raw.decode()
-            if json_depth(text) > _JSON_DEPTH:
-                raise ValueError("too deep")
-            body = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
-            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "expected an object"}, status_code=400)
-        try:
-            entry = await _write(actor, body)
-        except journal.NotAllowed:
-            return JSONResponse({"error": "no such class or course"}, status_code=404)
-        except journal.JournalError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        return JSONResponse(_entry_json(entry), status_code=201, headers=_NO_STORE)
-
     async def _calendar_page(request: Request, actor: Actor, **values: Any) -> Response:
         children = [p for p in await visible_pupils(actor.id) if await visibility.may_see_records(actor.id, p.id)]
         feeds = {"me": await calendar_feed.current_feed(guardian_id=actor.id)}
@@ -183,7 +135,6 @@ def routes(web: Web) -> list[BaseRoute]:
         Route("/staff/journal", page),
         Route("/staff/journal", create, methods=["POST"]),
         Route("/staff/journal/{entry_id:int}/delete", delete, methods=["POST"]),
-        Route("/staff/journal.json", as_json, methods=["GET", "POST"]),
         Route("/portal/calendar", calendar_page),
         Route("/portal/calendar", calendar_renew, methods=["POST"]),
         Route("/calendar/{token}.ics", feed),

@@ -65,17 +65,18 @@ def test_the_demo_teacher_takes_the_register_of_3a(site: Site) -> None:
     assert not absent.late and absent.message_id is not None
     assert site.run(_register_absence, pupils[1]).late
 
-    # The JSON twin reads what the page stored, and takes the register again (the absent pupil was there).
-    sheet = site.client.get("/staff/absences/register.json", params={"group": group_id, "date": _today(), "period": 2})
-    marks = {p["id"]: p["mark"] for p in sheet.json()["pupils"]}
+    # The API reads what the page stored, and takes the register again (the absent pupil was there).
+    api = f"/api/v1/groups/{group_id}/register"
+    sheet = site.client.get(api, params={"date": _today(), "period": 2})
+    marks = {p["pupil_id"]: p["mark"] for p in sheet.json()["pupils"]}
     assert marks[pupils[0]] == "absent" and marks[pupils[1]] == "late" and marks[pupils[2]] == "present"
-    csrf = site.csrf("/staff/absences")
+    csrf = site.client.get("/api/v1/session").json()["csrf_token"]
     again = site.client.post(
-        "/staff/absences/register.json",
-        json={"group_id": group_id, "date": _today(), "period": 2, "marks": {str(pupils[1]): "late"}},
+        api,
+        json={"date": str(_today()), "period": 2, "marks": [{"pupil_id": pupils[1], "mark": "late"}]},
         headers={"X-CSRF-Token": csrf},
     )
-    assert again.status_code == 200 and again.json()["register"]["counts"] == {
+    assert again.status_code == 200 and again.json()["sheet"]["counts"] == {
         "present": len(pupils) - 1,
         "absent": 0,
         "late": 1,
@@ -92,15 +93,15 @@ def test_a_teacher_cannot_take_a_class_they_do_not_teach(site: Site) -> None:
     assert site.client.get("/staff/absences/register", params={"group": other, "period": 1}).status_code == 404
     form = {"group": other, "date": _today(), "period": 1, f"mark-{pupils[0]}": "absent"}
     assert site.post("/staff/absences/register", form, form_page="/staff/absences").status_code == 404
-    csrf = site.csrf("/staff/absences")
+    csrf = site.client.get("/api/v1/session").json()["csrf_token"]
     answer = site.client.post(
-        "/staff/absences/register.json",
-        json={"group_id": other, "date": _today(), "period": 1, "marks": {}},
+        f"/api/v1/groups/{other}/register",
+        json={"date": str(_today()), "period": 1, "marks": []},
         headers={"X-CSRF-Token": csrf},
     )
     assert answer.status_code == 404
     assert site.client.get("/staff/absences/export.csv", params={"group": other}).status_code == 404
-    # Bad input: 400, never 500, nothing stored; the JSON without the CSRF header: 403.
+    # Bad input: 400, never 500, nothing stored; the API without the CSRF header: 403.
     group_3a, _ = site.run(_class, "3A")
     for bad in ({"period": 9}, {"date": "2026-13-01"}, {"date": (now() + dt.timedelta(days=3)).date().isoformat()}):
         query = {"group": group_3a, "date": _today(), "period": 1, **bad}
@@ -108,7 +109,7 @@ def test_a_teacher_cannot_take_a_class_they_do_not_teach(site: Site) -> None:
     forged = {"group": group_3a, "date": _today(), "period": 1, f"mark-{pupils[0]}": "maybe"}
     assert site.post("/staff/absences/register", forged, form_page="/staff/absences").status_code == 400
     no_csrf = site.client.post(
-        "/staff/absences/register.json", json={"group_id": group_3a, "date": _today(), "period": 1, "marks": {}}
+        f"/api/v1/groups/{group_3a}/register", json={"date": str(_today()), "period": 1, "marks": []}
     )
     assert no_csrf.status_code == 403
     assert site.run(_stored) == before

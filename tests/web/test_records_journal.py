@@ -61,14 +61,15 @@ def test_the_demo_teacher_writes_the_journal_of_3a_and_not_another_class(site: S
     assert created.status_code == 303
     page = site.client.get("/staff/journal", params={"group": group_id})
     assert page.status_code == 200 and "Exercices 12 à 15" in page.text
-    listed = site.client.get("/staff/journal.json", params={"group": group_id}).json()["entries"]
+    api = f"/api/v1/groups/{group_id}/journal"
+    listed = site.client.get(api).json()["items"]
     assert listed[0]["text"] == "Exercices 12 à 15" and listed[0]["due_on"] == due
 
-    csrf = site.csrf("/staff/journal")
-    body = {"group_id": group_id, "kind": "test", "subject": "Math", "text": "Interro", "on_date": str(_today())}
-    assert site.client.post("/staff/journal.json", json=body, headers={"X-CSRF-Token": csrf}).status_code == 400
+    csrf = site.client.get("/api/v1/session").json()["csrf_token"]
+    body = {"kind": "test", "subject": "Math", "text": "Interro", "on_date": str(_today())}
+    assert site.client.post(api, json=body, headers={"X-CSRF-Token": csrf}).status_code == 422  # a test needs its day
     body["due_on"] = due
-    assert site.client.post("/staff/journal.json", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert site.client.post(api, json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
 
     # Another class: 404 on the page, the form and the JSON; nothing stored there.
     assert site.client.get("/staff/journal", params={"group": other}).status_code == 404
@@ -76,7 +77,7 @@ def test_the_demo_teacher_writes_the_journal_of_3a_and_not_another_class(site: S
         site.post("/staff/journal", {**form, "group": other, "due_on": due}, form_page="/staff/journal").status_code
         == 404
     )
-    answer = site.client.post("/staff/journal.json", json={**body, "group_id": other}, headers={"X-CSRF-Token": csrf})
+    answer = site.client.post(f"/api/v1/groups/{other}/journal", json=body, headers={"X-CSRF-Token": csrf})
     assert answer.status_code == 404
     assert site.run(_entries, group_id) == before[0] + 2 and site.run(_entries, other) == before[1]
 
