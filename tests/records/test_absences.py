@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,24 +220,33 @@ async def test_later_periods_of_a_half_day_join_its_notice_and_a_correction_with
 # ----------------------------------------------------------------------------------- justifications
 
 
-async def test_a_justification_by_sms_through_the_twilio_peer_marks_the_absence_justified(
-    db: str, at_school_hours: dt.datetime
-) -> None:
-    t = await tiny(at_school_hours)
-    await take(t, at_school_hours, {t.lina.id: Mark.ABSENT}, channels=frozenset({Channel.PORTAL, Channel.SMS}))
+async def _sms_sent(at: dt.datetime) -> list[str]:
+    """Send what is due by SMS through the Twilio peer; the bodies the mother's phone received."""
     async with TwilioPeer(auth_token=TOKEN, account_sid=ACCOUNT) as twilio:
         adapter = SmsAdapter(
             SmsSettings(ACCOUNT, TOKEN, "+32460000000", f"{BASE_URL}/hooks/twilio/status", base_url=twilio.base_url)
         )
         try:
-            report = await dispatch_due({Channel.SMS: adapter}, now=at_school_hours, base_url=BASE_URL)
+            await dispatch_due({Channel.SMS: adapter}, now=at, base_url=BASE_URL)
         finally:
             await adapter.close()
-        assert report.sent == 1 and len(twilio.to(PHONE)) == 1
-    params = {"MessageSid": "SM" + "b2" * 16, "From": PHONE, "To": "+32460000000", "Body": "2 certificat remis"}
+        return [sms.body for sms in twilio.to(PHONE)]
+
+
+async def _sms_answer(at: dt.datetime, body: str) -> inbound.SmsReplyResult:
+    """The mother's SMS reply, as Twilio's signed webhook brings it."""
+    params = {"MessageSid": "SM" + secrets.token_hex(16), "From": PHONE, "To": "+32460000000", "Body": body}
     signature = RequestValidator(TOKEN).compute_signature(INBOUND_URL, params)
-    later = at_school_hours + dt.timedelta(minutes=30)
-    result = await inbound.twilio_inbound(INBOUND_URL, params, signature, TOKEN, later)
+    return await inbound.twilio_inbound(INBOUND_URL, params, signature, TOKEN, at)
+
+
+async def test_a_justification_by_sms_through_the_twilio_peer_marks_the_absence_justified(
+    db: str, at_school_hours: dt.datetime
+) -> None:
+    t = await tiny(at_school_hours)
+    await take(t, at_school_hours, {t.lina.id: Mark.ABSENT}, channels=frozenset({Channel.PORTAL, Channel.SMS}))
+    assert len(await _sms_sent(at_school_hours)) == 1
+    result = await _sms_answer(at_school_hours + dt.timedelta(minutes=30), "2 certificat remis")
     assert result.answered_pupils == (t.lina.id,)
     absence = await Absence.get(pupil_id=t.lina.id)
     assert absence.justified and absence.reason == AbsenceReason.MEDICAL_CERTIFICATE
@@ -258,21 +268,9 @@ async def test_a_dutch_guardian_gets_the_notice_and_its_slip_in_dutch_and_justif
     assert set(versions) == {"nl", "en"}
     assert versions["nl"].subject.startswith("Afwezigheid van Lina")
     assert versions["nl"].questions[0].choices == ("Ziekte", "Doktersattest", "Familiale reden", "Andere")
-    async with TwilioPeer(auth_token=TOKEN, account_sid=ACCOUNT) as twilio:
-        adapter = SmsAdapter(
-            SmsSettings(ACCOUNT, TOKEN, "+32460000000", f"{BASE_URL}/hooks/twilio/status", base_url=twilio.base_url)
-        )
-        try:
-            report = await dispatch_due({Channel.SMS: adapter}, now=at_school_hours, base_url=BASE_URL)
-        finally:
-            await adapter.close()
-        assert report.sent == 1
-        (sms,) = twilio.to(PHONE)
-    assert "Afwezigheid van Lina" in sms.body and "Absence de" not in sms.body
-    params = {"MessageSid": "SM" + "c3" * 16, "From": PHONE, "To": "+32460000000", "Body": "2 attest afgegeven"}
-    signature = RequestValidator(TOKEN).compute_signature(INBOUND_URL, params)
-    later = at_school_hours + dt.timedelta(minutes=30)
-    result = await inbound.twilio_inbound(INBOUND_URL, params, signature, TOKEN, later)
+    (sms,) = await _sms_sent(at_school_hours)
+    assert "Afwezigheid van Lina" in sms and "Absence de" not in sms
+    result = await _sms_answer(at_school_hours + dt.timedelta(minutes=30), "2 attest afgegeven")
     assert result.answered_pupils == (t.lina.id,)
     absence = await Absence.get(pupil_id=t.lina.id)
     assert absence.justified and absence.reason == AbsenceReason.MEDICAL_CERTIFICATE
