@@ -196,3 +196,33 @@ async def test_each_email_is_its_message_rendering_with_the_guardians_values(db:
     for _ in range(2):  # the first of each shape is checked against the full rendering, the next are copies
         for view in views:
             assert render_email(view) == render(view, Channel.EMAIL)
+
+
+async def test_asked_to_stop_the_messages_in_flight_finish_and_the_rest_goes_back(db: str) -> None:
+    message = await _school_message(code="3A")
+    email_rows = Delivery.filter(notice__message=message, channel=Channel.EMAIL)
+    emails = await email_rows.count()
+    stop, calls = asyncio.Event(), 0
+
+    async def stopped_after_five(channel: Channel, adapter: ChannelAdapter, envelopes: list[Envelope]) -> list[Outcome]:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            stop.set()  # SIGTERM while messages are on the wire
+        return await adapter.send_batch(envelopes)
+
+    with SmtpPeer() as smtp:
+        adapters = {Channel.EMAIL: EmailAdapter(EmailSettings(host="127.0.0.1", port=smtp.port))}
+        report = await dispatch_due(
+            adapters, now=MONDAY_10, base_url=BASE, worker_id="w/0", send=stopped_after_five, stop=stop, in_flight=3
+        )
+        received = Counter(_DELIVERY_ID.findall(" ".join(str(mail["Message-ID"]) for mail in smtp.mailbox.messages)))
+        await adapters[Channel.EMAIL].close()
+    sent = set(await email_rows.filter(state=DeliveryState.SENT).values_list("id", flat=True))
+    # what was started finished and was recorded, once each; nothing else left
+    assert {int(key) for key in received} == sent and set(received.values()) == {1}
+    assert 5 <= len(sent) <= 5 + 2 and report.sent == len(sent)
+    # the rest is DUE again, unclaimed
+    due = await email_rows.filter(state=DeliveryState.DUE)
+    assert report.released == len(due) == emails - len(sent) > 0
+    assert all(d.claimed_by == "" and d.lease_until is None and d.attempts == 0 for d in due)
