@@ -226,6 +226,34 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+#: Housekeeping (expired leases, escalations, the weekly and staff digests) runs at most this often per loop: a
+#: loop whose batches come full would otherwise repeat it every batch, for nothing, on every worker.
+CHORES_EVERY = 1.0
+
+
+async def _chores(
+    n: int, adapters: Mapping[Channel, ChannelAdapter], base_url: str, worker_id: str, now: datetime
+) -> None:
+    reclaimed = await dispatch.reclaim_expired(now)
+    if reclaimed:
+        log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)
+    if n == 0:  # one loop per process looks for unacknowledged notices whose wait is over
+        escalated = await planning.due_escalations(now)
+        if escalated:
+            log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
+        bundles = await grade_notices.send_weekly_grade_notices(
+            now, available_channels=frozenset({Channel.PORTAL, *adapters})
+        )
+        if bundles:
+            log.info("%s: %s weekly grade notices published", worker_id, len(bundles))
+        digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
+        if digests:
+            log.info("%s: %s reply digests sent to staff", worker_id, digests)
+        journals = await dispatch.send_journal_digests(adapters, now)
+        if journals:
+            log.info("%s: %s weekly journal digests published", worker_id, journals)
+
+
 async def _loop(
     n: int,
     args: argparse.Namespace,
@@ -238,28 +266,14 @@ async def _loop(
     in_flight: int = 1,
 ) -> None:
     lease = timedelta(seconds=args.lease)
+    chores_due = 0.0  # time.monotonic() of the next housekeeping
     while not stop.is_set():
         full = False
         try:
             now = clock.now()
-            reclaimed = await dispatch.reclaim_expired(now)
-            if reclaimed:
-                log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)
-            if n == 0:  # one loop per process looks for unacknowledged notices whose wait is over
-                escalated = await planning.due_escalations(now)
-                if escalated:
-                    log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
-                bundles = await grade_notices.send_weekly_grade_notices(
-                    now, available_channels=frozenset({Channel.PORTAL, *adapters})
-                )
-                if bundles:
-                    log.info("%s: %s weekly grade notices published", worker_id, len(bundles))
-                digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
-                if digests:
-                    log.info("%s: %s reply digests sent to staff", worker_id, digests)
-                journals = await dispatch.send_journal_digests(adapters, now)
-                if journals:
-                    log.info("%s: %s weekly journal digests published", worker_id, journals)
+            if time.monotonic() >= chores_due:
+                chores_due = time.monotonic() + CHORES_EVERY
+                await _chores(n, adapters, base_url, worker_id, now)
             report = await dispatch.dispatch_due(
                 adapters,
                 now=now,
