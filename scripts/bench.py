@@ -318,12 +318,7 @@ class Bench:
 
                 with clock.using(clock.FixedClock(TUESDAY_10 + dt.timedelta(seconds=1))):
                     started = time.perf_counter()
-                    await asyncio.gather(
-                        *(
-                            worker._loop(n, args, {Channel.EMAIL: adapter}, limits, BASE_URL, "bench", stop)
-                            for n in range(args.concurrency)
-                        )
-                    )
+                    await worker.run_loops(args, {Channel.EMAIL: adapter}, limits, BASE_URL, "bench", stop)
                     carnet = time.perf_counter() - started
                 with contextlib.suppress(Exception):
                     await adapter.close()
@@ -367,7 +362,7 @@ class Bench:
         from hub.messaging.models import Delivery
         from hub.messaging.planning import publish
 
-        rates: dict[int, tuple[float, float, int]] = {}
+        rates: dict[int, tuple[float, float, int, float]] = {}
         with NetworkSmtpPeer(self.workdir / "tls-workers", delay=delay) as peer:
             for n in self.sizes.workers:
                 url = await self.database("postgres")
@@ -383,6 +378,7 @@ class Bench:
                                 raise RuntimeError(f"workers did not start: see {self.workdir}")
                             await asyncio.sleep(0.1)
                         cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
+                        peer_before, machine_before = peer.cpu_seconds(), _machine_cpu()
                         message = await school.message(urgency=Urgency.EMERGENCY, subject="Évacuation")
                         from hub import clock
 
@@ -401,6 +397,10 @@ class Bench:
                             await asyncio.sleep(0.05)
                         seconds = time.perf_counter() - started
                         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
+                        peer_cpu = peer.cpu_seconds() - peer_before
+                        busy, idle = (
+                            after - before for after, before in zip(_machine_cpu(), machine_before, strict=True)
+                        )
                     finally:
                         for p in procs:
                             p.terminate()
@@ -408,16 +408,23 @@ class Bench:
                             p.wait(30)
                 finally:
                     await hubdb.close()
-                rates[n] = (total / seconds, cpu / seconds, total)
+                # What the machine had to give: the peer's share and how busy all its cores were (other work too).
+                machine = busy / max(busy + idle, 1e-9) * 100
+                rates[n] = (total / seconds, cpu / seconds, total, machine)
+                tqdm.write(
+                    f"workers: {n}: {total / seconds:.0f} emails/s, workers {cpu / seconds:.2f} CPU, "
+                    f"peer {peer_cpu / seconds:.2f} CPU, machine {machine:.0f}% busy of {os.cpu_count()} cores"
+                )
         one = rates[1][0]
-        for n, (rate, cpu_share, total) in rates.items():
+        for n, (rate, cpu_share, total, machine) in rates.items():
             if n == 1:
                 continue
             self.add(
                 Figure(
                     "workers",
                     f"{n} workers vs 1, PostgreSQL, {total:,} emails, peer {delay * 1000:.0f} ms/reply "
-                    f"(1: {one:.0f}/s, {rates[1][1]:.2f} CPU; {n}: {rate:.0f}/s, {cpu_share:.2f} CPU)",
+                    f"(1: {one:.0f}/s, {rates[1][1]:.2f} CPU, machine {rates[1][3]:.0f}% busy; "
+                    f"{n}: {rate:.0f}/s, {cpu_share:.2f} CPU, machine {machine:.0f}% busy)",
                     rate,
                     one,
                     "1 worker (emails/s)",
@@ -440,6 +447,13 @@ class Bench:
         cmd = [sys.executable, "-m", "hub", "worker", "--worker-id", name, "--interval", "0.1"]
         log = (self.workdir / f"{name}.log").open("wb")
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """The whole machine's busy and idle CPU seconds so far, all cores (Linux ``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), idle / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import Tortoise
-from tortoise.expressions import F
 from tortoise.functions import Count
 
 from channels.base import ChannelAdapter, Envelope, Outcome
 from charter import Charter, school_charter
 from hub import clock
+from hub.delivery.renders import render_email
 from hub.enums import Channel, DeliveryState
 from hub.messaging import planning
 from hub.messaging.digest import render_digest
@@ -34,6 +35,7 @@ from hub.messaging.rendering import render
 from hub.messaging.routing import can_move
 from hub.people.models import Contact
 from hub.records import grade_notices
+from hub.store import sql
 
 #: Channels a worker never sends: the portal is an inbox, letters are printed from the paper list.
 NOT_SENT = frozenset({Channel.PORTAL, Channel.LETTER})
@@ -126,30 +128,137 @@ async def progress(message_id: int) -> dict[str, int]:
     return {str(state): int(n) for state, n in rows}
 
 
-async def _record(delivery: Delivery, outcome: Outcome, now: datetime, *, worker_id: str) -> None:
-    """Record one send the moment its outcome is known.
+#: One statement records a batch of accepted sends still held by their worker: CLAIMED to SENT or DELIVERED, the
+#: attempt counted, the provider's id kept. The batch is one argument (arrays on PostgreSQL, a JSON list on
+#: SQLite), so the statement's arguments stay fixed whatever its size; it returns the rows it moved.
+_PG_SENT = (
+    "UPDATE delivery AS d SET state = v.state, attempts = d.attempts + 1, sent_at = v.at, updated_at = v.at, "
+    "delivered_at = CASE WHEN v.state = 'delivered' THEN v.at ELSE d.delivered_at END, "
+    "provider_id = CASE WHEN v.provider_id <> '' THEN v.provider_id ELSE d.provider_id END "
+    "FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) "
+    "AS v(id, state, at, provider_id, claimed_by) "
+    "WHERE d.id = v.id AND d.state = 'claimed' AND d.claimed_by = v.claimed_by RETURNING d.id"
+)
+_SQLITE_SENT = (
+    "UPDATE delivery SET state = v.state, attempts = delivery.attempts + 1, sent_at = v.at, updated_at = v.at, "
+    "delivered_at = CASE WHEN v.state = 'delivered' THEN v.at ELSE delivery.delivered_at END, "
+    "provider_id = CASE WHEN v.provider_id <> '' THEN v.provider_id ELSE delivery.provider_id END "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS state, "
+    "json_extract(value, '$[2]') AS at, json_extract(value, '$[3]') AS provider_id, "
+    "json_extract(value, '$[4]') AS claimed_by FROM json_each($1)) AS v "
+    "WHERE delivery.id = v.id AND delivery.state = 'claimed' AND delivery.claimed_by = v.claimed_by "
+    "RETURNING delivery.id"
+)
+#: The longest provider id the column holds (``Delivery.provider_id``); a longer one takes the ORM's path.
+_PROVIDER_ID_MAX = 200
 
-    An accepted send of a delivery this worker still holds is one conditional UPDATE (CLAIMED to SENT or
-    DELIVERED, the attempt counted), the same move as :func:`planning.record_outcome` makes for it, without its
-    transaction and read: this runs once per message. Anything else (a failure, which plans a retry or the next
-    step, or a delivery no longer held as claimed) goes through ``record_outcome`` and its rules.
-    """
+
+@dataclass
+class _Accepted:
+    """An accepted send waiting for the next batch statement; ``moved`` once written (False: no longer held)."""
+
+    delivery_id: int
+    state: DeliveryState
+    at: datetime
+    provider_id: str
+    worker_id: str
+    moved: bool | None = None
+    error: BaseException | None = None
+
+
+def _batched(outcome: Outcome) -> DeliveryState | None:
+    """The state an outcome moves a claimed delivery to in a batch, or None when it takes the ORM's path: a failure
+    (a retry or the plan's next step to create), a cost or segments to keep (SMS), an overlong provider id."""
     new = DeliveryState.DELIVERED if outcome.state == DeliveryState.DELIVERED else DeliveryState.SENT
-    if outcome.ok and can_move(DeliveryState.CLAIMED, new):
-        changes: dict[str, Any] = {"sent_at": now, "updated_at": now}
-        if outcome.provider_id:
-            changes["provider_id"] = outcome.provider_id
-        if outcome.cost:
-            changes["cost"] = outcome.cost
-        if outcome.segments:
-            changes["segments"] = outcome.segments
-        if new is DeliveryState.DELIVERED:
-            changes["delivered_at"] = now
-        moved = await Delivery.filter(id=delivery.id, state=DeliveryState.CLAIMED, claimed_by=worker_id).update(
-            state=new, attempts=F("attempts") + 1, **changes
+    if not outcome.ok or outcome.cost or outcome.segments or len(outcome.provider_id) > _PROVIDER_ID_MAX:
+        return None
+    return new if can_move(DeliveryState.CLAIMED, new) else None
+
+
+async def _write_accepted(batch: Sequence[_Accepted]) -> set[int]:
+    """One UPDATE for the whole batch; the ids it moved."""
+    if len(batch) == 1:  # a lone send (one loop, a quiet moment): the same move, a statement simpler to plan
+        (one,) = batch
+        params: list[Any] = [one.delivery_id, one.worker_id, str(one.state), one.at]
+        sets = "state = $3, attempts = attempts + 1, sent_at = $4, updated_at = $4"
+        if one.state is DeliveryState.DELIVERED:
+            sets += ", delivered_at = $4"
+        if one.provider_id:
+            params.append(one.provider_id)
+            sets += ", provider_id = $5"
+        rows = await sql.query(
+            f"UPDATE delivery SET {sets} WHERE id = $1 AND state = 'claimed' AND claimed_by = $2 RETURNING id", params
         )
-        if moved:
-            return
+    elif sql.is_postgres():
+        rows = await sql.query(
+            _PG_SENT,
+            [
+                [a.delivery_id for a in batch],
+                [str(a.state) for a in batch],
+                [a.at for a in batch],
+                [a.provider_id for a in batch],
+                [a.worker_id for a in batch],
+            ],
+        )
+    else:  # SQLite keeps times as the ORM writes them: ISO text in UTC
+        values = [
+            [a.delivery_id, str(a.state), a.at.astimezone(UTC).isoformat(" "), a.provider_id, a.worker_id]
+            for a in batch
+        ]
+        rows = await sql.query(_SQLITE_SENT, [json.dumps(values)])
+    return {int(row["id"]) for row in rows}
+
+
+class Recorder:
+    """Records the outcomes of sends as they are known, the accepted ones in batches (a group commit).
+
+    Every accepted send that arrives while a batch statement is being written goes into the next one, and each
+    caller returns only once its own outcome is written. So the loops of a worker process share one statement
+    per batch instead of one transaction each, and a loop still sends its next message only after its last one
+    is recorded: a process killed outright leaves at most one sent-but-unrecorded message per loop.
+
+    A delivery no longer held (its lease expired and another worker took it back) and every failure go through
+    :func:`planning.record_outcome` and its rules, one at a time. ``statements`` counts the batch statements,
+    ``one_by_one`` the outcomes recorded through ``record_outcome``.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[_Accepted] = []
+        self._lock = asyncio.Lock()
+        self.statements = 0
+        self.one_by_one = 0
+
+    async def record(self, sends: Sequence[tuple[Delivery, Outcome]], now: datetime, *, worker_id: str) -> None:
+        accepted: list[_Accepted] = []
+        for delivery, outcome in sends:
+            new = _batched(outcome)
+            if new is not None:
+                accepted.append(_Accepted(delivery.id, new, now, outcome.provider_id, worker_id))
+        if accepted:
+            self._pending.extend(accepted)
+            async with self._lock:
+                if accepted[0].moved is None and accepted[0].error is None:  # not written by an earlier holder
+                    batch, self._pending = self._pending, []
+                    self.statements += 1
+                    try:
+                        moved = await _write_accepted(batch)
+                    except Exception as exc:  # each caller of the batch fails as its own write would have
+                        for item in batch:
+                            item.error = exc
+                    else:
+                        for item in batch:
+                            item.moved = item.delivery_id in moved
+            for item in accepted:
+                if item.error is not None:
+                    raise item.error
+        written = {item.delivery_id for item in accepted if item.moved}
+        for delivery, outcome in sends:
+            if delivery.id not in written:
+                self.one_by_one += 1
+                await _record_one(delivery, outcome, now)
+
+
+async def _record_one(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
     await planning.record_outcome(
         delivery.id,
         now=now,
@@ -184,17 +293,21 @@ async def dispatch_due(
     lease: timedelta | None = None,
     send: Sender | None = None,
     stop: asyncio.Event | None = None,
+    recorder: Recorder | None = None,
+    in_flight: int = 1,
 ) -> DispatchReport:
     """Claim what is due (one batch), then send each delivery and record it as soon as its outcome is known.
 
-    One message at a time: ``send`` is given one envelope, and the next one leaves only once the outcome of the
-    previous is recorded. So a process killed outright (SIGKILL) during a pass leaves at most one message sent
-    but not recorded, the one in flight, which goes again once its lease has expired (:func:`reclaim_expired`).
-    Run passes side by side (the worker's loops) for throughput. When ``stop`` is set, the message being sent
-    finishes and is recorded; the deliveries not started are released (DUE again, see :func:`release`) and
-    counted in ``report.released``.
+    ``in_flight`` messages at a time (default one), each over its own connection: ``send`` is given one envelope,
+    and the slot that sent it takes the next only once its outcome is recorded. So a process killed outright
+    (SIGKILL) during a pass leaves at most ``in_flight`` messages sent but not recorded, those in flight, which go
+    again once their lease has expired (:func:`reclaim_expired`), never a whole batch. When ``stop`` is set, the
+    messages being sent finish and are recorded; the deliveries not started are released (DUE again, see
+    :func:`release`) and counted in ``report.released``. ``recorder``: the :class:`Recorder` shared by the worker's
+    loops, so that the sends accepted meanwhile are written by one statement (by default, this pass's own).
     """
     report = DispatchReport()
+    recorder = recorder or Recorder()
     claimed = await claim(now, worker_id=worker_id, limit=limit, lease=lease)
     report.claimed = len(claimed)
     if not claimed:
@@ -204,37 +317,71 @@ async def dispatch_due(
         await Contact.filter(id__in=[d.contact_id for d in claimed if d.contact_id]).values_list("id", "value")
     )
     send = send or _plain_send
+    # What leaves as one message: a delivery, or the members of one digest.
     digests, digested = digest_batches(claimed), set[int]()
-    for done, delivery in enumerate(claimed):
-        if stop is not None and stop.is_set():
-            report.released = await release([d.id for d in claimed[done:]], worker_id=worker_id)
-            break
+    units: deque[list[Delivery]] = deque()
+    for delivery in claimed:
         if delivery.id in digested:
             continue
         if delivery.digest_key in digests:
             members = digests.pop(delivery.digest_key)
             digested.update(d.id for d in members)
-            await send_digest(
-                members, adapters, views, contacts, send=send, now=now, worker_id=worker_id, report=report
-            )
-            continue
+            units.append(members)
+        else:
+            units.append([delivery])
+
+    async def one(delivery: Delivery) -> None:
         channel = Channel(delivery.channel)
         adapter = adapters.get(channel)
         if adapter is None:
             outcome = Outcome.permanent(f"the {channel} channel is not configured")
         else:
-            rendered = render(views[delivery.notice_id], channel)
+            view = views[delivery.notice_id]
+            rendered = render_email(view) if channel is Channel.EMAIL else render(view, channel)
             envelope = Envelope(
                 contacts.get(delivery.contact_id, ""),
                 dataclasses.replace(rendered, idempotency_key=f"delivery-{delivery.id}"),
             )
             (outcome,) = await send(channel, adapter, [envelope])
-        await _record(delivery, outcome, now, worker_id=worker_id)
+        await recorder.record([(delivery, outcome)], now, worker_id=worker_id)
         report.by_channel[str(channel)] += 1
         if outcome.ok:
             report.sent += 1
         else:
             report.failed += 1
+
+    async def slot() -> None:
+        """Sends the next message, records it, then takes the next: one message in flight."""
+        while units and not (stop is not None and stop.is_set()):
+            unit = units.popleft()
+            if len(unit) > 1:
+                await send_digest(
+                    unit,
+                    adapters,
+                    views,
+                    contacts,
+                    send=send,
+                    now=now,
+                    worker_id=worker_id,
+                    report=report,
+                    recorder=recorder,
+                )
+            else:
+                await one(unit[0])
+
+    if in_flight <= 1 or len(units) <= 1:
+        await slot()
+    else:
+        slots = [asyncio.create_task(slot()) for _ in range(min(in_flight, len(units)))]
+        try:
+            await asyncio.gather(*slots)
+        except BaseException:
+            for task in slots:
+                task.cancel()
+            await asyncio.gather(*slots, return_exceptions=True)
+            raise
+    if units:  # asked to stop: what was not started goes back
+        report.released = await release([d.id for unit in units for d in unit], worker_id=worker_id)
     return report
 
 
@@ -258,6 +405,7 @@ async def send_digest(
     now: datetime,
     worker_id: str,
     report: DispatchReport,
+    recorder: Recorder | None = None,
 ) -> None:
     """Send the deliveries of one digest as ONE message listing them all, in the guardian's language, and record
     its outcome for each of them (a failure walks each notice's plan as usual)."""
@@ -272,8 +420,8 @@ async def send_digest(
             contacts.get(first.contact_id, ""), dataclasses.replace(rendered, idempotency_key=f"delivery-{first.id}")
         )
         (outcome,) = await send(channel, adapter, [envelope])
-    for delivery in members:
-        await _record(delivery, outcome, now, worker_id=worker_id)
+    await (recorder or Recorder()).record([(d, outcome) for d in members], now, worker_id=worker_id)
+    for _delivery in members:
         report.by_channel[str(channel)] += 1
         if outcome.ok:
             report.sent += 1
@@ -349,6 +497,7 @@ async def run(
 
 __all__ = [
     "DispatchReport",
+    "Recorder",
     "Sender",
     "claim",
     "digest_batches",

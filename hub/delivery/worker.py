@@ -1,16 +1,18 @@
 """``carnet worker``: the sending process. Run one or several (on PostgreSQL, on one machine or many).
 
-Each process runs ``--concurrency`` loops; each loop puts back expired leases (a crashed worker's claims,
-:func:`hub.delivery.dispatch.reclaim_expired`), claims up to ``--batch`` due deliveries under a lease of ``--lease``
-seconds, then sends them one message at a time, recording each outcome (one UPDATE for an accepted send) before
-the next message leaves (:func:`hub.delivery.dispatch.dispatch_due`). On PostgreSQL the claim is ``FOR UPDATE SKIP
-LOCKED``, so processes take disjoint batches; on SQLite run a single worker.
+Each process keeps ``--concurrency`` messages in flight, shared among two loops (:func:`run_loops`); each loop puts
+back expired leases (a crashed worker's claims, :func:`hub.delivery.dispatch.reclaim_expired`), claims up to
+``--batch`` due deliveries under a lease of ``--lease`` seconds, then sends them over its share of connections, each
+connection taking its next message only once the outcome of its last is recorded
+(:func:`hub.delivery.dispatch.dispatch_due`). The loops share one recorder: the sends accepted meanwhile are written
+together, one UPDATE for the lot (:class:`hub.delivery.dispatch.Recorder`). On PostgreSQL the claim is ``FOR UPDATE
+SKIP LOCKED``, so processes take disjoint batches; on SQLite run a single worker.
 
 Stopping: SIGTERM or SIGINT sets a stop event; the messages being sent finish and are recorded, what is claimed but
 not started is released (DUE again, ``claimed_by`` cleared), and the process exits 0. A process killed outright
 (SIGKILL, power loss) leaves its claims to expire: after the lease another worker takes them back. Only a message
-the provider accepted but whose outcome was not yet recorded goes twice, and each loop has at most one such message
-at any instant, so a killed process re-sends at most ``--concurrency`` messages (the ``delivery-<id>``
+the provider accepted but whose outcome was not yet recorded goes twice, and each connection has at most one such
+message at any instant, so a killed process re-sends at most ``--concurrency`` messages (the ``delivery-<id>``
 idempotency key lets providers drop the copy).
 
 Provider limits are applied around sends (:class:`Limits`): on PostgreSQL a rate-limited channel's limit is
@@ -52,7 +54,7 @@ log = logging.getLogger("carnet.worker")
 SMS_PER_SECOND = 10.0
 #: Telegram's documented global limit for one bot: about 30 messages per second.
 TELEGRAM_PER_SECOND = 30.0
-#: Email: simultaneous SMTP connections to the relay (one message each: see ``dispatch_due``).
+#: Email: simultaneous SMTP connections to the relay (one message in flight each: see ``dispatch_due``).
 EMAIL_CONNECTIONS = 4
 
 DEFAULT_RATES: Mapping[Channel, float] = {Channel.SMS: SMS_PER_SECOND, Channel.TELEGRAM: TELEGRAM_PER_SECOND}
@@ -182,11 +184,15 @@ class Limits:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="carnet worker", description="Send what is due, until stopped.")
-    parser.add_argument("--concurrency", type=int, default=4, help="sending loops in this process (default 4)")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="messages in flight at once in this process (default 4)"
+    )
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between passes when idle")
     parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
     parser.add_argument("--worker-id", default="", help="the name claims are made under (default host:pid)")
-    parser.add_argument("--batch", type=int, default=50, help="deliveries claimed at a time by one loop")
+    # Small batches keep several workers evenly busy (a loop holding 50 claims while another has none idles a
+    # connection); a claim and the batch's reads cost a few statements, next to 20 messages on the wire.
+    parser.add_argument("--batch", type=int, default=20, help="deliveries claimed at a time by one loop")
     # Accepted so existing command lines keep working: each message is now sent and recorded on its own.
     parser.add_argument("--chunk", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -220,6 +226,34 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+#: Housekeeping (expired leases, escalations, the weekly and staff digests) runs at most this often per loop: a
+#: loop whose batches come full would otherwise repeat it every batch, for nothing, on every worker.
+CHORES_EVERY = 1.0
+
+
+async def _chores(
+    n: int, adapters: Mapping[Channel, ChannelAdapter], base_url: str, worker_id: str, now: datetime
+) -> None:
+    reclaimed = await dispatch.reclaim_expired(now)
+    if reclaimed:
+        log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)
+    if n == 0:  # one loop per process looks for unacknowledged notices whose wait is over
+        escalated = await planning.due_escalations(now)
+        if escalated:
+            log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
+        bundles = await grade_notices.send_weekly_grade_notices(
+            now, available_channels=frozenset({Channel.PORTAL, *adapters})
+        )
+        if bundles:
+            log.info("%s: %s weekly grade notices published", worker_id, len(bundles))
+        digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
+        if digests:
+            log.info("%s: %s reply digests sent to staff", worker_id, digests)
+        journals = await dispatch.send_journal_digests(adapters, now)
+        if journals:
+            log.info("%s: %s weekly journal digests published", worker_id, journals)
+
+
 async def _loop(
     n: int,
     args: argparse.Namespace,
@@ -228,30 +262,18 @@ async def _loop(
     base_url: str,
     worker_id: str,
     stop: asyncio.Event,
+    recorder: dispatch.Recorder | None = None,
+    in_flight: int = 1,
 ) -> None:
     lease = timedelta(seconds=args.lease)
+    chores_due = 0.0  # time.monotonic() of the next housekeeping
     while not stop.is_set():
         full = False
         try:
             now = clock.now()
-            reclaimed = await dispatch.reclaim_expired(now)
-            if reclaimed:
-                log.warning("%s: took back %s deliveries whose lease expired", worker_id, reclaimed)
-            if n == 0:  # one loop per process looks for unacknowledged notices whose wait is over
-                escalated = await planning.due_escalations(now)
-                if escalated:
-                    log.info("%s: %s notices escalated to their next channel", worker_id, len(escalated))
-                bundles = await grade_notices.send_weekly_grade_notices(
-                    now, available_channels=frozenset({Channel.PORTAL, *adapters})
-                )
-                if bundles:
-                    log.info("%s: %s weekly grade notices published", worker_id, len(bundles))
-                digests = await dispatch.notify_staff_of_replies(adapters, now, base_url=base_url)
-                if digests:
-                    log.info("%s: %s reply digests sent to staff", worker_id, digests)
-                journals = await dispatch.send_journal_digests(adapters, now)
-                if journals:
-                    log.info("%s: %s weekly journal digests published", worker_id, journals)
+            if time.monotonic() >= chores_due:
+                chores_due = time.monotonic() + CHORES_EVERY
+                await _chores(n, adapters, base_url, worker_id, now)
             report = await dispatch.dispatch_due(
                 adapters,
                 now=now,
@@ -261,6 +283,8 @@ async def _loop(
                 lease=lease,
                 send=limits.send,
                 stop=stop,
+                recorder=recorder,
+                in_flight=in_flight,
             )
             if report.claimed:
                 log.info(
@@ -280,6 +304,32 @@ async def _loop(
         if not full:  # a full batch: more may be waiting, go on at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.interval)
+
+
+#: Dispatch loops per process: while one claims and reads its next batch, the other's messages are on the wire.
+LOOPS = 2
+
+
+async def run_loops(
+    args: argparse.Namespace,
+    adapters: Mapping[Channel, ChannelAdapter],
+    limits: Limits,
+    base_url: str,
+    worker_id: str,
+    stop: asyncio.Event,
+) -> None:
+    """The sending loops of one process: ``--concurrency`` messages in flight in all, shared among :data:`LOOPS`
+    loops, with the process's limits and one :class:`~hub.delivery.dispatch.Recorder` (the sends accepted meanwhile
+    are written by one statement). Returns when they stop (``--once``: when nothing more is due)."""
+    recorder = dispatch.Recorder()
+    loops = min(LOOPS, args.concurrency)
+    shares = [args.concurrency // loops + (1 if n < args.concurrency % loops else 0) for n in range(loops)]
+    await asyncio.gather(
+        *(
+            _loop(n, args, adapters, limits, base_url, worker_id, stop, recorder, in_flight)
+            for n, in_flight in enumerate(shares)
+        )
+    )
 
 
 #: A job the command line hands the worker to run once a day (the retention job: ``hub.privacy`` sits above
@@ -322,10 +372,7 @@ async def serve(
             log.info("worker %s: %s loops, channels %s", worker_id, args.concurrency, sorted(map(str, adapters)))
             try:
                 await asyncio.gather(
-                    *(
-                        _loop(n, args, adapters, limits, settings.base_url, worker_id, stop)
-                        for n in range(args.concurrency)
-                    ),
+                    run_loops(args, adapters, limits, settings.base_url, worker_id, stop),
                     *([_run_daily(daily, stop)] if daily and not args.once else []),
                 )
             finally:
@@ -356,5 +403,6 @@ __all__ = [
     "Limits",
     "TokenBucket",
     "main",
+    "run_loops",
     "serve",
 ]

@@ -114,6 +114,16 @@ class NetworkSmtpPeer:
             return int(self._count.read_text() or 0)
         return 0
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the peer's process used so far, user and system (Linux; 0 elsewhere)."""
+        if self._process is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email
+import email.message
+import email.policy
 from collections.abc import Iterator
 
 import pytest
 
 from channels.base import Envelope, Rendered
-from channels.email import EmailAdapter, EmailSettings
+from channels.email import EmailAdapter, EmailSettings, build_mime, mime_bytes
 from channels.peers.smtp import SmtpPeer, _free_port
 from hub.enums import DeliveryState, ErrorKind
 
@@ -67,3 +71,51 @@ def test_settings_are_checked_when_the_adapter_is_built() -> None:
         EmailSettings(host="")
     with pytest.raises(ValueError, match="not both"):
         EmailSettings(host="smtp.example.be", starttls=True, use_tls=True)
+
+
+def _read(raw: bytes) -> email.message.EmailMessage:
+    # CRLF line ends, as the SMTP client sends them
+    parsed = email.message_from_bytes(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage) and not parsed.defects
+    return parsed
+
+
+def _leaves(mail: email.message.EmailMessage) -> list[tuple[str, str, str | None, dict[str, str]]]:
+    return [
+        (part.get_content_type(), part.get_content(), part.get_filename(), dict(part.get_params() or []))
+        for part in mail.walk()
+        if not part.is_multipart()
+    ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Rendered(
+            language="fr",
+            subject="Évacuation de l'école : « venez » chercher vos enfants",
+            text="Bonjour Zoë,\n" + "très long paragraphe " * 20 + "\n. un point en tête de ligne\nfin  \n",
+            html='<p style="margin:0">Bonjour Zoë &amp; Éric</p>\n' + "<b>x</b>" * 200,
+            link="https://carnet.example.be/n/zoe-token",
+            unsubscribe="https://carnet.example.be/unsubscribe/5/zoe-token",
+            calendar="BEGIN:VCALENDAR\r\nSUMMARY:Talon à rendre\r\n" + "X-LONG:" + "z" * 200 + "\r\nEND:VCALENDAR\r\n",
+            idempotency_key="delivery-5",
+        ),
+        Rendered(language="nl", subject="Zwembad", text="Alleen ASCII.", link="https://x.be/n/t", reply_to="r@x.be"),
+        Rendered(language="en", subject="s" * 150, text="t", html="<b>h</b>", idempotency_key="delivery-7"),
+    ],
+)
+def test_the_wire_form_is_the_message_build_mime_makes(message: Rendered) -> None:
+    """What the adapter sends (bytes written directly) reads, in a mail client, as the standard library's message:
+    the same headers, the same parts with the same contents, the calendar attached."""
+    settings = EmailSettings(
+        host="smtp.example.be", sender="École Royale <ecole@example.be>", return_path_key=b"k" * 32
+    )
+    now = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+    reference = _read(build_mime(settings, "parent@example.be", message, now=now).as_bytes(policy=email.policy.SMTP))
+    sent = _read(mime_bytes(settings, "parent@example.be", message, now=now, message_id=str(reference["Message-ID"])))
+    assert sent.get_content_type() == reference.get_content_type()
+    headers = {name: str(value) for name, value in sent.items() if name != "Content-Type"}
+    assert headers == {name: str(value) for name, value in reference.items() if name != "Content-Type"}
+    assert _leaves(sent) == _leaves(reference)
+    assert all(len(line) <= 78 for line in mime_bytes(settings, "p@x.be", message, now=now).splitlines())
