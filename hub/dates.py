@@ -6,6 +6,7 @@ Babel's CLDR data ships with the package, so the text never depends on the serve
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from babel.dates import format_date
 
@@ -16,8 +17,14 @@ LANGUAGES = ("fr", "nl", "en", "de")
 def long_date(day: date, language: str = "fr", *, weekday: bool = False, year: bool = True) -> str:
     """``lundi 30 novembre 2026``, ``maandag 30 november 2026``, ``Monday 30 November 2026``.
 
-    French writes the first of the month as an ordinal: ``1er novembre``.
+    French writes the first of the month as an ordinal: ``1er novembre``. Each day is spelled once per language
+    (Babel's formatting is the costliest part of a list of dated lines, the portal's inbox).
     """
+    return _long_date(day if type(day) is date else date(day.year, day.month, day.day), str(language), weekday, year)
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, language: str, weekday: bool, year: bool) -> str:
     lang = str(language).lower()[:2]
     if lang not in LANGUAGES:
         lang = "fr"

@@ -147,6 +147,7 @@ class Bench:
             url = await self.database(kind)
             await hubdb.init(url)
             try:
+                await _warm_publish()
                 school = await big_school(families, now=TUESDAY_10)
                 carnet, baseline = [], []
                 for _ in range(self.sizes.repeats):
@@ -448,6 +449,83 @@ class Bench:
         log = (self.workdir / f"{name}.log").open("wb")
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
+    # -------------------------------------------------------------------------------------------- portal
+
+    async def portal(self, kind: str) -> None:
+        """A guardian's inbox under load from a second process, against two endpoints of the same server (mounted
+        by the bench's app factory only, :func:`_portal_app`): the same rows read with one hand-written query and
+        rendered with one template, and the fixed page (the ceiling)."""
+        url = await self.database(kind)
+        await hubdb.init(url)
+        try:
+            guardian_id, cookie, notices = await _portal_family()
+        finally:
+            await hubdb.close()
+        port = _free_port()
+        server = self._portal_server(url, port, kind)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(OSError):
+                    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"the portal's server did not start: see {self.workdir}/portal-{kind}.log")
+                await asyncio.sleep(0.1)
+            clients = 4 if self.mode == "check" else 20
+            paths = {
+                "portal": "/portal",
+                "raw": f"/bench/inbox?guardian={guardian_id}",
+                "fixed": "/bench/fixed",
+            }
+            found: dict[str, dict[str, float]] = {}
+            for name, path in paths.items():
+                found[name] = await asyncio.to_thread(
+                    _load_from_a_process, port, path, cookie, clients, self.sizes.portal_requests
+                )
+        finally:
+            server.terminate()
+            server.wait(30)
+        db = "SQLite" if kind == "sqlite" else "PostgreSQL"
+        portal, raw, fixed = found["portal"], found["raw"], found["fixed"]
+        where = (
+            f"/portal inbox (3 children, {notices} notices), {clients} clients, {db} "
+            f"(p50 {portal['p50'] * 1000:.1f} ms; {int(portal['bytes']):,} bytes)"
+        )
+        self.add(
+            Figure(
+                "portal",
+                where,
+                portal["rps"],
+                raw["rps"],
+                f"one query + one template, same server (req/s; p50 {raw['p50'] * 1000:.1f} ms)",
+                portal["rps"] / raw["rps"],
+                ">= 0.33x",
+                portal["rps"] / raw["rps"] >= 1 / 3,
+                unit="req/s",
+            )
+        )
+        self.add(
+            Figure(
+                "portal",
+                where,
+                portal["rps"],
+                fixed["rps"],
+                f"the fixed page, same server: the ceiling (req/s; p50 {fixed['p50'] * 1000:.1f} ms)",
+                portal["rps"] / fixed["rps"],
+                "",
+                None,
+                unit="req/s",
+            )
+        )
+
+    def _portal_server(self, url: str, port: int, kind: str) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"portal-{kind}.log").open("wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CARNET_")}
+        cmd = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--portal-server", url, str(port), str(self.workdir)]
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
 
 def _machine_cpu() -> tuple[float, float]:
     """The whole machine's busy and idle CPU seconds so far, all cores (Linux ``/proc/stat``)."""
@@ -487,6 +565,18 @@ async def _raw_fanout(message_id: int, guardian_ids: list[int]) -> None:
         )
 
 
+async def _warm_publish() -> None:
+    """One publish to a tiny school of its own, so that the one-time costs of a process (imports, the charter read
+    once) are not counted in the first size measured."""
+    from hub.messaging.planning import publish
+
+    tiny = await big_school(5, now=TUESDAY_10, tag="W")
+    warm = await tiny.message(subject="warm")
+    await publish(
+        warm.id, now=TUESDAY_10, actor_staff_id=tiny.teacher.id, available_channels=frozenset({Channel.PORTAL})
+    )
+
+
 def _plain_email(i: int) -> EmailMessage:
     mime = EmailMessage()
     mime["From"] = "École <e@example.be>"
@@ -510,6 +600,192 @@ def _naive_loop(port: int, messages: list[EmailMessage]) -> None:
             smtp.send_message(mime)
 
 
+# -------------------------------------------------------------------------------------------------- portal
+
+
+async def _portal_family() -> tuple[int, str, int]:
+    """A class of 60 families; the first guardian has three children in it and a term's worth of notices (a third
+    read, one in four asking for "I have read", three reply slips, two with a file), and a live session. Returns
+    the guardian, the session's cookie and the number of their notices."""
+    from hub import clock
+    from hub.enums import ActorKind, AudienceKind, Relation
+    from hub.messaging.models import Attachment, MessageAudience, ReplySlip
+    from hub.messaging.planning import publish
+    from hub.people.models import Guardianship
+    from hub.people.security import start_session
+
+    now = clock.now()
+    school = await big_school(60, now=now, tag="F")
+    guardian = school.guardian_ids[0]
+    pupils = [
+        row["id"]
+        for row in await sql.query("SELECT id FROM pupil WHERE school_id = $1 ORDER BY id LIMIT 3", [school.school.id])
+    ]
+    household = (await sql.query("SELECT household_id FROM guardian WHERE id = $1", [guardian]))[0]["household_id"]
+    for pupil in pupils[1:]:
+        await Guardianship.create(
+            pupil_id=pupil, guardian_id=guardian, relation=Relation.MOTHER, household_id=household
+        )
+    audiences = [[p] for p in pupils for _ in range(14)] + [[]] * 6  # [] is the whole class
+    for i, named in enumerate(audiences):
+        message = await school.message(needs_ack=i % 4 == 0, subject=f"Information {i}: sortie, réunion, piscine")
+        if named:
+            await MessageAudience.filter(message_id=message.id).delete()
+            await MessageAudience.create(message=message, kind=AudienceKind.PUPIL, pupil_id=named[0])
+        if i % 16 == 3:
+            await ReplySlip.create(message=message, deadline=now + dt.timedelta(days=7))
+        if i % 20 == 5:
+            await Attachment.create(
+                message=message, filename="programme.pdf", content_type="application/pdf", size=4, sha256="0" * 64,
+                data=b"%PDF",
+            )  # fmt: skip
+        await publish(
+            message.id, now=now, actor_staff_id=school.teacher.id, available_channels=frozenset({Channel.PORTAL})
+        )
+    await sql.execute("UPDATE notice SET first_read_at = $1 WHERE guardian_id = $2 AND id % 3 = 0", [now, guardian])
+    notices = (await sql.query("SELECT COUNT(*) AS n FROM notice WHERE guardian_id = $1", [guardian]))[0]["n"]
+    session = await start_session(ActorKind.GUARDIAN, guardian, now)
+    return guardian, f"carnet_session={session.token}", int(notices)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+#: The page the bare endpoint renders: the inbox's lines, in one template, no layout but a header.
+_BARE_INBOX = """<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Messages</title></head><body>
+<header><nav><a href="/portal">Messages</a> <a href="/portal/children">Mes enfants</a></nav></header>
+<main><h1>Messages</h1><p>{{ total }} messages, {{ unread }} non lus</p><ul class="inbox">
+{% for n in rows %}<li class="{{ 'unread' if n.unread }}"><a href="/portal/notices/{{ n.id }}">{{ n.subject }}</a>
+<span class="from">{{ n.sender }}</span> <time datetime="{{ n.sent_at }}">{{ n.sent_at }}</time>
+<span class="pupils">{{ n.pupils }}</span>{% if n.to_ack %} <strong>À confirmer</strong>{% endif %}
+{% if n.deadline %} <span class="slip">Réponse avant le {{ n.deadline }}</span>{% endif %}
+{% if n.files %} <span class="files">pièce jointe</span>{% endif %}</li>
+{% endfor %}</ul></main></body></html>"""
+
+
+def _portal_app(url: str, port: int, workdir: Path) -> Any:
+    """The bench's app factory: the product's app (as ``carnet serve`` builds it) with two endpoints mounted before
+    its routes, which exist in this server only: ``/bench/inbox`` (the guardian's first page of notices read with
+    one hand-written query, rendered with one Jinja template) and ``/bench/fixed`` (that page as a fixed string)."""
+    import jinja2
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from hub.config import Settings
+    from hub.web import create_app
+
+    template = jinja2.Environment(autoescape=True).from_string(_BARE_INBOX)
+    fixed: list[bytes] = []
+
+    def query() -> str:
+        names = (
+            "string_agg(p.first_name || ' ' || p.last_name, ', ')"
+            if sql.is_postgres()
+            else "group_concat(p.first_name || ' ' || p.last_name, ', ')"
+        )
+        return (
+            "SELECT n.id, m.subject, s.first_name || ' ' || s.last_name AS sender, "
+            "COALESCE(m.published_at, n.created_at) AS sent_at, n.first_read_at IS NULL AS unread, "
+            "m.needs_acknowledgement AND NOT EXISTS "
+            "(SELECT 1 FROM acknowledgement a WHERE a.notice_id = n.id) AS to_ack, "
+            "(SELECT rs.deadline FROM reply_slip rs WHERE rs.message_id = m.id) AS deadline, "
+            "EXISTS (SELECT 1 FROM attachment f WHERE f.message_id = m.id) AS files, "
+            f"(SELECT {names} FROM notice_pupil np JOIN pupil p ON p.id = np.pupil_id "
+            "WHERE np.notice_id = n.id) AS pupils, "
+            "COUNT(*) OVER () AS total, "
+            "SUM(CASE WHEN n.first_read_at IS NULL THEN 1 ELSE 0 END) OVER () AS unread_total "
+            "FROM notice n JOIN message m ON m.id = n.message_id JOIN staff s ON s.id = m.author_id "
+            "WHERE n.guardian_id = $1 AND m.state = 'published' ORDER BY sent_at DESC, n.id DESC LIMIT 20"
+        )
+
+    async def bare_inbox(request: Request) -> HTMLResponse:
+        rows = await sql.query(query(), [int(request.query_params["guardian"])])
+        total = rows[0]["total"] if rows else 0
+        unread = rows[0]["unread_total"] if rows else 0
+        return HTMLResponse(template.render(rows=rows, total=total, unread=unread))
+
+    async def fixed_page(request: Request) -> HTMLResponse:
+        if not fixed:
+            fixed.append(_FIXED_PAGE)
+        return HTMLResponse(fixed[0])
+
+    settings = Settings(data_dir=workdir, database_url=url, base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings)
+    app.router.routes[0:0] = [Route("/bench/inbox", bare_inbox), Route("/bench/fixed", fixed_page)]
+    return app
+
+
+#: The fixed page: 7.6 KB, the size of an inbox page.
+_FIXED_PAGE = (b"<!doctype html><html><body><p>" + b"Carnet " * 1080 + b"</p></body></html>")[:7600]
+
+
+def _portal_server(url: str, port: int, workdir: Path) -> None:
+    """``carnet serve`` (uvicorn's defaults, one process) over the bench's app."""
+    import uvicorn
+
+    uvicorn.run(_portal_app(url, port, workdir), host="127.0.0.1", port=port)
+
+
+def _load_from_a_process(port: int, path: str, cookie: str, clients: int, requests: int) -> dict[str, float]:
+    """Run :func:`_load` in a second process (the load must not share the server's interpreter, nor this one's)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--portal-load", str(port), path, cookie, str(clients),
+         str(requests)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the load on {path} failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+async def _load(port: int, path: str, cookie: str, clients: int, requests: int) -> dict[str, float]:
+    """``clients`` keep-alive HTTP/1.1 connections on loopback sending GET ``path`` until ``requests`` answers came
+    back (after one warm-up request each); requests per second and the median latency. Any answer but 200 fails."""
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n"
+               "Accept-Language: fr\r\nConnection: keep-alive\r\n\r\n").encode()  # fmt: skip
+    latencies: list[float] = []
+    sizes: list[int] = []
+    left = [requests]
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await reader.readexactly(length)
+        if status != b"200":
+            raise RuntimeError(f"GET {path}: {status.decode()} {body[:300]!r}")
+        sizes.append(len(body))
+        return time.perf_counter() - started
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await one(reader, writer)  # warm-up, not counted
+        await barrier.wait()
+        while left[0] > 0:
+            left[0] -= 1
+            latencies.append(await one(reader, writer))
+        writer.close()
+
+    barrier = asyncio.Barrier(clients + 1)
+    tasks = [asyncio.create_task(client()) for _ in range(clients)]
+    await barrier.wait()
+    started = time.perf_counter()
+    await asyncio.gather(*tasks)
+    seconds = time.perf_counter() - started
+    return {"rps": len(latencies) / seconds, "p50": statistics.median(latencies), "bytes": statistics.median(sizes)}
+
+
 # -------------------------------------------------------------------------------------------------- the run
 
 
@@ -528,10 +804,17 @@ def _table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-BENCHES = ("fanout", "report", "sending", "workers")
+BENCHES = ("fanout", "report", "sending", "workers", "portal")
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--portal-server"]:  # the portal bench's server (a process of its own)
+        _portal_server(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+        return 0
+    if sys.argv[1:2] == ["--portal-load"]:  # the portal bench's load (a second process)
+        port, path, cookie, clients, requests = sys.argv[2:7]
+        print(json.dumps(asyncio.run(_load(int(port), path, cookie, int(clients), int(requests)))))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: under two minutes")
     parser.add_argument("--check-only", action="store_true", help="every bench once on tiny sizes (the test suite)")
@@ -555,6 +838,11 @@ def main() -> int:
         ]
     if "workers" in args.only:
         steps.append(("workers", lambda: bench.workers(max(args.delay, 0.005))))
+    if "portal" in args.only:
+        steps += [
+            ("portal, SQLite", lambda: bench.portal("sqlite")),
+            ("portal, PostgreSQL", lambda: bench.portal("postgres")),
+        ]
     try:
         bench.postgres()
     except postgres.PostgresUnavailable as exc:

@@ -33,7 +33,7 @@ def test_every_benchmark_runs_once_on_tiny_sizes(tmp_path: Path) -> None:
     found = json.loads(figures.read_text())
     assert found["mode"] == "check"
     benches = {figure["bench"] for figure in found["figures"]}
-    assert benches == {"fanout", "report", "sending", "workers"}, benches
+    assert benches == {"fanout", "report", "sending", "workers", "portal"}, benches
     for figure in found["figures"]:
         assert figure["carnet"] > 0 and figure["baseline"] > 0, figure
         assert f"| {figure['bench']} | {figure['what']} |" in done.stdout  # the table names every figure

@@ -3,9 +3,13 @@ statement stay the same whatever the audience (``planning.publish`` decides, thi
 
 The audience is a subquery (the message's terms: the whole school, groups with their sub-groups, named pupils),
 never a list of pupil ids; the guardians are taken in order of id and each chunk is read with ``BETWEEN`` bounds
-and that subquery, so a statement's arguments are fixed. Rows are written with ``executemany`` through the driver
-(``hub.store.sql.insert_many``): their values are built here from checked values (enums, ids read from the
-database, the rules' results), so the ORM's validation of every field of every row is not needed.
+and that subquery, so a statement's arguments are fixed. A chunk is read in two statements (the links; the
+guardians with their contacts, consents, preferences and stops aggregated per guardian) and written in three (the
+notices, returning their ids, so nothing is read back; their pupils; the deliveries), plus the day's load for a
+normal message. Rows are written column-wise, one argument per column whatever the number of rows (``unnest`` of
+arrays on PostgreSQL, ``json_each`` of one JSON document on SQLite): their values are built here from checked values
+(enums, ids read from the database, the rules' results), so the ORM's validation of every field of every row is not
+needed, and the driver binds a few arguments instead of every field of every row.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +38,7 @@ from hub.enums import (
 from hub.messaging import routing
 from hub.messaging.models import Message, MessageAudience
 from hub.people.models import Group
-from hub.people.optouts import Stop, stop_of
+from hub.people.optouts import stop_of
 from hub.people.preferences import QuietHours
 from hub.store import sql
 
@@ -54,6 +58,68 @@ class _Params:
     def __call__(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+
+#: The PostgreSQL array type of each kind of column :func:`_insert_rows` writes.
+_PG_ARRAYS = {
+    "int": "int8[]",
+    "text": "text[]",
+    "time": "timestamptz[]",
+    "json": "jsonb[]",
+    "bool": "bool[]",
+    "num": "numeric[]",
+}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """A datetime as the ORM stores it on SQLite (UTC, ISO with a space), so that text comparisons hold."""
+    return None if value is None else value.astimezone(UTC).isoformat(" ")
+
+
+async def _insert_rows(
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    values: Sequence[Sequence[Any]],
+    constants: Mapping[str, tuple[str, Any]] = {},
+    *,
+    returning: str = "",
+) -> list[dict[str, Any]]:
+    """One ``INSERT ... SELECT`` of many rows given column-wise: ``values[i]`` holds column ``columns[i]`` (name,
+    kind: int, text, time, json, bool) of every row; ``constants`` are columns with one value for every row. The
+    statement's arguments are one per column, whatever the number of rows: arrays ``unnest``-ed on PostgreSQL, one
+    JSON document of the rows read with ``json_each`` on SQLite (the values go as JSON text: times in the ORM's
+    spelling). Returns the ``returning`` columns of the rows inserted (none when not asked)."""
+    if not values or not values[0]:
+        return []
+    names = [name for name, _kind in columns] + list(constants)
+    p = _Params()
+    tail = f" RETURNING {returning}" if returning else ""
+    if sql.is_postgres():
+        arrays = ", ".join(
+            f"{p(list(col))}::{_PG_ARRAYS[kind]}" for (_n, kind), col in zip(columns, values, strict=True)
+        )
+        fixed = [f"{p(value)}::{_PG_ARRAYS[kind][:-2]}" for kind, value in constants.values()]
+        picked = [f"x.c{i}" for i in range(len(columns))] + fixed
+        aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+        statement = (
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(picked)} "
+            f"FROM unnest({arrays}) AS x({aliases}){tail}"
+        )
+    else:
+        spelled = [
+            [_sqlite_time(v) for v in col] if kind == "time" else list(col)
+            for (_n, kind), col in zip(columns, values, strict=True)
+        ]
+        document = p(json.dumps(list(zip(*spelled, strict=True)), separators=(",", ":")))
+        fixed = [p(_sqlite_time(value) if kind == "time" else value) for kind, value in constants.values()]
+        picked = [f"j.value ->> {i}" for i in range(len(columns))] + fixed
+        statement = (
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(picked)} FROM json_each({document}) j{tail}"
+        )
+    if returning:
+        return await sql.query(statement, p.values)
+    await sql.execute(statement, p.values)
+    return []
 
 
 @dataclass(frozen=True)
@@ -175,84 +241,126 @@ def _time_of(value: Any) -> time | None:
     return time.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _rows_json(columns: str, rows: str) -> str:
+    """A query of ``rows`` (``FROM ... WHERE ...``) as ONE JSON array of arrays of ``columns``: a chunk comes back as
+    one document the JSON parser reads at once, instead of thousands of rows made into dicts one at a time. Used
+    as a correlated subquery too (nested in the outer row's array)."""
+    if sql.is_postgres():
+        return f"(SELECT json_agg(json_build_array({columns})) {rows})"
+    return f"json((SELECT json_group_array(json_array({columns})) {rows}))"
+
+
+async def _read_json(columns: str, rows: str, params: Sequence[Any]) -> list[list[Any]]:
+    found = await sql.query(f"SELECT {_rows_json(columns, rows)} AS doc", params)
+    return sql.as_json(found[0]["doc"]) or [] if found else []
+
+
+#: Enum members by stored value: a dict lookup per row instead of the enum's call.
+_KINDS = {k.value: k for k in ContactKind}
+_PURPOSES = {k.value: k for k in ConsentPurpose}
+_CHANNELS = {k.value: k for k in Channel}
+_LANGUAGES = {k.value: k for k in Language}
+
+
 async def load_chunk(audience: Audience, guardian_ids: Sequence[int]) -> Chunk:
-    """The links, contacts, consents and preferences of a chunk of the audience's guardians: five statements,
-    each taking the chunk's ids as one argument (an array; a JSON list on SQLite)."""
-
-    def scoped(column: str, *, probe: bool = True) -> tuple[str, _Params]:
-        p = _Params()
-        return sql.in_ids(column, p(sql.ids_argument(guardian_ids)), probe=probe), p
-
-    where, p = scoped("gs.guardian_id", probe=False)
-    rows = await sql.query(
-        "SELECT gs.pupil_id, gs.guardian_id, gs.household_id, gs.receives, gs.may_answer, gs.barred, gs.sees_records "
-        f"FROM guardianship gs JOIN pupil p ON p.id = gs.pupil_id WHERE {where} AND {audience.named(p)}",
-        p.values,
-    )
+    """The links, contacts, consents, preferences and stops of a chunk of the audience's guardians: three
+    statements, each taking the chunk's ids as one argument (an array; a JSON list on SQLite) and answering one
+    JSON document: the links; the guardians with their contacts, enabled preferences and stops nested (each found
+    through its table's unique index that starts with the guardian); the consents (a table with no index on the
+    guardian: one pass over it per chunk rather than one per guardian)."""
+    ids = sql.ids_argument(guardian_ids)
+    p = _Params()
     links = [
         routing.GuardianLink(
-            pupil_id=r["pupil_id"],
-            guardian_id=r["guardian_id"],
-            household_id=r["household_id"],
-            receives=bool(r["receives"]),
-            may_answer=bool(r["may_answer"]),
-            barred=bool(r["barred"]),
-            sees_records=bool(r["sees_records"]),
+            pupil_id=pupil,
+            guardian_id=guardian,
+            household_id=household,
+            receives=bool(receives),
+            may_answer=bool(may_answer),
+            barred=bool(barred),
+            sees_records=bool(sees_records),
         )
-        for r in rows
+        for pupil, guardian, household, receives, may_answer, barred, sees_records in await _read_json(
+            "gs.pupil_id, gs.guardian_id, gs.household_id, gs.receives, gs.may_answer, gs.barred, gs.sees_records",
+            f"FROM guardianship gs JOIN pupil p ON p.id = gs.pupil_id "
+            f"WHERE {sql.in_ids('gs.guardian_id', p(ids), probe=False)} AND {audience.named(p)}",
+            p.values,
+        )
     ]
     if audience.records_only:  # a message about records reaches only guardians with the records right
         links = routing.records_only(links)
     notices_for = routing.resolve_notices({link.pupil_id for link in links}, links)
 
-    where, p = scoped("g.id")
-    guardians = await sql.query(
-        f"SELECT g.id, g.language, g.quiet_from, g.quiet_until FROM guardian g WHERE {where} AND g.erased_at IS NULL",
+    p = _Params()
+    contacts = _rows_json(
+        "c.id, c.kind, c.value, c.verified, c.dead_at IS NOT NULL", "FROM contact c WHERE c.guardian_id = g.id"
+    )
+    preferences = _rows_json(
+        "cp.rank, cp.id, cp.channel",
+        f"FROM channel_preference cp WHERE cp.guardian_id = g.id AND cp.enabled = {p(True)}",
+    )
+    stops = _rows_json("o.topic, o.channel", "FROM opt_out o WHERE o.guardian_id = g.id")
+    guardians = await _read_json(
+        f"g.id, g.language, g.quiet_from, g.quiet_until, {contacts}, {preferences}, {stops}",
+        f"FROM guardian g WHERE {sql.in_ids('g.id', p(ids))} AND g.erased_at IS NULL",
         p.values,
     )
-    where, p = scoped("c.guardian_id")
-    contacts = await sql.query(
-        f"SELECT c.id, c.guardian_id, c.kind, c.value, c.verified, c.dead_at FROM contact c WHERE {where} "
-        "ORDER BY c.guardian_id, c.id",
-        p.values,
-    )
-    where, p = scoped("cs.guardian_id")
+    p = _Params()
     consents: dict[int, set[ConsentPurpose]] = defaultdict(set)
-    for row in await sql.query(
-        f"SELECT cs.guardian_id, cs.purpose FROM consent cs WHERE {where} AND cs.withdrawn_at IS NULL", p.values
-    ):
-        consents[row["guardian_id"]].add(ConsentPurpose(row["purpose"]))
-    where, p = scoped("cp.guardian_id")
-    preferences: dict[int, list[Channel]] = defaultdict(list)
-    for row in await sql.query(
-        f"SELECT cp.guardian_id, cp.channel FROM channel_preference cp WHERE {where} AND cp.enabled = {p(True)} "
-        "ORDER BY cp.guardian_id, cp.rank, cp.id",
+    for guardian, purpose in await _read_json(
+        "cs.guardian_id, cs.purpose",
+        f"FROM consent cs WHERE {sql.in_ids('cs.guardian_id', p(ids))} AND cs.withdrawn_at IS NULL",
         p.values,
     ):
-        preferences[row["guardian_id"]].append(Channel(row["channel"]))
-
-    where, p = scoped("o.guardian_id")
-    stopped: dict[int, set[Stop]] = defaultdict(set)  # the topics each guardian stopped, per channel or all
-    for row in await sql.query(f"SELECT o.guardian_id, o.topic, o.channel FROM opt_out o WHERE {where}", p.values):
-        stopped[row["guardian_id"]].add(stop_of(row["topic"], row["channel"]))
-    opt_outs = {guardian: frozenset(stops) for guardian, stops in stopped.items()}
-    infos = contact_infos(contacts)
+        consents[guardian].add(_PURPOSES[purpose])
     chunk = Chunk()
-    for row in guardians:
-        guardian = row["id"]
+    for guardian, language, quiet_from, quiet_until, contact_rows, preference_rows, stop_rows in guardians:
         if guardian not in notices_for:
             continue
         chunk.notices_for[guardian] = notices_for[guardian]
         chunk.profiles[guardian] = routing.GuardianProfile(
             guardian_id=guardian,
-            language=Language(row["language"]),
-            contacts=infos.get(guardian, ()),
+            language=_LANGUAGES[language],
+            contacts=tuple(
+                routing.ContactInfo(
+                    kind=_KINDS[kind], value=value, verified=bool(verified), dead=bool(dead), contact_id=contact
+                )
+                for contact, kind, value, verified, dead in sorted(contact_rows or ())
+            ),
             consents=frozenset(consents[guardian]),
-            preferences=tuple(preferences[guardian]),
-            quiet=quiet_of(_time_of(row["quiet_from"]), _time_of(row["quiet_until"])),
-            opt_outs=opt_outs.get(guardian, frozenset()),
+            preferences=tuple(_CHANNELS[c] for _rank, _id, c in sorted(preference_rows or ())),
+            quiet=quiet_of(_time_of(quiet_from), _time_of(quiet_until)),
+            opt_outs=frozenset(stop_of(topic, channel) for topic, channel in stop_rows or ()),
         )
     return chunk
+
+
+def plans_of(
+    chunk: Chunk,
+    *,
+    available_channels: frozenset[Channel],
+    urgency: Urgency,
+    category: Any,
+) -> dict[int, tuple[Channel, ...]]:
+    """``routing.channel_plan`` for each guardian of the chunk, computed once per distinct profile shape: the plan
+    reads only the preferences, consents, stops and the kinds of usable contacts (most families share a few)."""
+    plans: dict[int, tuple[Channel, ...]] = {}
+    seen: dict[Any, tuple[Channel, ...]] = {}
+    for g in sorted(chunk.profiles):
+        profile = chunk.profiles[g]
+        shape = (
+            profile.preferences,
+            profile.consents,
+            profile.opt_outs,
+            frozenset(c.kind for c in profile.contacts if c.usable),
+        )
+        plan = seen.get(shape)
+        if plan is None:
+            plan = seen[shape] = routing.channel_plan(
+                profile, available_channels=available_channels, urgency=urgency, category=category
+            )
+        plans[g] = plan
+    return plans
 
 
 async def insert_notices(
@@ -262,24 +370,29 @@ async def insert_notices(
     *,
     now: datetime,
 ) -> dict[int, int]:
-    """The notices of a chunk and the pupils they name; ``{guardian: notice id}``. Three statements."""
+    """The notices of a chunk and the pupils they name; ``{guardian: notice id}``. Two statements: the notices'
+    insert returns their ids (nothing is read back)."""
     guardians = sorted(plans)
-    await sql.insert_many(
+    texts: dict[tuple[Channel, ...], str] = {}  # a school's plans are a handful: each spelled once
+    plan_texts = []
+    for g in guardians:
+        plan = tuple(plans[g])
+        if plan not in texts:
+            texts[plan] = json.dumps([c.value for c in plan])
+        plan_texts.append(texts[plan])
+    rows = await _insert_rows(
         "notice",
-        ("message_id", "guardian_id", "token", "plan", "created_at"),
-        ((message_id, g, secrets.token_urlsafe(24), json.dumps([c.value for c in plans[g]]), now) for g in guardians),
-    )
-    p = _Params()
-    rows = await sql.query(
-        f"SELECT id, guardian_id FROM notice WHERE message_id = {p(message_id)} "
-        f"AND {sql.in_ids('guardian_id', p(sql.ids_argument(guardians)))}",
-        p.values,
+        (("guardian_id", "int"), ("token", "text"), ("plan", "json")),
+        (guardians, [secrets.token_urlsafe(24) for _ in guardians], plan_texts),
+        {"message_id": ("int", message_id), "created_at": ("time", now)},
+        returning="id, guardian_id",
     )
     ids = {row["guardian_id"]: row["id"] for row in rows}
-    await sql.insert_many(
+    pairs = [(ids[g], pupil) for g in guardians for pupil in sorted(notices_for[g])]
+    await _insert_rows(
         "notice_pupil",
-        ("notice_id", "pupil_id"),
-        ((ids[g], pupil) for g in guardians for pupil in sorted(notices_for[g])),
+        (("notice_id", "int"), ("pupil_id", "int")),
+        ([n for n, _p in pairs], [pupil for _n, pupil in pairs]),
     )
     return ids
 
@@ -330,13 +443,17 @@ class DeliveryRow:
     purpose: DeliveryPurpose = DeliveryPurpose.INITIAL
 
 
-async def insert_deliveries(rows: Iterable[DeliveryRow], *, now: datetime) -> None:
-    """One statement for the rows (``executemany``)."""
-    await sql.insert_many(
+async def insert_deliveries(rows: Sequence[DeliveryRow], *, now: datetime) -> None:
+    """One statement for the rows, given column-wise (:func:`_insert_rows`)."""
+    await _insert_rows(
         "delivery",
-        ("notice_id", "channel", "step", "purpose", "state", "contact_id", "due_at", "attempts", "claimed_by",
-         "sent_at", "delivered_at", "provider_id", "cost", "segments", "error", "digest_key", "created_at",
-         "updated_at"),
-        ((r.notice_id, r.channel.value, r.step, r.purpose.value, r.state.value, r.contact_id, r.due_at, 0, "",
-          r.sent_at, r.delivered_at, "", Decimal(0), 0, "", r.digest_key, now, now) for r in rows),
+        (("notice_id", "int"), ("channel", "text"), ("step", "int"), ("purpose", "text"), ("state", "text"),
+         ("contact_id", "int"), ("due_at", "time"), ("sent_at", "time"), ("delivered_at", "time"),
+         ("digest_key", "text")),
+        ([r.notice_id for r in rows], [r.channel.value for r in rows], [r.step for r in rows],
+         [r.purpose.value for r in rows], [r.state.value for r in rows], [r.contact_id for r in rows],
+         [r.due_at for r in rows], [r.sent_at for r in rows], [r.delivered_at for r in rows],
+         [r.digest_key for r in rows]),
+        {"attempts": ("int", 0), "claimed_by": ("text", ""), "provider_id": ("text", ""), "cost": ("num", Decimal(0)),
+         "segments": ("int", 0), "error": ("text", ""), "created_at": ("time", now), "updated_at": ("time", now)},
     )  # fmt: skip

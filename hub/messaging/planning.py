@@ -442,12 +442,7 @@ async def publish(
             members = sorted(chunk.profiles)  # erased guardians have no profile: they get nothing
             if not members:
                 continue
-            plans = {
-                g: routing.channel_plan(
-                    chunk.profiles[g], available_channels=available_channels, urgency=urgency, category=category
-                )
-                for g in members
-            }
+            plans = fanout.plans_of(chunk, available_channels=available_channels, urgency=urgency, category=category)
             notice_ids = await fanout.insert_notices(message.id, plans, chunk.notices_for, now=now)
             notices += len(members)
             load: dict[int, dict[date, int]] = {}

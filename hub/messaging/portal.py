@@ -38,7 +38,8 @@ from hub.inputs import parse_count
 from hub.messaging import access, rendering, translations
 from hub.messaging.models import Acknowledgement, Attachment, Notice, NoticePupil, ReplySlip, SlipQuestion, SlipResponse
 from hub.messaging.planning import PlanningError, record_acknowledgement, record_answer
-from hub.people.models import Guardian, Pupil
+from hub.people.models import Pupil
+from hub.store import sql
 from hub.store.audit import audit
 from hub.store.db import ids_of
 
@@ -130,108 +131,168 @@ async def visible_notice_ids(guardian_id: int, pupil_id: int | None = None) -> s
 
 
 async def inbox(guardian_id: int, *, now: dt.datetime, pupil_id: int | None = None, page: int = 1) -> Inbox | None:
-    """The guardian's messages, newest first, ``PER_PAGE`` a page; None when ``pupil_id`` is not one of theirs."""
-    children = await visible_pupils(guardian_id)
+    """The guardian's messages, newest first, ``PER_PAGE`` a page; None when ``pupil_id`` is not one of theirs.
+
+    Two statements whatever the inbox holds (three when the guardian reads another language than the school's:
+    the subjects written in theirs): the family (the children they may see and those they may answer for), then
+    the lines of the page and of what needs doing, with the counts of the whole inbox, each line carrying its
+    acknowledgement, file, reply slip and the answers given for its pupils. Only those lines are read, however
+    long the inbox."""
+    family = await _family(guardian_id)
+    children = [PupilRef(pid, name) for pid, name, _first, _answers in family.children]
     if pupil_id is not None and pupil_id not in {c.id for c in children}:
         return None
-    ids = await visible_notice_ids(guardian_id, pupil_id)
-    items = await _inbox_items(guardian_id, ids, now)
-    pages = max(1, math.ceil(len(items) / PER_PAGE))
+    visible = [pid for pid, _name, _first, _answers in family.children]
+    if pupil_id is not None:
+        visible = [pupil_id]
+    rows = await _inbox_rows(guardian_id, visible, now, page) if visible else []
+    total = int(rows[0]["total"]) if rows else 0
+    pages = max(1, math.ceil(total / PER_PAGE))
     page = min(max(1, page), pages)
+    items = await _inbox_lines(guardian_id, family, rows, now)
+    shown = list(zip(rows, items, strict=True))
     return Inbox(
-        items=items[(page - 1) * PER_PAGE : page * PER_PAGE],
-        to_do=[item for item in items if item.to_do],
+        items=[item for row, item in shown if (page - 1) * PER_PAGE < row["rn"] <= page * PER_PAGE],
+        to_do=[item for _row, item in shown if item.to_do],
         children=children,
         pupil_id=pupil_id,
         page=page,
         pages=pages,
-        total=len(items),
-        unread=sum(1 for item in items if item.unread),
+        total=total,
+        unread=int(rows[0]["unread_total"]) if rows else 0,
     )
 
 
-async def _inbox_items(guardian_id: int, notice_ids: set[int], now: dt.datetime) -> list[InboxItem]:
-    """The inbox lines of these notices, newest first, in a fixed number of queries whatever their number."""
-    if not notice_ids:
+class _Params:
+    """Numbers the placeholders of a statement as its arguments are added (``$1``, ``$2``...)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass(frozen=True)
+class _Family:
+    """The guardian's language and ``(pupil, full name, first name, may answer)`` of each child they may see."""
+
+    language: str
+    children: list[tuple[int, str, str, bool]]
+
+
+async def _family(guardian_id: int) -> _Family:
+    """The guardian's language and the children they may see (bars excluded, active pupils), by first name, last
+    name and id: one statement."""
+    rows = await sql.query(
+        "SELECT g.language, p.id AS pupil_id, p.first_name, p.last_name, gs.may_answer FROM guardian g "
+        "LEFT JOIN (guardianship gs JOIN pupil p ON p.id = gs.pupil_id AND p.active = $3) "
+        "ON gs.guardian_id = g.id AND gs.barred = $2 WHERE g.id = $1 ORDER BY p.first_name, p.last_name, p.id",
+        [guardian_id, False, True],
+    )
+    return _Family(
+        str(rows[0]["language"]) if rows else "",
+        [
+            (r["pupil_id"], f"{r['first_name']} {r['last_name']}", r["first_name"], bool(r["may_answer"]))
+            for r in rows
+            if r["pupil_id"] is not None
+        ],
+    )
+
+
+async def _inbox_rows(guardian_id: int, pupils: Sequence[int], now: dt.datetime, page: int) -> list[dict[str, Any]]:
+    """The published notices of this guardian naming one of ``pupils``, numbered newest first (``rn``), with the
+    inbox's counts (``total``, ``unread_total``); only the page's rows and those that still ask something (an
+    acknowledgement not given, a reply slip still open) come back. A page past the last gives the last."""
+    p = _Params()
+    postgres = sql.is_postgres()
+    named = sql.in_ids("np.pupil_id", p(sql.ids_argument(pupils)))
+    answers = (
+        "string_agg(CAST(sr.pupil_id AS TEXT) || ':' || CAST(sr.guardian_id AS TEXT), ',')"
+        if postgres
+        else "group_concat(sr.pupil_id || ':' || sr.guardian_id, ',')"
+    )
+    ids = "string_agg(CAST(np2.pupil_id AS TEXT), ',')" if postgres else "group_concat(np2.pupil_id, ',')"
+    named_too = sql.in_ids("np2.pupil_id", p(sql.ids_argument(pupils)))
+    published, size, wanted = p(MessageState.PUBLISHED.value), p(PER_PAGE), p(max(1, page))
+    lines = (
+        "SELECT n.id, n.first_read_at, n.created_at, n.message_id, m.subject, sc.default_language, m.published_at, "
+        "m.urgency, m.needs_acknowledgement, st.first_name AS author_first, st.last_name AS author_last, "
+        "COALESCE(m.published_at, n.created_at) AS sent_at, "
+        "EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = n.id) AS acknowledged, "
+        "EXISTS (SELECT 1 FROM attachment f WHERE f.message_id = n.message_id) AS has_files, "
+        "rs.id AS slip_id, rs.deadline, rs.answer_mode, "
+        f"(SELECT {ids} FROM notice_pupil np2 WHERE np2.notice_id = n.id AND {named_too}) AS pupil_ids, "
+        f"(SELECT {answers} FROM slip_response sr WHERE sr.slip_id = rs.id) AS answers "
+        "FROM notice n JOIN message m ON m.id = n.message_id JOIN school sc ON sc.id = m.school_id "
+        "JOIN staff st ON st.id = m.author_id LEFT JOIN reply_slip rs ON rs.message_id = m.id "
+        f"WHERE n.guardian_id = {p(guardian_id)} AND m.state = {published} "
+        f"AND EXISTS (SELECT 1 FROM notice_pupil np WHERE np.notice_id = n.id AND {named})"
+    )
+    numbered = (
+        "SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.sent_at DESC, x.id DESC) AS rn, COUNT(*) OVER () AS total, "
+        "SUM(CASE WHEN x.first_read_at IS NULL THEN 1 ELSE 0 END) OVER () AS unread_total "
+        f"FROM ({lines}) x"
+    )
+    last = f"((y.total + {size} - 1) / {size})"
+    shown = f"(CASE WHEN {wanted} < {last} THEN {wanted} ELSE {last} END)"
+    return await sql.query(
+        f"SELECT y.* FROM ({numbered}) y WHERE (y.rn > ({shown} - 1) * {size} AND y.rn <= {shown} * {size}) "
+        f"OR (y.needs_acknowledgement AND NOT y.acknowledged) OR (y.slip_id IS NOT NULL AND y.deadline >= {p(now)}) "
+        "ORDER BY y.rn",
+        p.values,
+    )
+
+
+async def _inbox_lines(
+    guardian_id: int, family: _Family, rows: Sequence[dict[str, Any]], now: dt.datetime
+) -> list[InboxItem]:
+    """The inbox lines of these rows, in their order (the subjects in the reader's language: no statement when
+    it is the school's)."""
+    if not rows:
         return []
-    ids = list(notice_ids)
-    rows = await Notice.filter(id__in=ids).values(
-        "id",
-        "first_read_at",
-        "created_at",
-        "message_id",
-        "message__subject",
-        "message__school__default_language",
-        "message__published_at",
-        "message__urgency",
-        "message__needs_acknowledgement",
-        "message__author__first_name",
-        "message__author__last_name",
-    )
-    visible = await access.guardian_pupil_ids(guardian_id)
-    pupils: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for row in (
-        await NoticePupil.filter(notice_id__in=ids, pupil_id__in=list(visible))
-        .order_by("pupil__first_name", "pupil_id")
-        .values("notice_id", "pupil_id", "pupil__first_name", "pupil__last_name")
-    ):
-        pupils[row["notice_id"]].append((row["pupil_id"], f"{row['pupil__first_name']} {row['pupil__last_name']}"))
-    acknowledged = set(await ids_of(Acknowledgement.filter(notice_id__in=ids), "notice_id"))
-    message_ids = list({row["message_id"] for row in rows})
-    with_files = set(await ids_of(Attachment.filter(message_id__in=message_ids), "message_id"))
-    slips = {
-        row["message_id"]: row
-        for row in await ReplySlip.filter(message_id__in=message_ids).values(
-            "id", "message_id", "deadline", "answer_mode"
-        )
-    }
-    answered_by: dict[tuple[int, int], set[int]] = defaultdict(set)  # (slip, pupil) -> guardians who answered
-    for slip_id, pupil_id, guardian in await SlipResponse.filter(
-        slip_id__in=[s["id"] for s in slips.values()], pupil_id__in=list(visible)
-    ).values_list("slip_id", "pupil_id", "guardian_id"):
-        answered_by[(slip_id, pupil_id)].add(guardian)
-    answerable = await access.guardian_answerable_pupil_ids(guardian_id)
-    # each subject in the guardian's language where the message was written in it (one query for them all)
-    reader = await Guardian.filter(id=guardian_id).values_list("language", flat=True)
+    names = {pid: name for pid, name, _first, _answers in family.children}
+    order = {pid: (first, pid) for pid, _name, first, _answers in family.children}  # as the notice's pupils sort
+    answerable = {pid for pid, _name, _first, answers in family.children if answers}
     subjects = await translations.subjects_for(
-        reader[0] if reader else "",
-        rows[0]["message__school__default_language"] if rows else "",
-        {row["message_id"]: row["message__subject"] for row in rows},
+        family.language, rows[0]["default_language"], {row["message_id"]: row["subject"] for row in rows}
     )
 
-    def slip_state(row: dict[str, Any]) -> str:
-        slip = slips.get(row["message_id"])
-        if slip is None:
+    def slip_state(row: dict[str, Any], pupils: list[int]) -> str:
+        if row["slip_id"] is None:
             return ""
-        one_per_pupil = AnswerMode(slip["answer_mode"]) is AnswerMode.ONE_PER_PUPIL
-        mine = [pid for pid, _name in pupils[row["id"]] if pid in answerable]
+        answered: dict[int, set[int]] = defaultdict(set)
+        for pair in (row["answers"] or "").split(","):
+            if pair:
+                pupil, guardian = pair.split(":")
+                answered[int(pupil)].add(int(guardian))
+        one_per_pupil = AnswerMode(row["answer_mode"]) is AnswerMode.ONE_PER_PUPIL
+        mine = [pid for pid in pupils if pid in answerable]
         if not mine:
             return "read_only"
-        done = [
-            bool(answered_by[(slip["id"], pid)] if one_per_pupil else guardian_id in answered_by[(slip["id"], pid)])
-            for pid in mine
-        ]
-        if all(done):
+        if all(bool(answered[pid]) if one_per_pupil else guardian_id in answered[pid] for pid in mine):
             return "answered"
-        return "closed" if now > slip["deadline"] else "to_answer"
+        return "closed" if now > sql.as_datetime(row["deadline"]) else "to_answer"  # type: ignore[operator]
 
-    items = [
-        InboxItem(
-            notice_id=row["id"],
-            subject=subjects[row["message_id"]],
-            sender=f"{row['message__author__first_name']} {row['message__author__last_name']}",
-            sent_at=row["message__published_at"] or row["created_at"],
-            urgency=str(row["message__urgency"]),
-            pupils=tuple(name for _pid, name in pupils[row["id"]]),
-            unread=row["first_read_at"] is None,
-            to_acknowledge=bool(row["message__needs_acknowledgement"]) and row["id"] not in acknowledged,
-            deadline=slips[row["message_id"]]["deadline"] if row["message_id"] in slips else None,
-            slip_state=slip_state(row),
-            has_attachments=row["message_id"] in with_files,
+    items = []
+    for row in rows:
+        pupils = sorted({int(x) for x in (row["pupil_ids"] or "").split(",") if x}, key=lambda pid: order[pid])
+        items.append(
+            InboxItem(
+                notice_id=row["id"],
+                subject=subjects[row["message_id"]],
+                sender=f"{row['author_first']} {row['author_last']}",
+                sent_at=sql.as_datetime(row["sent_at"]),  # type: ignore[arg-type]
+                urgency=str(row["urgency"]),
+                pupils=tuple(names[pid] for pid in pupils),
+                unread=row["first_read_at"] is None,
+                to_acknowledge=bool(row["needs_acknowledgement"]) and not row["acknowledged"],
+                deadline=sql.as_datetime(row["deadline"]),
+                slip_state=slip_state(row, pupils),
+                has_attachments=bool(row["has_files"]),
+            )
         )
-        for row in rows
-    ]
-    items.sort(key=lambda item: (item.sent_at, item.notice_id), reverse=True)
     return items
 
 

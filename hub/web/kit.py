@@ -139,6 +139,10 @@ class Web:
         self.staff_notices: Callable[[Actor], Awaitable[list[Any]]] | None = None
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self._envs: dict[str, Environment] = {}
+        self._sync_envs: dict[str, Environment] = {}
+        #: Templates whose values are all read before rendering, rendered by :meth:`sync_env` (the page modules say
+        #: which of theirs).
+        self.sync_templates: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ templates
 
@@ -162,6 +166,13 @@ class Web:
             self._envs[lang] = env
         return self._envs[lang]
 
+    def sync_env(self, lang: str) -> Environment:
+        """The same templates rendered synchronously: for a page whose values are all read before rendering (no
+        awaitable in them), Jinja's async mode costs a check on every expression (the portal's inbox)."""
+        if lang not in self._sync_envs:
+            self._sync_envs[lang] = self.env(lang).overlay(enable_async=False)
+        return self._sync_envs[lang]
+
     def language(self, request: Request, actor: Actor | None = None) -> str:
         asked = request.query_params.get("lang", "")
         if asked in LANGUAGES:
@@ -181,26 +192,25 @@ class Web:
         return page_translations(lang).gettext
 
     async def render(self, request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+        """The page ``template`` with ``values`` (synchronously for the templates of :attr:`sync_templates`)."""
         actor = await self.actor(request)
         lang = self.language(request, actor)
         csrf = actor.csrf_token if actor else request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        page = await (
-            self.env(lang)
-            .get_template(template)
-            .render_async(
-                request=request,
-                actor=actor,
-                lang=lang,
-                csrf_token=csrf,
-                demo=self.demo,
-                demo_clock=await self.demo_header() if self.demo and self.demo_header else None,
-                school_name=await self.current_school_name(),
-                staff_notices=await self.staff_notices(actor)
-                if self.staff_notices and actor and actor.is_staff
-                else [],
-                **values,
-            )
+        context = dict(
+            request=request,
+            actor=actor,
+            lang=lang,
+            csrf_token=csrf,
+            demo=self.demo,
+            demo_clock=await self.demo_header() if self.demo and self.demo_header else None,
+            school_name=await self.current_school_name(),
+            staff_notices=await self.staff_notices(actor) if self.staff_notices and actor and actor.is_staff else [],
+            **values,
         )
+        if template in self.sync_templates:
+            page = self.sync_env(lang).get_template(template).render(context)
+        else:
+            page = await self.env(lang).get_template(template).render_async(context)
         response = HTMLResponse(page, status_code=status)
         if not actor and request.cookies.get(CSRF_COOKIE) != csrf:
             self.set_cookie(response, CSRF_COOKIE, csrf, http_only=False, max_age=12 * 3600)
@@ -333,7 +343,11 @@ async def _actor_of(session: WebSession) -> Actor | None:
         )
     if session.actor_kind != ActorKind.GUARDIAN:
         return None
-    guardian = await Guardian.filter(id=session.guardian_id, erased_at__isnull=True).first()
+    loaded = session.guardian  # read with the session by ``security.find_session`` (else a query to run)
+    if isinstance(loaded, Guardian):
+        guardian: Guardian | None = loaded if loaded.erased_at is None else None
+    else:
+        guardian = await Guardian.filter(id=session.guardian_id, erased_at__isnull=True).first()
     if guardian is None:
         return None
     return Actor(

@@ -72,6 +72,7 @@ def _download(attachment: Attachment) -> Response:
 
 def routes(web: Web) -> list[BaseRoute]:
     guardian = guardian_only(web)
+    web.sync_templates.add("portal/inbox.html")  # every value is read before it renders: no async rendering
 
     async def show_message(
         request: Request, page: MessagePage, *, base: str, template: str, status: int = 200, **extra: Any

@@ -161,7 +161,7 @@ async def test_a_publish_sends_a_fixed_number_of_statements_per_chunk_of_familie
     monkeypatch.setattr(fanout, "CHUNK", 100)
     one_chunk, arguments = await _publish_statements(80, "A")
     five_chunks, more_arguments = await _publish_statements(480, "B")
-    # Each chunk: six reads (links, guardians, contacts, consents, preferences, opt-outs), the notices and their
-    # pupils (three), the day's load (one) and the deliveries (one).
-    assert five_chunks - one_chunk <= 4 * 11, (one_chunk, five_chunks)
+    # Each chunk: three reads (links; guardians with their contacts, preferences and stops; consents), the notices
+    # returning their ids and their pupils (two), the day's load (one) and the deliveries (one).
+    assert five_chunks - one_chunk <= 4 * 7, (one_chunk, five_chunks)
     assert max(arguments, more_arguments) < 50  # whatever the number of families

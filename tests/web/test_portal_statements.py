@@ -58,3 +58,25 @@ def test_the_inbox_costs_the_same_statements_whatever_it_holds(site: Site) -> No
     assert many.count == few.count, "\n".join(q[:300] for q, _n in many.sent)
     sessions = [q for q, _n in many.sent if "web_session" in q or "guardian_session" in q]
     assert len(sessions) <= 1, sessions
+    # The session with its guardian (one), the family, the page's lines, the layout's school: a handful, and no
+    # statement whose arguments follow the number of notices.
+    assert many.count <= 5, "\n".join(q[:300] for q, _n in many.sent)
+    guardians = [q for q, _n in many.sent if 'FROM "guardian"' in q and "web_session" not in q]
+    assert not guardians, guardians  # the signed-in guardian comes with the session
+    assert many.most_arguments == few.most_arguments
+
+
+def test_every_page_of_the_inbox_costs_the_same_statements(site: Site) -> None:
+    guardian_id, pupil_id = site.run(_parent)
+    site.login_guardian(guardian_id)
+    site.run(_more_messages, pupil_id, 45)
+    _inbox(site)
+    counts = set()
+    for path in ("/portal", "/portal?page=2", "/portal?page=3", "/portal?page=99", f"/portal?pupil={pupil_id}"):
+        with count_statements() as statements:
+            response = site.client.get(path)
+        assert response.status_code == 200, response.text
+        counts.add(statements.count)
+    assert len(counts) == 1, counts
+    last = site.client.get("/portal?page=99").text  # past the last page: the last page
+    assert "Information 0" in last and "Information 44" not in last
