@@ -161,7 +161,8 @@ firsts AS (
     WHERE d.channel <> 'portal' AND d.state IN {_OK}
 )
 INSERT INTO report_tally ({_COLUMNS})
-SELECT message_id, 'notices', '', '', '', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), COUNT(*), SUM(is_sent), SUM(is_delivered), SUM(is_read),
+SELECT message_id, 'notices', '', '', '', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), COUNT(*), SUM(is_sent),
+    SUM(is_delivered), SUM(is_read),
     SUM(ack_asked), SUM(ack_asked * acked), SUM(slip_asked), SUM(slip_asked * answered),
     SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END), SUM(opened_only), 0, 0
 FROM flags
