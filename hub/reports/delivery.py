@@ -375,7 +375,8 @@ _NONE = "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0"
 def _figures_query(months: int, *, funnel_only: bool = False) -> str:
     """Every figure but the pages of families, in one statement of a few hundred rows at most: the tallies of
     the messages in scope summed by line (the SMS by local month: ``:month_i`` is the quarter its ``i``-th month
-    starts), the messages published, the families not reached by why, the most frequent failures."""
+    starts), the messages published, the families not reached by why, the most frequent failures. Sorted by part,
+    then class code, then the failures' count (the most frequent first)."""
     cases = " ".join(f"WHEN t.bucket < :month_{i} THEN {i - 1}" for i in range(1, months))
     month = f"CASE WHEN t.part = 'sms' THEN {f'CASE {cases} ELSE {months - 1} END' if cases else '0'} END"
     if funnel_only:
@@ -419,7 +420,8 @@ SELECT * FROM (
     GROUP BY t.channel, t.label
     ORDER BY n DESC, t.channel, t.label
     LIMIT {TOP_FAILURES}
-) top_failures"""
+) top_failures
+ORDER BY 1, 6, 8 DESC, 2, 4"""
 
 
 _HELD_MESSAGES = f"""
@@ -521,11 +523,11 @@ async def delivery_report(
             answered=_int(r["answered"]),
             answer_base=_int(r["slip_asked"]),
         )
-        for r in sorted(by_part["class"], key=lambda r: (str(r["code"]), int(r["group_id"])))
+        for r in by_part["class"]  # in the order of their codes (the database's collation)
     ]
     failures = [
         Failure(str(r["channel"]), str(r["label"] or ""), _int(r["n"]))
-        for r in sorted(by_part["failure"], key=lambda r: (-_int(r["n"]), str(r["channel"]), str(r["label"] or "")))
+        for r in by_part["failure"]  # the most frequent first
     ]
     not_reached, held_messages, unreached = _not_reached(by_part["reason"]), [], []
     if not_reached.held:

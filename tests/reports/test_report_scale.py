@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
-from hub.enums import Channel, DeliveryState, GroupKind
-from hub.messaging.models import Notice
+from hub.enums import AnswerMode, Channel, DeliveryState, ErrorKind, GroupKind
+from hub.messaging.models import Message, Notice, ReplySlip
+from hub.messaging.planning import record_acknowledgement, record_answer, record_outcome
 from hub.people.models import Group, Membership
-from hub.reports.delivery import UNREACHED_PAGE, delivery_report, period_of
+from hub.reports.delivery import UNREACHED_PAGE, Report, delivery_report, period_of
 from hub.store import sql
 from hub.testing.scale import big_school, count_statements, insert_deliveries, insert_notices
+from tests.reports.test_reports import AUTUMN, MONDAY_10, build_small, message_to_both_classes, notice, step
 
 TUESDAY_10 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 FAMILIES = 60
@@ -107,3 +112,57 @@ async def test_the_tallies_follow_every_change(db: str) -> None:
     lines = {c.code: (c.guardians, c.reached) for c in moved_class.classes}
     assert lines["2B"] == (4, 1)  # their four notices; the first one's email was in the batch sent
     assert sum(g for g, _ in lines.values()) == 240
+
+
+async def _afresh(school_id: int, **kwargs: Any) -> Report:
+    """The report with every tally recomputed from the rows (what the report showed before tallies existed)."""
+    await sql.execute(
+        "INSERT INTO report_dirty (message_id) SELECT id FROM message "
+        "WHERE id NOT IN (SELECT message_id FROM report_dirty)"
+    )
+    return await delivery_report(school_id, AUTUMN, **kwargs)
+
+
+async def test_the_tallies_equal_a_report_computed_afresh_at_every_step(db: str) -> None:
+    """The small school's story step by step through the product's own functions: after each change the report
+    from the tallies is the report computed afresh from every row."""
+    small = await build_small()
+    g, later = small.guardians, MONDAY_10 + timedelta(minutes=5)
+    at = {"now": MONDAY_10 + timedelta(hours=1)}
+
+    async def same() -> Report:
+        incremental = await delivery_report(small.school.id, AUTUMN, **at)
+        assert incremental == await _afresh(small.school.id, **at)
+        return incremental
+
+    message = await message_to_both_classes(small)
+    assert (await same()).funnel[0].count == 4
+    await record_outcome((await step(message, g["mother"], Channel.EMAIL)).id, now=later, ok=True, delivered=True)
+    await same()
+    bounced = await step(message, g["carla"], Channel.EMAIL)
+    await record_outcome(bounced.id, now=later, ok=False, error="550 no such user", error_kind=ErrorKind.PERMANENT)
+    await same()
+    sms = await step(message, g["carla"], Channel.SMS)
+    await record_outcome(sms.id, now=later, ok=True, cost=Decimal("0.15"), segments=2)
+    assert (await same()).sms_cost == Decimal("0.1500")
+    await record_acknowledgement((await notice(message, g["father"])).id, channel=Channel.SMS, now=later)
+    await same()
+    mother = await notice(message, g["mother"])
+    await record_answer(mother.id, small.pupils["alice"].id, {"1": "yes"}, channel=Channel.PORTAL, now=later)
+    await same()
+    await Notice.filter(id=(await notice(message, g["carla"])).id).update(opened_at=later)
+    await same()
+    # Alice moves to 3B; the slip becomes one answer per guardian; the message no longer asks to acknowledge.
+    await Membership.filter(pupil_id=small.pupils["alice"].id).update(group_id=small.classes["3B"].id)
+    assert {c.code: c.guardians for c in (await same()).classes} == {"3A": 1, "3B": 3}
+    await ReplySlip.filter(message_id=message.id).update(answer_mode=AnswerMode.EVERY_GUARDIAN)
+    await same()
+    await Message.filter(id=message.id).update(needs_acknowledgement=False)
+    assert (await same()).funnel[4].base == 0
+    # A second message, then Dora's notices go (an erasure deletes them).
+    await message_to_both_classes(small, mode=None, now=MONDAY_10 + timedelta(minutes=30))
+    assert (await same()).funnel[0].count == 8
+    await Notice.filter(guardian_id=g["dora"].id).delete()
+    assert (await same()).funnel[0].count == 6
+    await Message.filter(id=message.id).delete()
+    assert (await same()).funnel[0].count == 3
