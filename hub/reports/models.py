@@ -16,9 +16,13 @@ from hub.messaging.models import Message
 
 
 class ReportDirty(Model):
-    """A message whose tallies are out of date (noted by the triggers, taken by the next report)."""
+    """A message whose tallies are out of date (noted by the triggers, taken by the next report).
 
-    message_id = fields.IntField(primary_key=True)
+    Not unique: on PostgreSQL each transaction adds its own note, so that a report only takes the notes of
+    transactions committed when it starts, and a writer never waits for another writer or for a report."""
+
+    id = fields.BigIntField(primary_key=True)
+    message_id = fields.IntField(db_index=True)
 
     class Meta:
         table = "report_dirty"
@@ -27,7 +31,8 @@ class ReportDirty(Model):
 class ReportRoster(Model):
     """A pupil whose memberships changed: the class lines of the messages naming them are out of date."""
 
-    pupil_id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
+    pupil_id = fields.IntField()
 
     class Meta:
         table = "report_roster"

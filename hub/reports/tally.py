@@ -2,9 +2,10 @@
 
 The database's triggers note a message in ``report_dirty`` whenever a row its figures come from changes, and a pupil
 in ``report_roster`` whenever their classes change. :func:`refresh` takes those notes (the ones committed when it
-starts: a change made meanwhile stays noted for the next reading) and, in the same transaction, rewrites the
-tallies of those messages with the report's own rules, so a report costs what changed since the last one, plus a
-handful of rows per message. A failure rolls the whole back: the notes stay, nothing is half-written.
+starts: a transaction still running keeps its note, taken by the next reading once its changes are committed) and,
+in the same transaction, rewrites the tallies of those messages with the report's own rules, so a report costs what
+changed since the last one, plus a handful of rows per message. A failure rolls the whole back: the notes stay,
+nothing is half-written.
 
 Each query is written once for both databases (named parameters, see :class:`Sql`); a set of message ids goes as
 one argument (an array on PostgreSQL, a JSON list on SQLite), never one argument per id.
@@ -254,14 +255,13 @@ async def refresh(school_id: int) -> int:
     """Recompute the tallies of the school's messages noted since the last refresh; how many messages."""
     async with in_transaction("default") as connection:
         sql = Sql(connection)
-        pupils = [r["pupil_id"] for r in await sql.rows("DELETE FROM report_roster RETURNING pupil_id", {})]
+        pupils = {r["pupil_id"] for r in await sql.rows("DELETE FROM report_roster RETURNING pupil_id", {})}
         if pupils:  # their classes changed: every message naming them is out of date
-            ignore, conflict = ("", " ON CONFLICT DO NOTHING") if sql.postgres else (" OR IGNORE", "")
             await sql.rows(
-                f"""INSERT{ignore} INTO report_dirty (message_id)
+                f"""INSERT INTO report_dirty (message_id)
                 SELECT DISTINCT n.message_id FROM notice_pupil np JOIN notice n ON n.id = np.notice_id
-                WHERE {sql.ids_in("np.pupil_id", "pupils")}{conflict}""",
-                {"pupils": sql.ids(pupils)},
+                WHERE {sql.ids_in("np.pupil_id", "pupils")}""",
+                {"pupils": sql.ids(sorted(pupils))},
             )
         # The school's notes, and the notes of messages deleted since (nothing left to recompute for them).
         taken = await sql.rows(
@@ -271,9 +271,10 @@ async def refresh(school_id: int) -> int:
             RETURNING message_id""",
             {"school": school_id},
         )
-        if not taken:
+        messages = sorted({r["message_id"] for r in taken})  # several transactions may have noted one message
+        if not messages:
             return 0
-        params = {"ids": sql.ids([r["message_id"] for r in taken])}
+        params = {"ids": sql.ids(messages)}
         claimed = {"claimed": sql.ids_in("m.id", "ids")}
         await sql.rows(f"DELETE FROM report_tally WHERE {sql.ids_in('message_id', 'ids')}", params)
         await sql.rows(f"DELETE FROM report_pending WHERE {sql.ids_in('message_id', 'ids')}", params)
@@ -285,4 +286,4 @@ async def refresh(school_id: int) -> int:
         else:
             await sql.rows(f"{facts}\n{tallies}", params)
             await sql.rows(f"{facts}\n{_PENDING}", params)
-        return len(taken)
+        return len(messages)

@@ -3,11 +3,15 @@ asked for, and its tallies (hub.reports.tally) follow the rows however they chan
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
 
 from hub.enums import AnswerMode, Channel, DeliveryState, ErrorKind, GroupKind
 from hub.messaging.models import Message, Notice, ReplySlip
@@ -170,3 +174,33 @@ async def test_the_tallies_equal_a_report_computed_afresh_at_every_step(db: str)
     assert (await same()).funnel[0].count == 6
     await Message.filter(id=message.id).delete()
     assert (await same()).funnel[0].count == 3
+
+
+async def test_a_change_committed_during_a_report_is_shown_by_the_next(db: str) -> None:
+    """A worker's transaction still running while a report recomputes: its change is not in that report (not
+    committed yet), and its note survives the report, so the next report shows it (PostgreSQL: SQLite has one
+    writer at a time, so a report waits for the worker's transaction to end)."""
+    if not sql.is_postgres():
+        pytest.skip("SQLite: the report's refresh waits for the writer, there is no such interleaving")
+    school_id, failed = await _school_with_many_families_not_reached()
+    assert (await delivery_report(school_id, PERIOD, now=TUESDAY_10)).funnel[1].count == 160
+    # Another note of the same message, committed before: the report takes it while the worker still runs.
+    await Notice.filter(id=failed[1]).update(opened_at=TUESDAY_10)
+    changed, report_done = asyncio.Event(), asyncio.Event()
+
+    async def worker() -> None:  # its own task: its own transaction, on its own connection
+        async with in_transaction("default") as connection:
+            await connection.execute_query(
+                "UPDATE delivery SET state = 'sent', sent_at = $1 WHERE notice_id = $2", [TUESDAY_10, failed[0]]
+            )
+            changed.set()
+            await report_done.wait()
+
+    running = asyncio.create_task(worker())
+    await changed.wait()
+    during = await delivery_report(school_id, PERIOD, now=TUESDAY_10)
+    report_done.set()
+    await running
+    assert during.funnel[1].count == 160 and during.opened_not_read == 1
+    after = await delivery_report(school_id, PERIOD, now=TUESDAY_10)
+    assert after.funnel[1].count == 161

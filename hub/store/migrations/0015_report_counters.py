@@ -3,9 +3,9 @@ what changed, so that a report recomputes only the messages whose figures moved 
 
 The triggers watch every table a figure of the report comes from, whatever writes to it (the ORM, raw SQL, a bulk
 insert): a delivery, an acknowledgement, an answer or a pupil of a notice notes the notice's message; a notice or a
-reply slip its message; a message itself (published, rescheduled); a membership its pupil (class lines). On
-PostgreSQL they run once per statement over its rows (a fan-out of 50,000 deliveries notes its message once), on
-SQLite once per row. Every message is noted at the upgrade: the first report computes the tallies of the history.
+reply slip its message; a message itself (published, rescheduled); a membership its pupil (class lines). They run
+per row, and an update notes only when a column the report reads changed (a lease renewed notes nothing). Every
+message is noted at the upgrade: the first report computes the tallies of the history.
 """
 
 from tortoise import migrations
@@ -15,77 +15,92 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 
-#: (table, column giving the message through, events): ``notice`` = through the notice's message.
+#: The tables the report's figures come from: what a row notes (``notice``: its notice's message; ``message``: its
+#: message; ``self``: the message itself; ``pupil``: the pupil, whose class lines moved), and the columns whose
+#: change moves a figure (an update of any other column, a lease renewed, an attempt counted, notes nothing).
 WATCHED = [
-    ("delivery", "notice"),
-    ("acknowledgement", "notice"),
-    ("slip_response", "notice"),
-    ("notice_pupil", "notice"),
-    ("notice", "message"),
-    ("reply_slip", "message"),
-    ("membership", "pupil"),
+    ("delivery", "notice", ("notice_id", "channel", "state", "purpose", "error_kind", "error", "cost", "segments",
+                            "sent_at", "due_at")),
+    ("acknowledgement", "notice", ("notice_id",)),
+    ("slip_response", "notice", ("notice_id", "slip_id", "pupil_id")),
+    ("notice_pupil", "notice", ("notice_id", "pupil_id")),
+    ("notice", "message", ("message_id", "first_read_at", "opened_at")),
+    ("reply_slip", "message", ("message_id", "answer_mode")),
+    ("membership", "pupil", ("pupil_id", "group_id")),
 ]
+#: The message itself: its school, its period, whether it asks for an acknowledgement, the sender's time.
+MESSAGE_COLUMNS = ("school_id", "published_at", "needs_acknowledgement", "scheduled_at")
 EVENTS = ("INSERT", "UPDATE", "DELETE")
 
 _NOTE = {
-    # What each kind of row notes, from the rows of a statement (PostgreSQL) or one row (SQLite, ``{row}``).
-    "notice": "INSERT INTO report_dirty (message_id) SELECT DISTINCT n.message_id FROM {rows} r "
-    "JOIN notice n ON n.id = r.notice_id",
-    "message": "INSERT INTO report_dirty (message_id) SELECT DISTINCT r.message_id FROM {rows} r",
-    "self": "INSERT INTO report_dirty (message_id) SELECT DISTINCT r.id FROM {rows} r",
-    "pupil": "INSERT INTO report_roster (pupil_id) SELECT DISTINCT r.pupil_id FROM {rows} r",
-}
-_SQLITE_NOTE = {
-    "notice": "INSERT OR IGNORE INTO report_dirty (message_id) SELECT message_id FROM notice WHERE id = {row}.notice_id",
-    "message": "INSERT OR IGNORE INTO report_dirty (message_id) VALUES ({row}.message_id)",
-    "self": "INSERT OR IGNORE INTO report_dirty (message_id) VALUES ({row}.id)",
-    "pupil": "INSERT OR IGNORE INTO report_roster (pupil_id) VALUES ({row}.pupil_id)",
+    # What a row notes, ``{row}`` being NEW or OLD: (the message or pupil, the table of notes).
+    "notice": ("(SELECT message_id FROM notice WHERE id = {row}.notice_id)", "report_dirty", "message_id"),
+    "message": ("{row}.message_id", "report_dirty", "message_id"),
+    "self": ("{row}.id", "report_dirty", "message_id"),
+    "pupil": ("{row}.pupil_id", "report_roster", "pupil_id"),
 }
 
 
 def _watched():
-    for table, through in WATCHED:
+    for table, through, columns in WATCHED:
         for event in EVENTS:
-            yield table, through, event
-    yield "message", "self", "UPDATE"
+            yield table, through, event, columns
+    yield "message", "self", "UPDATE", MESSAGE_COLUMNS
+
+
+def _changed(columns, distinct):
+    return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in columns)
 
 
 def _postgres():
+    # A plain insert (no unique key, so no writer waits for another or for a report), once per transaction and
+    # message: the transaction's last note is remembered in a transaction-local setting. A report takes only the
+    # notes it sees committed, so a transaction's changes are all committed before its note is taken.
     statements = []
-    for through, sql in _NOTE.items():
-        for side in ("new", "old"):
+    for through, (value, table, column) in _NOTE.items():
+        for row in ("NEW", "OLD"):
             statements.append(
-                f"CREATE FUNCTION report_note_{through}_{side}() RETURNS trigger AS $$ BEGIN "
-                f"{sql.format(rows=side + '_rows')} ON CONFLICT DO NOTHING; RETURN NULL; END; $$ LANGUAGE plpgsql"
+                f"CREATE FUNCTION report_note_{through}_{row.lower()}() RETURNS trigger AS $$ "
+                f"DECLARE noted integer := {value.format(row=row)}; BEGIN "
+                f"IF noted IS NOT NULL AND noted::text IS DISTINCT FROM "
+                f"current_setting('carnet.{table}', true) THEN "
+                f"INSERT INTO {table} ({column}) VALUES (noted); "
+                f"PERFORM set_config('carnet.{table}', noted::text, true); "
+                f"END IF; RETURN NULL; END; $$ LANGUAGE plpgsql"
             )
-    for table, through, event in _watched():
-        side = "old" if event == "DELETE" else "new"
+    for table, through, event, columns in _watched():
+        row = "OLD" if event == "DELETE" else "NEW"
+        when = f" WHEN ({_changed(columns, 'IS DISTINCT FROM')})" if event == "UPDATE" else ""
         statements.append(
-            f"CREATE TRIGGER report_note_{table}_{event.lower()} AFTER {event} ON {table} "
-            f"REFERENCING {side.upper()} TABLE AS {side}_rows FOR EACH STATEMENT "
-            f"EXECUTE FUNCTION report_note_{through}_{side}()"
+            f"CREATE TRIGGER report_note_{table}_{event.lower()} AFTER {event} ON {table} FOR EACH ROW{when} "
+            f"EXECUTE FUNCTION report_note_{through}_{row.lower()}()"
         )
     return statements
 
 
 def _postgres_reverse():
-    drops = [f"DROP TRIGGER report_note_{t}_{e.lower()} ON {t}" for t, _, e in _watched()]
-    return drops + [f"DROP FUNCTION report_note_{through}_{side}()" for through in _NOTE for side in ("new", "old")]
+    drops = [f"DROP TRIGGER report_note_{t}_{e.lower()} ON {t}" for t, _, e, _ in _watched()]
+    return drops + [f"DROP FUNCTION report_note_{through}_{row}()" for through in _NOTE for row in ("new", "old")]
 
 
 def _sqlite():
+    # One writer at a time: a note not already there is enough.
     statements = []
-    for table, through, event in _watched():
+    for table, through, event, columns in _watched():
         row = "OLD" if event == "DELETE" else "NEW"
+        when = f" WHEN {_changed(columns, 'IS NOT')}" if event == "UPDATE" else ""
+        value, notes, column = _NOTE[through]
+        value = value.format(row=row)
         statements.append(
-            f"CREATE TRIGGER report_note_{table}_{event.lower()} AFTER {event} ON {table} "
-            f"BEGIN {_SQLITE_NOTE[through].format(row=row)}; END"
+            f"CREATE TRIGGER report_note_{table}_{event.lower()} AFTER {event} ON {table} FOR EACH ROW{when} "
+            f"BEGIN INSERT INTO {notes} ({column}) SELECT {value} WHERE {value} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {notes} WHERE {column} = {value}); END"
         )
     return statements
 
 
 def _sqlite_reverse():
-    return [f"DROP TRIGGER report_note_{t}_{e.lower()}" for t, _, e in _watched()]
+    return [f"DROP TRIGGER report_note_{t}_{e.lower()}" for t, _, e, _ in _watched()]
 
 
 async def forward(apps, schema_editor) -> None:
@@ -111,9 +126,10 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='ReportDirty',
             fields=[
-                ('message_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('message_id', fields.IntField(db_index=True)),
             ],
-            options={'table': 'report_dirty', 'app': 'models', 'pk_attr': 'message_id', 'table_description': 'A message whose tallies are out of date (noted by the triggers, taken by the next report).'},
+            options={'table': 'report_dirty', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A message whose tallies are out of date (noted by the triggers, taken by the next report).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -134,9 +150,10 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='ReportRoster',
             fields=[
-                ('pupil_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('pupil_id', fields.IntField()),
             ],
-            options={'table': 'report_roster', 'app': 'models', 'pk_attr': 'pupil_id', 'table_description': 'A pupil whose memberships changed: the class lines of the messages naming them are out of date.'},
+            options={'table': 'report_roster', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A pupil whose memberships changed: the class lines of the messages naming them are out of date.'},
             bases=['Model'],
         ),
         ops.CreateModel(
