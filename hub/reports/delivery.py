@@ -357,7 +357,7 @@ _REASON = """CASE
     WHEN p.due_at IS NOT NULL THEN 'held'
     ELSE 'failed_everywhere'
 END"""
-"""Why a notice not reached yet is not, at ``:now``, from its ``report_pending`` row (see ``_PENDING`` of
+"""Why a notice not reached yet is not, at ``:now``, from its ``report_pending`` row (see ``steps`` in ``_FACTS`` of
 :mod:`hub.reports.tally`): the first of a letter for the print queue, a delivery due now, one waiting for its time
 (the first of them is ``due_at``), else failed everywhere (steps, none left) or not planned (no step)."""
 
@@ -439,23 +439,20 @@ def _unreached_query(direction: str) -> str:
     published (then the notices'), from an index of ``report_pending``. ``after`` / ``before``: the page after or
     before a notice (keyset: the same cost for the 40th page as for the first); ``offset``: a page by its
     position (a typed address: the database counts the families before it)."""
-    key = "p.published_at {op} k.published_at OR (p.published_at = k.published_at AND p.notice_id {op} k.id)"
+    # A range of the index, read from the key: the key's time as a sub-query the database runs once, first.
+    key = (
+        "(p.published_at, p.notice_id) {op} ((SELECT km.published_at FROM notice kn "
+        "JOIN message km ON km.id = kn.message_id WHERE kn.id = :key), :key)"
+    )
     keyset = {
-        "after": (f"AND ({key.format(op='>')})", "ASC", ""),
-        "before": (f"AND ({key.format(op='<')})", "DESC", ""),
+        "after": (f"AND {key.format(op='>')}", "ASC", ""),
+        "before": (f"AND {key.format(op='<')}", "DESC", ""),
         "offset": ("", "ASC", " OFFSET :offset"),
     }
     where, order, offset = keyset[direction]
-    known = (
-        "JOIN (SELECT kn.id, km.published_at FROM notice kn JOIN message km ON km.id = kn.message_id "
-        "WHERE kn.id = :key) k ON 1 = 1"
-        if direction != "offset"
-        else ""
-    )
     return f"""
 SELECT p.notice_id, p.message_id, m.subject, gd.first_name, gd.last_name, {_REASON} AS reason
 FROM report_pending p
-{known}
 JOIN message m ON m.id = p.message_id
 JOIN notice n ON n.id = p.notice_id
 JOIN guardian gd ON gd.id = n.guardian_id

@@ -2,9 +2,10 @@
 
 Principals and administrators only (a teacher or a secretary gets 403). The query string chooses the period
 (``from`` and ``to``, local dates, both included; by default 1 September of the school year to today), one
-message (``message``) and the page of families that cannot be reached without someone acting (``offset``; the
-families held until the charter allows are counted, not listed); ``part=funnel`` asks the JSON for the funnel
-alone (the page's 15-second refresh). The figures come from
+message (``message``) and the page of families that cannot be reached without someone acting (``after`` or
+``before`` a family's notice, as the page's links say, ``offset`` numbering it; an ``offset`` alone, typed by
+hand, is counted from the first; the families held until the charter allows are counted, not listed);
+``part=funnel`` asks the JSON for the funnel alone (the page's 15-second refresh). The figures come from
 :func:`hub.reports.delivery_report`; this module parses, formats in the page's language and renders.
 """
 
