@@ -281,7 +281,10 @@ async def refresh(school_id: int) -> int:
         facts = _FACTS.format(deliveries=sql.deliveries_of("sc"), **claimed)
         tallies = _TALLIES.format(quarter=sql.quarter_of("d.sent_at"))
         if sql.postgres:  # one statement: the facts computed once for both tables
-            await sql.rows("SET LOCAL work_mem = '64MB'", {})  # the facts of a message stay in memory
+            # The facts of a message stay in memory; and no JIT compilation: the estimate of the per-notice reads
+            # crosses its threshold, and compiling the statement took 1.7 s of a 2.4 s refresh of 10,000 notices.
+            await sql.rows("SET LOCAL work_mem = '64MB'", {})
+            await sql.rows("SET LOCAL jit = off", {})
             await sql.rows(f"{facts},\npending AS ({_PENDING}\nRETURNING notice_id)\n{tallies}", params)
         else:
             await sql.rows(f"{facts}\n{tallies}", params)
