@@ -30,15 +30,17 @@ pages), told apart by what its deliveries other than the inbox and the reminders
   print queue lists: a letter held by the quiet hours is printed whenever the office works), every channel
   **failed**, or nothing **planned** at all.
 
-The queries are plain SQL over the tables (the same text on SQLite and PostgreSQL): per-notice facts are joins
-on sets the database computes once, folded into sums, so it returns a handful of rows (one per stage, channel,
-class, month, pile, held message), never one per notice. Only the page of families that cannot be reached
-returns notices, capped.
+The figures are read from per-message tallies (:mod:`hub.reports.models`), which the database's triggers mark out
+of date as deliveries move and :mod:`hub.reports.tally` recomputes, with these same rules, for the messages that
+changed since the last report; only what depends on the time (held or due now) is decided when reading, from one
+row per notice not reached yet. So a report costs the messages that changed plus a fixed number of queries that
+return a handful of rows (one per stage, channel, class, month, pile, held message), never one per notice, and
+whatever the number of deliveries. Only the page of families that cannot be reached returns notices, capped, by
+keyset (the page after or before a notice) so that the 40th page costs what the first does.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,11 +49,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tortoise import Tortoise
-
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.inputs import parse_date
-from hub.messaging.models import Message, NoticePupil
+from hub.messaging.models import Message
+from hub.reports import tally
+from hub.reports.tally import QUARTER, Sql
 
 #: Families listed per page of "cannot be reached" (the total is always given).
 UNREACHED_PAGE = 50
@@ -59,7 +61,6 @@ UNREACHED_PAGE = 50
 HELD_MESSAGES = 20
 #: Failure reasons shown (the most frequent first) and how much of an error text makes its group.
 TOP_FAILURES = 5
-ERROR_PREFIX = 160
 #: The channels that alert a guardian, in the order the report lists them (the portal only waits).
 ALERTING = (Channel.EMAIL, Channel.SMS, Channel.WEBPUSH, Channel.FCM, Channel.TELEGRAM, Channel.LETTER)
 _CENT = Decimal("0.0001")
@@ -349,238 +350,115 @@ def period_of(first: str, last: str, *, now: datetime, tz: str) -> Period:
 # ---------------------------------------------------------------------------------------------- the queries
 
 
-class _Sql:
-    """Named parameters (``:name``) for SQL written once for both databases: ``?`` on SQLite, ``$n`` on
-    PostgreSQL, and times as SQLite stores them (ISO text in UTC, which sorts like time)."""
+_REASON = """CASE
+    WHEN p.steps = 0 THEN 'not_planned'
+    WHEN p.letter_always OR p.letter_at <= :now THEN 'letter_waiting'
+    WHEN p.due_always OR p.due_at <= :now THEN 'sending'
+    WHEN p.due_at IS NOT NULL THEN 'held'
+    ELSE 'failed_everywhere'
+END"""
+"""Why a notice not reached yet is not, at ``:now``, from its ``report_pending`` row (see ``steps`` in ``_FACTS`` of
+:mod:`hub.reports.tally`): the first of a letter for the print queue, a delivery due now, one waiting for its time
+(the first of them is ``due_at``), else failed everywhere (steps, none left) or not planned (no step)."""
 
-    _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+#: The messages of the report: the school's, published in the period, maybe one.
+_IN_SCOPE = """m.school_id = :school AND (:message = 0 OR m.id = :message)
+    AND m.published_at >= :start AND m.published_at < :end"""
 
-    def __init__(self) -> None:
-        self.connection = Tortoise.get_connection("default")
-        self.postgres = self.connection.capabilities.dialect == "postgres"
-
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, datetime) and not self.postgres:
-            return value.astimezone(UTC).isoformat(sep=" ")
-        return value
-
-    def compile(self, sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        values: list[Any] = []
-        positions: dict[str, int] = {}
-
-        def place(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if not self.postgres:
-                values.append(self._value(params[name]))
-                return "?"
-            if name not in positions:
-                values.append(self._value(params[name]))
-                positions[name] = len(values)
-            return f"${positions[name]}"
-
-        return self._NAME.sub(place, sql), values
-
-    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        text, values = self.compile(sql, params)
-        return list(await self.connection.execute_query_dict(text, values))
-
-
-_OK = "('sent', 'delivered')"
-
-#: The notices of the report: the school's messages published in the period, maybe one message.
-_SCOPE = """
-scope AS (
-    SELECT n.id, n.first_read_at, n.opened_at, m.needs_acknowledgement AS needs_ack, s.id AS slip_id, s.answer_mode,
-        m.scheduled_at
-    FROM notice n
-    JOIN message m ON m.id = n.message_id
-    LEFT JOIN reply_slip s ON s.message_id = m.id
-    WHERE m.school_id = :school AND m.published_at >= :start AND m.published_at < :end
-      AND (:message = 0 OR m.id = :message)
-)"""
-
-#: One row of 0/1 facts per notice of the scope (computed by the database, never sent back as is). Each fact is
-#: a join on a set computed once (hash joins, linear in the notices), not a sub-query run per notice.
-_FLAGS = f"""
-WITH {_SCOPE},
-reached AS (
-    SELECT d.notice_id,
-        MAX(CASE WHEN d.state = 'delivered' AND d.channel <> 'letter' THEN 1 ELSE 0 END) AS confirmed
-    FROM delivery d
-    JOIN scope sc ON sc.id = d.notice_id
-    WHERE d.channel <> 'portal' AND d.state IN {_OK}
-    GROUP BY d.notice_id
-),
-answered_own AS (
-    SELECT DISTINCT r.notice_id
-    FROM slip_response r
-    JOIN scope sc ON sc.id = r.notice_id AND sc.slip_id = r.slip_id
-),
-pupil_unanswered AS (
-    SELECT DISTINCT np.notice_id
-    FROM notice_pupil np
-    JOIN scope sc ON sc.id = np.notice_id
-    LEFT JOIN slip_response r ON r.slip_id = sc.slip_id AND r.pupil_id = np.pupil_id
-    WHERE sc.slip_id IS NOT NULL AND r.id IS NULL
-),
-flags AS (
-    SELECT sc.id,
-        CASE WHEN sc.first_read_at IS NULL THEN 0 ELSE 1 END AS is_read,
-        CASE WHEN sc.first_read_at IS NULL AND sc.opened_at IS NOT NULL THEN 1 ELSE 0 END AS opened_only,
-        CASE WHEN rc.notice_id IS NULL THEN 0 ELSE 1 END AS alerted,
-        CASE WHEN rc.notice_id IS NOT NULL OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_sent,
-        CASE WHEN rc.confirmed = 1 OR sc.first_read_at IS NOT NULL THEN 1 ELSE 0 END AS is_delivered,
-        CASE WHEN sc.needs_ack THEN 1 ELSE 0 END AS ack_asked,
-        CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS acked,
-        CASE WHEN sc.slip_id IS NULL THEN 0 ELSE 1 END AS slip_asked,
-        CASE
-            WHEN sc.slip_id IS NULL THEN 0
-            WHEN sc.answer_mode = 'every_guardian' THEN CASE WHEN ao.notice_id IS NULL THEN 0 ELSE 1 END
-            WHEN pu.notice_id IS NULL THEN 1
-            ELSE 0
-        END AS answered
-    FROM scope sc
-    LEFT JOIN reached rc ON rc.notice_id = sc.id
-    LEFT JOIN acknowledgement a ON a.notice_id = sc.id
-    LEFT JOIN answered_own ao ON ao.notice_id = sc.id
-    LEFT JOIN pupil_unanswered pu ON pu.notice_id = sc.id
-)"""
-
-_FUNNEL = f"""{_FLAGS}
-SELECT COUNT(*) AS planned, SUM(is_sent) AS sent, SUM(is_delivered) AS delivered, SUM(is_read) AS is_read,
-    SUM(ack_asked) AS ack_asked, SUM(ack_asked * acked) AS acked,
-    SUM(slip_asked) AS slip_asked, SUM(slip_asked * answered) AS answered,
-    SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END) AS portal_first, SUM(opened_only) AS opened_only
-FROM flags"""
-
-_CLASSES = f"""{_FLAGS},
-in_class AS (
-    SELECT DISTINCT np.notice_id, ms.group_id
-    FROM notice_pupil np
-    JOIN membership ms ON ms.pupil_id = np.pupil_id
-    JOIN pupil_group g ON g.id = ms.group_id AND g.kind = 'class'
-    JOIN scope sc ON sc.id = np.notice_id
+_FIGURES_COLUMNS = (
+    "n, sent, delivered, is_read, ack_asked, acked, slip_asked, answered, portal_first, opened_only, segments, cost"
 )
-SELECT g.id AS group_id, g.code, COUNT(*) AS guardians, SUM(f.is_sent) AS reached, SUM(f.is_read) AS is_read,
-    SUM(f.ack_asked) AS ack_asked, SUM(f.ack_asked * f.acked) AS acked,
-    SUM(f.slip_asked) AS slip_asked, SUM(f.slip_asked * f.answered) AS answered
-FROM in_class ic
-JOIN flags f ON f.id = ic.notice_id
-JOIN pupil_group g ON g.id = ic.group_id
-GROUP BY g.id, g.code
-ORDER BY g.code"""
+_SUMS = ", ".join(f"SUM(t.{c}) AS {c}" for c in _FIGURES_COLUMNS.split(", "))
+_NONE = "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0"
 
-#: Per notice not reached yet (``is_sent = 0``), why, from its deliveries other than the inbox and the reminders:
-#: the first of a letter in the print queue (the rule of ``hub.messaging.paper.printable``: due, or held by the quiet
-#: hours,
-#: since printing is the office's to do whenever it works, unless the sender scheduled the message for later; a
-#: planned step once its time came), a delivery due now, a delivery waiting for its time (``release_at``: the
-#: first of them), else failed everywhere (steps, none left) or not planned (no step). A held row whose time has
-#: come is due: the next worker pass takes it.
-_STANDING = f"""{_FLAGS},
-steps AS (
-    SELECT d.notice_id,
-        MAX(CASE WHEN d.channel = 'letter' AND (d.state IN ('due', 'claimed')
-            OR (d.state = 'held' AND (sc.scheduled_at IS NULL OR sc.scheduled_at <= :now))
-            OR (d.state IN ('held', 'planned') AND d.due_at <= :now)) THEN 1 ELSE 0 END) AS letter_now,
-        MAX(CASE WHEN d.state IN ('due', 'claimed')
-            OR (d.state IN ('held', 'planned') AND d.due_at <= :now) THEN 1 ELSE 0 END) AS due_now,
-        MIN(CASE WHEN d.state IN ('held', 'planned') AND d.due_at > :now THEN d.due_at END) AS release_at
-    FROM delivery d
-    JOIN scope sc ON sc.id = d.notice_id
-    JOIN flags f ON f.id = d.notice_id AND f.is_sent = 0
-    WHERE d.channel <> 'portal' AND d.purpose <> 'reminder'
-    GROUP BY d.notice_id
-),
-standing AS (
-    SELECT f.id,
-        CASE
-            WHEN st.notice_id IS NULL THEN 'not_planned'
-            WHEN st.letter_now = 1 THEN 'letter_waiting'
-            WHEN st.due_now = 1 THEN 'sending'
-            WHEN st.release_at IS NOT NULL THEN 'held'
-            ELSE 'failed_everywhere'
-        END AS reason,
-        st.release_at
-    FROM flags f
-    LEFT JOIN steps st ON st.notice_id = f.id
-    WHERE f.is_sent = 0
-)"""
 
-_NOT_REACHED = f"""{_STANDING}
-SELECT reason, COUNT(*) AS n, MIN(release_at) AS first_release
-FROM standing
-GROUP BY reason"""
+def _figures_query(months: int, *, funnel_only: bool = False) -> str:
+    """Every figure but the pages of families, in one statement of a few hundred rows at most: the tallies of
+    the messages in scope summed by line (the SMS by local month: ``:month_i`` is the quarter its ``i``-th month
+    starts), the messages published, the families not reached by why, the most frequent failures. Sorted by part,
+    then class code, then the failures' count (the most frequent first)."""
+    cases = " ".join(f"WHEN t.bucket < :month_{i} THEN {i - 1}" for i in range(1, months))
+    month = f"CASE WHEN t.part = 'sms' THEN {f'CASE {cases} ELSE {months - 1} END' if cases else '0'} END"
+    if funnel_only:
+        return f"""
+SELECT t.part, {_SUMS}
+FROM report_tally t
+JOIN message m ON m.id = t.message_id
+WHERE t.part = 'notices' AND {_IN_SCOPE}
+GROUP BY t.part"""
+    return f"""
+SELECT t.part, t.channel, t.state, t.label, t.group_id, g.code, {month} AS month_index, {_SUMS},
+    CAST(NULL AS TIMESTAMPTZ) AS at
+FROM report_tally t
+JOIN message m ON m.id = t.message_id
+LEFT JOIN pupil_group g ON g.id = t.group_id
+WHERE m.school_id = :school AND (:message = 0 OR m.id = :message) AND t.part <> 'failure'
+  AND ((t.part = 'sms' AND t.bucket >= :quarter_start AND t.bucket < :quarter_end)
+    OR (t.part <> 'sms' AND m.published_at >= :start AND m.published_at < :end
+        AND (t.part <> 'class' OR g.kind = 'class')))
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+UNION ALL
+SELECT 'messages', '', '', '', NULL, NULL, NULL, COUNT(*), {_NONE}, NULL
+FROM message m
+WHERE {_IN_SCOPE}
+UNION ALL
+SELECT 'reason', '', '', reason, NULL, NULL, NULL, COUNT(*), {_NONE}, MIN(CASE WHEN reason = 'held' THEN due_at END)
+FROM (
+    SELECT {_REASON} AS reason, p.due_at
+    FROM report_pending p
+    JOIN message m ON m.id = p.message_id
+    WHERE {_IN_SCOPE}
+) standing
+GROUP BY reason
+UNION ALL
+SELECT * FROM (
+    SELECT 'failure', t.channel, '', t.label, CAST(NULL AS INTEGER), '', CAST(NULL AS INTEGER), SUM(t.n) AS n,
+        {_NONE}, CAST(NULL AS TIMESTAMPTZ)
+    FROM report_tally t
+    JOIN message m ON m.id = t.message_id
+    WHERE t.part = 'failure' AND {_IN_SCOPE}
+    GROUP BY t.channel, t.label
+    ORDER BY n DESC, t.channel, t.label
+    LIMIT {TOP_FAILURES}
+) top_failures
+ORDER BY 1, 6, 8 DESC, 2, 4"""
 
-_HELD_MESSAGES = f"""{_STANDING}
-SELECT n.message_id, m.subject, COUNT(*) AS n, MIN(s.release_at) AS first_release,
-    MAX(s.release_at) AS last_release
-FROM standing s
-JOIN notice n ON n.id = s.id
-JOIN message m ON m.id = n.message_id
-WHERE s.reason = 'held'
-GROUP BY n.message_id, m.subject
-ORDER BY first_release, n.message_id
+
+_HELD_MESSAGES = f"""
+SELECT p.message_id, m.subject, COUNT(*) AS n, MIN(p.due_at) AS first_release, MAX(p.due_at) AS last_release
+FROM report_pending p
+JOIN message m ON m.id = p.message_id
+WHERE {_IN_SCOPE} AND {_REASON} = 'held'
+GROUP BY p.message_id, m.subject
+ORDER BY first_release, p.message_id
 LIMIT {HELD_MESSAGES}"""
 
-_UNREACHED = f"""{_STANDING}
-SELECT n.id AS notice_id, n.message_id, m.subject, gd.first_name, gd.last_name, s.reason
-FROM standing s
-JOIN notice n ON n.id = s.id
-JOIN message m ON m.id = n.message_id
-JOIN guardian gd ON gd.id = n.guardian_id
-WHERE s.reason IN ({", ".join(f"'{r}'" for r in UNREACHABLE)})
-ORDER BY m.published_at, n.id
-LIMIT :limit OFFSET :offset"""
 
-_CHANNELS = f"""WITH {_SCOPE}
-SELECT d.channel, d.state, d.error_kind, COUNT(*) AS n, SUM(d.cost) AS cost
-FROM delivery d
-JOIN scope sc ON sc.id = d.notice_id
-WHERE d.channel <> 'portal'
-GROUP BY d.channel, d.state, d.error_kind"""
-
-#: The channel of each notice's earliest successful delivery (ties: the first created).
-_FIRST_REACHED = f"""WITH {_SCOPE}
-SELECT firsts.channel, COUNT(*) AS n
-FROM (
-    SELECT d.channel, ROW_NUMBER() OVER (PARTITION BY d.notice_id ORDER BY d.sent_at, d.id) AS rank
-    FROM delivery d
-    JOIN scope sc ON sc.id = d.notice_id
-    WHERE d.channel <> 'portal' AND d.state IN {_OK}
-) firsts
-WHERE firsts.rank = 1
-GROUP BY firsts.channel"""
-
-_FAILURES = f"""WITH {_SCOPE}
-SELECT d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX}) AS reason, COUNT(*) AS n
-FROM delivery d
-JOIN scope sc ON sc.id = d.notice_id
-WHERE d.state = 'failed'
-GROUP BY d.channel, SUBSTR(d.error, 1, {ERROR_PREFIX})
-ORDER BY n DESC, d.channel, reason
-LIMIT {TOP_FAILURES}"""
-
-_MESSAGES = """
-SELECT COUNT(*) AS n FROM message m
-WHERE m.school_id = :school AND m.published_at >= :start AND m.published_at < :end
-  AND (:message = 0 OR m.id = :message)"""
-
-
-def _sms_query(months: Sequence[date]) -> str:
-    """SMS handed over in the period, per local month: the month of each ``sent_at`` is found by comparing it
-    with the months' starts in UTC (so 23:30 UTC on 31 October is November in Brussels)."""
-    cases = " ".join(f"WHEN d.sent_at < :month_{i + 1} THEN {i}" for i in range(len(months) - 1))
-    month = f"CASE {cases} ELSE {len(months) - 1} END" if cases else "0"
+def _unreached_query(direction: str) -> str:
+    """One page of the families that cannot be reached without someone acting, in the order the messages were
+    published (then the notices'), from an index of ``report_pending``. ``after`` / ``before``: the page after or
+    before a notice (keyset: the same cost for the 40th page as for the first); ``offset``: a page by its
+    position (a typed address: the database counts the families before it)."""
+    # A range of the index, read from the key: the key's time as a sub-query the database runs once, first.
+    key = (
+        "(p.published_at, p.notice_id) {op} ((SELECT km.published_at FROM notice kn "
+        "JOIN message km ON km.id = kn.message_id WHERE kn.id = :key), :key)"
+    )
+    keyset = {
+        "after": (f"AND {key.format(op='>')}", "ASC", ""),
+        "before": (f"AND {key.format(op='<')}", "DESC", ""),
+        "offset": ("", "ASC", " OFFSET :offset"),
+    }
+    where, order, offset = keyset[direction]
     return f"""
-SELECT {month} AS month_index, COUNT(*) AS n, SUM(d.segments) AS segments, SUM(d.cost) AS cost
-FROM delivery d
-JOIN notice n ON n.id = d.notice_id
-JOIN message m ON m.id = n.message_id
-WHERE m.school_id = :school AND (:message = 0 OR m.id = :message)
-  AND d.channel = 'sms' AND d.sent_at IS NOT NULL AND d.sent_at >= :start AND d.sent_at < :end
-GROUP BY month_index
-ORDER BY month_index"""
+SELECT p.notice_id, p.message_id, m.subject, gd.first_name, gd.last_name, {_REASON} AS reason
+FROM report_pending p
+JOIN message m ON m.id = p.message_id
+JOIN notice n ON n.id = p.notice_id
+JOIN guardian gd ON gd.id = n.guardian_id
+WHERE {_IN_SCOPE} AND {_REASON} IN ({", ".join(f"'{r}'" for r in UNREACHABLE)}) {where}
+ORDER BY p.published_at {order}, p.notice_id {order}
+LIMIT :limit{offset}"""
 
 
 def _money(value: Any) -> Decimal:
@@ -590,6 +468,12 @@ def _money(value: Any) -> Decimal:
 
 def _int(value: Any) -> int:
     return int(value or 0)
+
+
+def _quarter(at: datetime) -> int:
+    """The first quarter of an hour (since 1970, UTC) at or after ``at``: an SMS line is in a period from ``at``
+    when its quarter is this one or later (exact, since a period starts at a midnight, which is a quarter)."""
+    return -(-int(at.timestamp()) // QUARTER)
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -603,61 +487,73 @@ async def delivery_report(
     message_id: int | None = None,
     offset: int = 0,
     limit: int = UNREACHED_PAGE,
+    after: int | None = None,
+    before: int | None = None,
 ) -> Report:
-    """Every figure of the report for one school over ``period`` (optionally one message), in eleven queries at most."""
-    sql = _Sql()
+    """Every figure of the report for one school over ``period`` (optionally one message).
+
+    The page of families that cannot be reached is the one after the notice ``after`` or before the notice
+    ``before`` (the page's links: the same queries whatever the page), else the one at ``offset`` (an address
+    typed by hand); ``offset`` numbers the page either way. The tallies of the messages that changed since the
+    last report are recomputed first (:func:`hub.reports.tally.refresh`); then a fixed number of queries."""
+    await tally.refresh(school_id)
+    sql = Sql()
     params = _params(school_id, period, message_id, now=now, offset=offset, limit=limit)
-    (messages,) = await sql.rows(_MESSAGES, params)
-    (totals,) = await sql.rows(_FUNNEL, params)
+    months = period.months()
+    params.update({f"month_{i}": _quarter(_midnight(m, period.tz)) for i, m in enumerate(months) if i})
+    params.update(quarter_start=_quarter(period.start), quarter_end=_quarter(period.end))
+    lines = await sql.rows(_figures_query(len(months)), params)
+    by_part: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in lines:
+        by_part[str(line["part"])].append(line)
+    totals = by_part["notices"][0] if by_part["notices"] else {}
     funnel = _funnel(totals)
-    channels = await _channels(sql, params)
-    failures = [
-        Failure(str(r["channel"]), str(r["reason"] or ""), _int(r["n"])) for r in await sql.rows(_FAILURES, params)
-    ]
     classes = [
         ClassLine(
             group_id=r["group_id"],
             code=r["code"],
-            guardians=_int(r["guardians"]),
-            reached=_int(r["reached"]),
+            guardians=_int(r["n"]),
+            reached=_int(r["sent"]),
             read=_int(r["is_read"]),
             acknowledged=_int(r["acked"]),
             ack_base=_int(r["ack_asked"]),
             answered=_int(r["answered"]),
             answer_base=_int(r["slip_asked"]),
         )
-        for r in await sql.rows(_CLASSES, params)
+        for r in by_part["class"]  # in the order of their codes (the database's collation)
     ]
-    sms = await _sms(sql, params, period)
-    not_reached, held_messages, unreached = NotReached(), [], []
-    if funnel[0].count > funnel[1].count:
-        not_reached = await _not_reached(sql, params)
-        if not_reached.held:
-            held_messages = await _held_messages(sql, params)
-        if not_reached.unreachable:
-            unreached = await _unreached(sql, params)
+    failures = [
+        Failure(str(r["channel"]), str(r["label"] or ""), _int(r["n"]))
+        for r in by_part["failure"]  # the most frequent first
+    ]
+    not_reached, held_messages, unreached = _not_reached(by_part["reason"]), [], []
+    if not_reached.held:
+        held_messages = await _held_messages(sql, params)
+    if not_reached.unreachable:
+        unreached = await _unreached(sql, params, after=after, before=before)
     return Report(
         period=period,
         message_id=message_id,
-        messages=_int(messages["n"]),
+        messages=_int(by_part["messages"][0]["n"]),
         funnel=funnel,
-        channels=channels,
-        portal_first=_int(totals["portal_first"]),
+        channels=_channels(by_part["channel"], by_part["first"]),
+        portal_first=_int(totals.get("portal_first")),
         failures=failures,
         classes=classes,
-        sms=sms,
+        sms=_sms(by_part["sms"], months),
         not_reached=not_reached,
         held_messages=held_messages,
         unreached=unreached,
         unreached_offset=params["offset"],
-        opened_not_read=_int(totals["opened_only"]),
+        opened_not_read=_int(totals.get("opened_only")),
     )
 
 
 async def delivery_funnel(school_id: int, period: Period, *, message_id: int | None = None) -> list[Stage]:
-    """The funnel alone, in one query: what the report page refreshes while it is open."""
-    (totals,) = await _Sql().rows(_FUNNEL, _params(school_id, period, message_id, now=None))
-    return _funnel(totals)
+    """The funnel alone: what the report page refreshes while it is open."""
+    await tally.refresh(school_id)
+    rows = await Sql().rows(_figures_query(1, funnel_only=True), _params(school_id, period, message_id, now=None))
+    return _funnel(rows[0] if rows else {})
 
 
 def _params(
@@ -683,27 +579,27 @@ def _params(
 
 
 def _funnel(row: Mapping[str, Any]) -> list[Stage]:
-    planned = _int(row["planned"])
+    planned = _int(row.get("n"))
     return [
         Stage("planned", planned, planned),
-        Stage("sent", _int(row["sent"]), planned),
-        Stage("delivered", _int(row["delivered"]), planned),
-        Stage("read", _int(row["is_read"]), planned),
-        Stage("acknowledged", _int(row["acked"]), _int(row["ack_asked"])),
-        Stage("answered", _int(row["answered"]), _int(row["slip_asked"])),
+        Stage("sent", _int(row.get("sent")), planned),
+        Stage("delivered", _int(row.get("delivered")), planned),
+        Stage("read", _int(row.get("is_read")), planned),
+        Stage("acknowledged", _int(row.get("acked")), _int(row.get("ack_asked"))),
+        Stage("answered", _int(row.get("answered")), _int(row.get("slip_asked"))),
     ]
 
 
 _PENDING_STATES = {DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.DUE, DeliveryState.CLAIMED}
 
 
-async def _channels(sql: _Sql, params: Mapping[str, Any]) -> list[ChannelLine]:
+def _channels(states: Sequence[Mapping[str, Any]], firsts: Sequence[Mapping[str, Any]]) -> list[ChannelLine]:
     counts: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
-    for r in await sql.rows(_CHANNELS, params):
+    for r in states:
         line, state, n = counts[str(r["channel"])], DeliveryState(r["state"]), _int(r["n"])
         line["cost"] = line["cost"] + _money(r["cost"])
         if state is DeliveryState.FAILED:
-            permanent = r["error_kind"] == ErrorKind.PERMANENT
+            permanent = r["label"] == ErrorKind.PERMANENT
             line["failed_permanent" if permanent else "failed_transient"] += n
         elif state in _PENDING_STATES:
             line["pending"] += n
@@ -711,15 +607,13 @@ async def _channels(sql: _Sql, params: Mapping[str, Any]) -> list[ChannelLine]:
             line["printed"] += n
         else:  # sent, delivered, cancelled
             line[state.value] += n
-    for r in await sql.rows(_FIRST_REACHED, params):
+    for r in firsts:
         counts[str(r["channel"])]["first_reached"] += _int(r["n"])
     return [ChannelLine(channel=c.value, **counts[c.value]) for c in ALERTING if c.value in counts]
 
 
-async def _sms(sql: _Sql, params: Mapping[str, Any], period: Period) -> list[MonthSpend]:
-    months = period.months()
-    bounds = {f"month_{i}": _midnight(m, period.tz) for i, m in enumerate(months) if i}
-    spend = {_int(r["month_index"]): r for r in await sql.rows(_sms_query(months), {**params, **bounds})}
+def _sms(rows: Sequence[Mapping[str, Any]], months: Sequence[date]) -> list[MonthSpend]:
+    spend = {_int(r["month_index"]): r for r in rows}
     return [
         MonthSpend(
             month=month,
@@ -739,8 +633,8 @@ def _instant(value: Any) -> datetime | None:
     return (found if found.tzinfo else found.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-async def _not_reached(sql: _Sql, params: Mapping[str, Any]) -> NotReached:
-    rows = {str(r["reason"]): r for r in await sql.rows(_NOT_REACHED, params)}
+def _not_reached(lines: Sequence[Mapping[str, Any]]) -> NotReached:
+    rows = {str(r["label"]): r for r in lines}
     held = rows.get("held")
     count = {reason: _int(rows[reason]["n"]) if reason in rows else 0 for reason in WAITING_REASONS}
     return NotReached(
@@ -749,11 +643,11 @@ async def _not_reached(sql: _Sql, params: Mapping[str, Any]) -> NotReached:
         letter_waiting=count["letter_waiting"],
         failed_everywhere=count["failed_everywhere"],
         not_planned=count["not_planned"],
-        held_until=_instant(held["first_release"]) if held else None,
+        held_until=_instant(held["at"]) if held else None,
     )
 
 
-async def _held_messages(sql: _Sql, params: Mapping[str, Any]) -> list[HeldMessage]:
+async def _held_messages(sql: Sql, params: Mapping[str, Any]) -> list[HeldMessage]:
     found = []
     for r in await sql.rows(_HELD_MESSAGES, params):
         first, last = _instant(r["first_release"]), _instant(r["last_release"])
@@ -762,17 +656,25 @@ async def _held_messages(sql: _Sql, params: Mapping[str, Any]) -> list[HeldMessa
     return found
 
 
-async def _unreached(sql: _Sql, params: Mapping[str, Any]) -> list[Unreached]:
+async def _unreached(sql: Sql, params: Mapping[str, Any], *, after: int | None, before: int | None) -> list[Unreached]:
     """One page of the notices that cannot be reached without someone acting, each with why."""
-    rows = await sql.rows(_UNREACHED, params)
-    ids = [r["notice_id"] for r in rows]
+    if after is not None:
+        rows = await sql.rows(_unreached_query("after"), {**params, "key": after})
+    elif before is not None:
+        rows = list(reversed(await sql.rows(_unreached_query("before"), {**params, "key": before})))
+    else:
+        rows = await sql.rows(_unreached_query("offset"), params)
     pupils: dict[int, list[str]] = defaultdict(list)
-    for notice_id, first, last in (
-        await NoticePupil.filter(notice_id__in=ids)
-        .order_by("pupil__first_name", "pupil__last_name")
-        .values_list("notice_id", "pupil__first_name", "pupil__last_name")
-    ):
-        pupils[notice_id].append(f"{first} {last}")
+    if rows:
+        found = await sql.rows(
+            f"""SELECT np.notice_id, p.first_name, p.last_name
+            FROM notice_pupil np JOIN pupil p ON p.id = np.pupil_id
+            WHERE {sql.ids_in("np.notice_id", "ids")}
+            ORDER BY p.first_name, p.last_name""",
+            {"ids": sql.ids([r["notice_id"] for r in rows])},
+        )
+        for r in found:
+            pupils[r["notice_id"]].append(f"{r['first_name']} {r['last_name']}")
     return [
         Unreached(
             notice_id=r["notice_id"],

@@ -34,6 +34,7 @@ MODELS_MODULES = [
     "hub.messaging.models",
     "hub.delivery.models",
     "hub.records.models",
+    "hub.reports.models",
     "hub.store.audit",
 ]
 MIGRATIONS_MODULE = "hub.store.migrations"

@@ -2,9 +2,10 @@
 
 Principals and administrators only (a teacher or a secretary gets 403). The query string chooses the period
 (``from`` and ``to``, local dates, both included; by default 1 September of the school year to today), one
-message (``message``) and the page of families that cannot be reached without someone acting (``offset``; the
-families held until the charter allows are counted, not listed); ``part=funnel`` asks the JSON for the funnel
-alone (the page's 15-second refresh). The figures come from
+message (``message``) and the page of families that cannot be reached without someone acting (``after`` or
+``before`` a family's notice, as the page's links say, ``offset`` numbering it; an ``offset`` alone, typed by
+hand, is counted from the first; the families held until the charter allows are counted, not listed);
+``part=funnel`` asks the JSON for the funnel alone (the page's 15-second refresh). The figures come from
 :func:`hub.reports.delivery_report`; this module parses, formats in the page's language and renders.
 """
 
@@ -75,6 +76,9 @@ class Query:
     period: Period
     message_id: int | None
     offset: int
+    #: The page of families after or before this notice (the page links: keyset), else the one at ``offset``.
+    after: int | None = None
+    before: int | None = None
 
     def link(self, **changes: Any) -> str:
         """This report's address with some parameters changed (pagination, the JSON twin)."""
@@ -98,12 +102,24 @@ async def _query(request: Request, actor: Actor) -> Query:
             raise HTTPException(404, "no such message")
     # An offset past every family shows an empty page; past the database's integer it would overflow the OFFSET.
     offset = parse_page(params.get("offset"), default=0, maximum=MAX_ID)
-    return Query(period, message_id, offset)
+    keys: dict[str, int | None] = {}
+    for name in ("after", "before"):
+        typed = params.get(name, "").strip()
+        keys[name] = parse_id(typed) if typed else None
+        if typed and keys[name] is None:
+            raise HTTPException(400, f"{name}: not a notice number")
+    return Query(period, message_id, offset, after=keys["after"], before=keys["before"])
 
 
 async def _report(actor: Actor, query: Query) -> Report:
     return await delivery_report(
-        actor.school_id, query.period, now=now(), message_id=query.message_id, offset=query.offset
+        actor.school_id,
+        query.period,
+        now=now(),
+        message_id=query.message_id,
+        offset=query.offset,
+        after=query.after,
+        before=query.before,
     )
 
 

@@ -151,3 +151,23 @@ def test_families_not_reached_come_fifty_at_a_time(
     assert "offset=50" in first and "Page précédente" not in first
     second = site.client.get("/staff/report?offset=50").text
     assert f"Exemplaires 51 à {min(100, total)}" in second and "Page précédente" in second
+
+
+def test_the_page_links_go_from_family_to_family(
+    at_school_hours: dt.datetime, site: Site, published: list[int]
+) -> None:
+    """The links name the family the next page starts after (or the previous ends before): the same families as
+    their positions, whatever the page; a key that is not a number is refused."""
+    site.login_staff(PRINCIPAL)
+    first = site.client.get("/staff/report").text
+    following = re.search(r'href="/staff/report\?([^"]*after=\d+[^"]*)"', first)
+    assert following, "the next page's link names the family it starts after"
+    second = site.client.get("/staff/report?" + following.group(1).replace("&amp;", "&")).text
+    by_position = site.client.get("/staff/report?offset=50").text
+    rows = re.compile(r'<tr[^>]*data-reason="[a-z_]+"[^>]*>.*?</tr>', re.S)
+    assert rows.findall(second) == rows.findall(by_position) and len(rows.findall(second)) > 0
+    previous = re.search(r'href="/staff/report\?([^"]*before=\d+[^"]*)"', second)
+    assert previous, "the previous page's link names the family it ends before"
+    back = site.client.get("/staff/report?" + previous.group(1).replace("&amp;", "&")).text
+    assert rows.findall(back) == rows.findall(first)
+    assert site.client.get("/staff/report?after=abc").status_code == 400

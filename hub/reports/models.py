@@ -1,0 +1,101 @@
+"""The delivery report's summary: per-message tallies kept beside the queue, refreshed from what changed.
+
+Triggers in the database (migration ``0015_report_counters``) note in ``report_dirty`` every message whose
+deliveries, notices, acknowledgements, answers, pupils or slip changed, by any path (the ORM, raw SQL, a bulk
+insert), and in ``report_roster`` every pupil whose classes changed. Before it reads, the report recomputes the
+tallies of the messages noted since its last reading (:mod:`hub.reports.tally`), so what it shows is what the
+tables hold at that moment, while a reading costs the messages that changed, not the deliveries of the year.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from hub.messaging.models import Message
+
+
+class ReportDirty(Model):
+    """A message whose tallies are out of date (noted by the triggers, taken by the next report).
+
+    Not unique: on PostgreSQL each transaction adds its own note, so that a report only takes the notes of
+    transactions committed when it starts, and a writer never waits for another writer or for a report."""
+
+    id = fields.BigIntField(primary_key=True)
+    message_id = fields.IntField(db_index=True)
+
+    class Meta:
+        table = "report_dirty"
+
+
+class ReportRoster(Model):
+    """A pupil whose memberships changed: the class lines of the messages naming them are out of date."""
+
+    id = fields.BigIntField(primary_key=True)
+    pupil_id = fields.IntField()
+
+    class Meta:
+        table = "report_roster"
+
+
+class ReportTally(Model):
+    """One line of one message's figures. ``part`` says which: ``notices`` (the funnel), ``channel`` (a channel,
+    state and error kind), ``first`` (notices a channel reached first), ``failure`` (an error's first words),
+    ``class`` (the notices naming a pupil of a group) or ``sms`` (the SMS handed over in a quarter of an hour)."""
+
+    id = fields.BigIntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, on_delete=fields.CASCADE
+    )
+    message_id: int
+    part = fields.CharField(max_length=16)
+    channel = fields.CharField(max_length=16, default="")
+    state = fields.CharField(max_length=16, default="")
+    #: The error kind of a channel line, the error's first words of a failure line.
+    label = fields.TextField(default="")
+    #: The group of a class line (any kind: the report keeps the classes when it reads).
+    group_id = fields.IntField(null=True)
+    #: The quarter of an hour of an SMS line, in quarters since 1970 (UTC): every time zone's midnight is one.
+    bucket = fields.IntField(null=True)
+    n = fields.IntField(default=0)
+    sent = fields.IntField(default=0)
+    delivered = fields.IntField(default=0)
+    is_read = fields.IntField(default=0)
+    ack_asked = fields.IntField(default=0)
+    acked = fields.IntField(default=0)
+    slip_asked = fields.IntField(default=0)
+    answered = fields.IntField(default=0)
+    portal_first = fields.IntField(default=0)
+    opened_only = fields.IntField(default=0)
+    segments = fields.IntField(default=0)
+    cost = fields.DecimalField(max_digits=14, decimal_places=4, default=0)
+
+    class Meta:
+        table = "report_tally"
+        indexes = (("message_id", "part"),)
+
+
+class ReportPending(Model):
+    """A notice no channel reached yet, with what decides, at any moment, why (:data:`WAITING_REASONS`)."""
+
+    notice_id = fields.IntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, on_delete=fields.CASCADE
+    )
+    message_id: int
+    #: The message's, so that the families are listed in its order from an index (keyset pagination).
+    published_at = fields.DatetimeField(null=True)
+    #: Its deliveries other than the inbox and the reminders.
+    steps = fields.IntField(default=0)
+    #: A letter for the print queue whatever the time (due, or held with no time chosen by the sender).
+    letter_always = fields.BooleanField(default=False)
+    #: From when a letter is for the print queue (held or planned ones).
+    letter_at = fields.DatetimeField(null=True)
+    #: A delivery due now whatever the time (due or being sent).
+    due_always = fields.BooleanField(default=False)
+    #: The first time one of its held or planned deliveries goes out.
+    due_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "report_pending"
+        indexes = (("published_at", "notice_id"),)
