@@ -1,6 +1,6 @@
 """The delivery report's summary: per-message tallies kept beside the queue, refreshed from what changed.
 
-Triggers in the database (migration ``0015_report_counters``) note in ``report_dirty`` every message whose
+Triggers in the database (migration ``0016_report_counters``) note in ``report_dirty`` every message whose
 deliveries, notices, acknowledgements, answers, pupils or slip changed, by any path (the ORM, raw SQL, a bulk
 insert), and in ``report_roster`` every pupil whose classes changed. Before it reads, the report recomputes the
 tallies of the messages noted since its last reading (:mod:`hub.reports.tally`), so what it shows is what the

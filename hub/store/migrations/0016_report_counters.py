@@ -118,7 +118,7 @@ async def backward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0014_message_to_pupils')]
+    dependencies = [('models', '0015_journal_digest_weekday')]
 
     initial = False
 
