@@ -130,6 +130,23 @@ async def db(db_url: str) -> AsyncIterator[str]:
         await hubdb.close()
 
 
+_pg_databases = itertools.count()
+
+
+@pytest.fixture
+async def pg_db(pg_server: postgres.PostgresServer, pg_template: str) -> AsyncIterator[str]:
+    """Tortoise connected to a fresh PostgreSQL database: for a test only PostgreSQL can hold (several writers at
+    once, the driver's limits), which has no SQLite half to skip."""
+    name = f"carnet_pg_{os.getpid()}_{next(_pg_databases)}"
+    url = await postgres.create_database(pg_server, name, template=pg_template)
+    await hubdb.init(url)
+    try:
+        yield url
+    finally:
+        await hubdb.close()
+        await postgres.drop_database(pg_server, name)
+
+
 # ------------------------------------------------------------------------------------------------ the clock
 # A test whose outcome depends on the hour states the hour: these fixtures install a running clock at that moment
 # (hub.clock) for the test and put the system's back after it. A test that takes none runs at whatever time the

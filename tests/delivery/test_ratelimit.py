@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-import pytest
 from tortoise import connections
 
 from hub.delivery.models import RateWindow
 from hub.delivery.worker import Limits
 from hub.enums import Channel
-from hub.store import db as hubdb
-from hub.testing import postgres
 
-_counter = itertools.count()
 LIMIT = 5.0
-
-
-@pytest.fixture
-async def pg_db(pg_server: postgres.PostgresServer, pg_template: str) -> AsyncIterator[str]:
-    name = f"carnet_rate_{os.getpid()}_{next(_counter)}"
-    url = await postgres.create_database(pg_server, name, template=pg_template)
-    await hubdb.init(url)
-    try:
-        yield url
-    finally:
-        await hubdb.close()
-        await postgres.drop_database(pg_server, name)
 
 
 async def test_two_workers_share_the_sms_limit_through_postgres(pg_db: str) -> None:

@@ -7,9 +7,6 @@ the statements are counted, with the number of arguments of each.
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,12 +19,9 @@ from hub.enums import ActorKind, Channel, DeliveryPurpose, DeliveryState, Messag
 from hub.messaging import fanout
 from hub.messaging.models import Delivery, Message, ThreadPost
 from hub.messaging.planning import due_escalations, publish
-from hub.store import db as hubdb
 from hub.store import sql
-from hub.testing import postgres
 from hub.testing.scale import big_school, count_statements, insert_deliveries, insert_notices
 
-_counter = itertools.count()
 CHARTER = default_charter()
 MONDAY_09 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Brussels, a school day
 MONDAY_14 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
@@ -36,18 +30,6 @@ PLAN = (Channel.PORTAL, Channel.EMAIL, Channel.LETTER)
 #: Past asyncpg's 32,767 arguments: an id list of these notices in one query would be refused.
 FAMILIES = 1_000
 MESSAGES = 42
-
-
-@pytest.fixture
-async def pg_db(pg_server: postgres.PostgresServer, pg_template: str) -> AsyncIterator[str]:
-    name = f"carnet_scale_{os.getpid()}_{next(_counter)}"
-    url = await postgres.create_database(pg_server, name, template=pg_template)
-    await hubdb.init(url)
-    try:
-        yield url
-    finally:
-        await hubdb.close()
-        await postgres.drop_database(pg_server, name)
 
 
 @pytest.mark.postgres
