@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from charter import Charter, default_charter, rules
 from hub.enums import Channel, DeliveryState, ErrorKind
 from hub.inputs import parse_date
 from hub.messaging.models import Message
@@ -323,18 +324,14 @@ def _midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def school_year_start(today: date) -> date:
-    """1 September of the school year ``today`` is in (January to August belong to last September's year)."""
-    return date(today.year if today.month >= 9 else today.year - 1, 9, 1)
-
-
-def period_of(first: str, last: str, *, now: datetime, tz: str) -> Period:
-    """The period a form asks for (ISO dates, both included), by default from 1 September to today (local).
+def period_of(first: str, last: str, *, now: datetime, tz: str, charter: Charter | None = None) -> Period:
+    """The period a form asks for (ISO dates, both included), by default from the school year's first day (the
+    charter's calendar: :func:`charter.rules.school_year_start`) to today (local).
 
     Raises ReportError for a date that is not one (or outside the years 1900..2999, where the period's bounds
     moved to UTC would overflow), a period that ends before it starts or is too long."""
     today = now.astimezone(ZoneInfo(tz)).date()
-    start = parse_date(first) if first.strip() else school_year_start(today)
+    start = parse_date(first) if first.strip() else rules.school_year_start(charter or default_charter(), today)
     if start is None:
         raise ReportError("from", f"the first day is not a date (YYYY-MM-DD): {first[:40]!r}")
     end = parse_date(last) if last.strip() else today

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from charter import Charter
 from hub import csvfile
 from hub.enums import StaffRole
 from hub.messaging.models import Message
@@ -89,11 +90,11 @@ class Query:
         return urlencode(values)
 
 
-async def _query(request: Request, actor: Actor) -> Query:
+async def _query(request: Request, actor: Actor, charter: Charter) -> Query:
     """The period, message and page asked for; ReportError for a bad date, 404 for another school's message."""
     school = await School.get(id=actor.school_id)
     params = request.query_params
-    period = period_of(params.get("from", ""), params.get("to", ""), now=now(), tz=school.timezone)
+    period = period_of(params.get("from", ""), params.get("to", ""), now=now(), tz=school.timezone, charter=charter)
     message = params.get("message", "").strip()
     message_id = None
     if message:
@@ -131,7 +132,7 @@ def routes(web: Web) -> list[BaseRoute]:
         lang = web.language(request, actor)
         values: dict[str, Any] = {"fmt": Formats(_LOCALES[lang]), "page_size": UNREACHED_PAGE}
         try:
-            query = await _query(request, actor)
+            query = await _query(request, actor, web.charter)
         except ReportError as exc:
             params = request.query_params
             return await web.render(
@@ -159,7 +160,7 @@ def routes(web: Web) -> list[BaseRoute]:
     @managers
     async def as_json(request: Request, actor: Actor) -> Response:
         try:
-            query = await _query(request, actor)
+            query = await _query(request, actor, web.charter)
         except ReportError as exc:
             return JSONResponse({"error": str(exc), "field": exc.reason}, status_code=400)
         if request.query_params.get("part") == "funnel":  # the page's refresh: one query, not ten
@@ -176,7 +177,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def _calls(request: Request, actor: Actor) -> calls.CallList:
         """The call list a request asks for: 400 for a bad period, 404 for a class or message not of the school."""
         try:
-            query = await _query(request, actor)
+            query = await _query(request, actor, web.charter)
         except ReportError as exc:
             raise HTTPException(400, str(exc)) from None
         group_id = parse_id(request.path_params.get("group_id"))
@@ -197,7 +198,7 @@ def routes(web: Web) -> list[BaseRoute]:
     async def call_page(request: Request, actor: Actor) -> Response:
         found = await _calls(request, actor)
         lang = web.language(request, actor)
-        query = await _query(request, actor)
+        query = await _query(request, actor, web.charter)
         return await web.render(
             request, "reports/calls.html", calls=found, query=query, why=lambda m: calls.why(m, lang)
         )

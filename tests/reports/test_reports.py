@@ -44,7 +44,7 @@ from hub.people.models import (
     Staff,
     StaffRoleGrant,
 )
-from hub.reports.delivery import NotReached, Period, ReportError, delivery_report, period_of, school_year_start
+from hub.reports.delivery import NotReached, Period, ReportError, delivery_report, period_of
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10:00 in Brussels, a school day
 SATURDAY_NIGHT = datetime(2026, 11, 28, 22, 30, tzinfo=UTC)  # Saturday 23:30 in Brussels: the charter is closed
@@ -276,8 +276,8 @@ async def test_sms_spend_by_month_in_the_schools_time_zone(db: str) -> None:
 
 
 def test_period_of_a_form() -> None:
-    assert period_of("", "", now=MONDAY_10, tz=TZ) == Period(date(2026, 9, 1), date(2026, 11, 23), TZ)
-    assert school_year_start(date(2027, 3, 1)) == date(2026, 9, 1)
+    # By default from the school year's first day in the charter's calendar (the day after the summer holidays).
+    assert period_of("", "", now=MONDAY_10, tz=TZ) == Period(date(2026, 8, 31), date(2026, 11, 23), TZ)
     assert period_of("2026-10-01", "2026-10-31", now=MONDAY_10, tz=TZ).end == datetime(2026, 10, 31, 23, tzinfo=UTC)
     wrong = [("1 oct", "", "from"), ("", "2026-13-01", "to"), ("2026-11-02", "2026-11-01", "order")]
     wrong.append(("1990-09-01", "", "long"))
