@@ -196,6 +196,14 @@ async def audience_of(message: Message) -> Audience:
     return Audience(message.school_id, message.id, whole, frozenset(selected), named)
 
 
+async def audience_pupils(audience: Audience) -> set[int]:
+    """The ids of the active pupils the audience names (one statement)."""
+    if audience.empty:
+        return set()
+    p = _Params()
+    return {int(row["id"]) for row in await sql.query(audience.pupils(p), p.values)}
+
+
 async def audience_guardians(audience: Audience) -> list[int]:
     """The ids of the guardians who get a notice, in order (a list of integers: the one thing held for all)."""
     if audience.empty:

@@ -31,14 +31,12 @@ from hub.enums import (
     CHANNEL_CONTACT,
     ActorKind,
     AnswerMode,
-    AudienceKind,
     Category,
     Channel,
     ConsentPurpose,
     DeliveryPurpose,
     DeliveryState,
     ErrorKind,
-    GroupKind,
     Language,
     MessageState,
     Urgency,
@@ -50,7 +48,6 @@ from hub.messaging.models import (
     Acknowledgement,
     Delivery,
     Message,
-    MessageAudience,
     Notice,
     NoticePupil,
     ReplySlip,
@@ -60,10 +57,8 @@ from hub.people.models import (
     ChannelPreference,
     Consent,
     Contact,
-    Group,
     Guardian,
     Guardianship,
-    Membership,
     Pupil,
     Staff,
     StaffRoleGrant,
@@ -250,48 +245,9 @@ async def _quiet_hours(guardian_ids: Iterable[int]) -> dict[int, QuietHours]:
 
 
 async def audience_pupil_ids(message: Message) -> set[int]:
-    """The active pupils of the message's school named by its audience terms.
-
-    A group term takes the group's members and those of its sub-groups (a level holds its classes); a
-    school-kind group, like a school term, means every active pupil of the school.
-    """
-    terms = await MessageAudience.filter(message_id=message.id).values("kind", "pupil_id", "group_id")
-    pupil_ids: set[int] = set()
-    group_ids: set[int] = set()
-    whole_school = False
-    for term in terms:
-        kind = AudienceKind(term["kind"])
-        if kind is AudienceKind.SCHOOL:
-            whole_school = True
-        elif kind is AudienceKind.PUPIL and term["pupil_id"] is not None:
-            pupil_ids.add(term["pupil_id"])
-        elif kind is AudienceKind.GROUP and term["group_id"] is not None:
-            group_ids.add(term["group_id"])
-    school_id = message.school_id
-    if whole_school:
-        return set(await ids_of(Pupil.filter(school_id=school_id, active=True)))
-    if group_ids:
-        groups = await Group.filter(school_id=school_id).values("id", "parent_id", "kind")
-        children: dict[int, list[int]] = defaultdict(list)
-        kinds = {row["id"]: GroupKind(row["kind"]) for row in groups}
-        for row in groups:
-            if row["parent_id"] is not None:
-                children[row["parent_id"]].append(row["id"])
-        selected = {g for g in group_ids if g in kinds}  # a group of another school names nobody
-        if any(kinds[g] is GroupKind.SCHOOL for g in selected):
-            return set(await ids_of(Pupil.filter(school_id=school_id, active=True)))
-        todo = list(selected)
-        while todo:
-            for child in children[todo.pop()]:
-                if child not in selected:
-                    selected.add(child)
-                    todo.append(child)
-        for chunk in _chunks(selected):
-            pupil_ids.update(await ids_of(Membership.filter(group_id__in=chunk), "pupil_id"))
-    active: set[int] = set()
-    for chunk in _chunks(pupil_ids):
-        active.update(await ids_of(Pupil.filter(id__in=chunk, school_id=school_id, active=True)))
-    return active
+    """The active pupils of the message's school named by its audience terms, as the publish reads them
+    (:func:`fanout.audience_of`: a group term takes its sub-groups, a school-kind group means the whole school)."""
+    return await fanout.audience_pupils(await fanout.audience_of(message))
 
 
 async def guardian_links(pupil_ids: Iterable[int]) -> list[routing.GuardianLink]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
@@ -41,7 +40,7 @@ from hub.messaging.models import Message
 from hub.messaging.planning import PlanningError
 from hub.people import audit_log
 from hub.web import guard, picker
-from hub.web.kit import Actor, Web, now, page_translations, staff_only
+from hub.web.kit import Actor, Web, attachment_download, now, page_translations, staff_only
 
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_GB"}
 
@@ -591,16 +590,7 @@ def routes(web: Web) -> list[BaseRoute]:
         found = await composer.staff_attachment(actor, _path_id(request, "attachment_id"))
         if found is None:
             raise HTTPException(404, "no such file")
-        name = found.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
-        return Response(
-            bytes(found.data),
-            media_type=found.content_type,
-            headers={
-                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return attachment_download(found)
 
     return [
         Route("/staff", home),

@@ -49,6 +49,7 @@ from hub import clock, typography
 from hub.config import TEMPLATES, Settings
 from hub.dates import long_date
 from hub.enums import ActorKind, Channel, StaffRole
+from hub.messaging.models import Attachment
 from hub.people import security
 from hub.people.labels import group_label
 from hub.people.models import Guardian, Pupil, School, Staff, StaffRoleGrant, WebSession
@@ -460,3 +461,17 @@ def safe_next(value: str | None, default: str) -> str:
 def ids(values: Iterable[str]) -> list[int]:
     """Integers from form values, ignoring anything else (a forged form gets nothing it did not name)."""
     return parse_ids(values)
+
+
+def attachment_download(attachment: Attachment) -> Response:
+    """A message's attached file, to save (never rendered inline: it comes from a sender, not from Carnet)."""
+    name = attachment.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
+    return Response(
+        bytes(attachment.data),
+        media_type=attachment.content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

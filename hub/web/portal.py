@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -30,14 +29,14 @@ from starlette.routing import BaseRoute, Route
 
 from hub.enums import ActorKind
 from hub.messaging import notice_page, portal, threads
-from hub.messaging.models import Attachment, Notice
+from hub.messaging.models import Notice
 from hub.messaging.portal import FieldErrors, MessagePage, SlipRefused
 from hub.privacy import export
 from hub.privacy.export_pdf import export_pdf
 from hub.records import family as records_family
 from hub.records import grade_chart
 from hub.web.guard import parse_id, parse_page
-from hub.web.kit import Actor, Web, guardian_only, now
+from hub.web.kit import Actor, Web, attachment_download, guardian_only, now
 
 #: How a refusal of the reply slip is answered: 409 when the slip's state says no, 403 when the guardian's right.
 _REFUSAL_STATUS = {"closed": 409, "answered": 409, "no_slip": 409, "no_right": 403, "unknown_pupil": 400}
@@ -54,20 +53,6 @@ def _id_param(request: Request, name: str) -> int | None:
 
 def _fields(form: FormData) -> dict[str, list[str]]:
     return {key: [str(v) for v in form.getlist(key)] for key in form.keys() if key != "csrf_token"}
-
-
-def _download(attachment: Attachment) -> Response:
-    """The file as an attachment (never rendered inline: it comes from a sender, not from Carnet)."""
-    name = attachment.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
-    return Response(
-        bytes(attachment.data),
-        media_type=attachment.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 def routes(web: Web) -> list[BaseRoute]:
@@ -176,7 +161,7 @@ def routes(web: Web) -> list[BaseRoute]:
         found = await portal.guardian_attachment(actor.id, request.path_params["attachment_id"])
         if found is None:
             raise _not_found()
-        return _download(found)
+        return attachment_download(found)
 
     # ------------------------------------------------------------------------------------------ children
 
@@ -278,7 +263,7 @@ def routes(web: Web) -> list[BaseRoute]:
         found = await notice_page.attachment(request.path_params["token"], request.path_params["attachment_id"])
         if found is None:
             raise _not_found()
-        return _download(found)
+        return attachment_download(found)
 
     return [
         Route("/portal", inbox),

@@ -5,8 +5,6 @@ another pupil may read, a message for the families only or a guardian's notice i
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from hub.messaging import pupil_messages
 from hub.people.models import Staff
 from hub.web import guard
-from hub.web.kit import Actor, Web, now, pupil_only
+from hub.web.kit import Actor, Web, attachment_download, now, pupil_only
 
 
 def _path_id(request: Request, name: str) -> int:
@@ -43,16 +41,7 @@ def routes(web: Web) -> list[BaseRoute]:
         found = await pupil_messages.pupil_attachment(actor.id, _path_id(request, "attachment_id"), now())
         if found is None:
             raise HTTPException(404, "no such file")
-        name = found.filename.replace('"', "").replace("\r", "").replace("\n", "") or "file"
-        return Response(
-            bytes(found.data),
-            media_type=found.content_type,
-            headers={
-                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return attachment_download(found)
 
     return [
         Route("/pupil/messages/{message_id:int}", message),
