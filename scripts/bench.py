@@ -87,7 +87,7 @@ class Sizes:
 
 SIZES = {
     "check": Sizes((60, 120), 2_000, 200, 12, 30, (1, 2), 40, 1),
-    "quick": Sizes((2_000, 6_000), 100_000, 10_000, 300, 400, (1, 4), 600, 1),
+    "quick": Sizes((2_000, 6_000), 100_000, 10_000, 300, 1_200, (1, 4), 600, 1),
     "full": Sizes((10_000, 50_000), 1_000_000, 50_000, 2_000, 2_000, (1, 2, 4), 3_000, 3),
 }
 
@@ -477,8 +477,9 @@ class Bench:
                 Figure(
                     "workers",
                     f"{n} workers vs 1, PostgreSQL, {total:,} emails, peer {delay * 1000:.0f} ms/reply "
-                    f"(1: {one:.0f}/s, {rates[1][1]:.2f} CPU, machine {rates[1][3]:.0f}% busy; "
-                    f"{n}: {rate:.0f}/s, {cpu_share:.2f} CPU, machine {machine:.0f}% busy)",
+                    f"(1: {one:.0f}/s, {rates[1][1]:.2f} CPU, {rates[1][1] / one * 1000:.1f} ms CPU/email, "
+                    f"machine {rates[1][3]:.0f}% busy; {n}: {rate:.0f}/s, {cpu_share:.2f} CPU, "
+                    f"{cpu_share / rate * 1000:.1f} ms CPU/email, machine {machine:.0f}% busy)",
                     rate,
                     one,
                     "1 worker (emails/s)",

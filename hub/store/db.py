@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as _migrate
 from tortoise.queryset import QuerySet
@@ -47,9 +48,26 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def connection_config(db_url: str) -> str | dict[str, Any]:
+    """The ``default`` connection: the URL, and on PostgreSQL a plan made for each statement's own arguments.
+
+    asyncpg prepares every statement, and after five runs PostgreSQL may keep one generic plan for it, made without
+    knowing the arguments: for a set of ids passed as one array (``= ANY($1)``) it guesses a handful, and a join it
+    plans for ten rows runs for two thousand (a publish's second chunk of guardians took 10 s instead of 0.05 s). A
+    custom plan costs a fraction of a millisecond per statement."""
+    url = normalise_url(db_url)
+    if not url.startswith("postgres://"):
+        return url
+    config = expand_db_url(url)
+    settings = dict(config["credentials"].get("server_settings") or {})
+    settings.setdefault("plan_cache_mode", "force_custom_plan")
+    config["credentials"]["server_settings"] = settings
+    return config
+
+
 def tortoise_config(db_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": normalise_url(db_url)},
+        "connections": {"default": connection_config(db_url)},
         "apps": {
             "models": {
                 "models": MODELS_MODULES,

@@ -48,3 +48,22 @@ async def test_times_come_back_aware_in_utc(db: str) -> None:
     entry = await AuditEntry.get(action="tz")
     assert entry.at == NOW
     assert entry.at.utcoffset() == dt.timedelta(0)
+
+
+async def test_postgres_plans_each_statement_for_its_own_array_of_ids(pg_db: str) -> None:
+    """A statement asyncpg prepared once and runs again keeps being planned for the ids it gets: a generic plan,
+    made for a guessed handful, turned a publish's chunk of 2,000 guardians from 0.05 s into 10 s."""
+    from tortoise.transactions import in_transaction
+
+    school = await School.create(name="Athénée")
+    statement = "SELECT COUNT(*) AS n FROM pupil WHERE id = ANY($1) AND school_id = $2"
+    async with in_transaction() as connection:  # one connection: its prepared statements are its own
+        for size in (1, 3, 2_000, 5, 2_000, 10, 2_000, 4, 2_000):
+            rows = await connection.execute_query_dict(statement, [list(range(size)), school.id])
+            assert rows[0]["n"] == 0
+        plans = await connection.execute_query_dict(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", [statement]
+        )
+    assert plans, "asyncpg prepares the statement on this connection"
+    assert sum(p["generic_plans"] for p in plans) == 0
+    assert sum(p["custom_plans"] for p in plans) >= 9
