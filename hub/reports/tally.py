@@ -267,8 +267,9 @@ def _summed(source: str, where: str, sign: str = "") -> str:
 
 _PENDING = """
 INSERT INTO report_pending (notice_id, message_id, published_at, steps, letter_always, letter_at, due_always, due_at)
-SELECT u.id, u.message_id, u.published_at, COALESCE(st.steps, 0), COALESCE(st.letter_always, 0) = 1,
-    st.letter_at, COALESCE(st.due_always, 0) = 1, st.due_at
+SELECT u.id, u.message_id, u.published_at, COALESCE(st.steps, 0) AS steps,
+    COALESCE(st.letter_always, 0) = 1 AS letter_always, st.letter_at, COALESCE(st.due_always, 0) = 1 AS due_always,
+    st.due_at
 FROM unsent u
 LEFT JOIN steps st ON st.notice_id = u.id"""
 
