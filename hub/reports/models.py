@@ -1,10 +1,14 @@
-"""The delivery report's summary: per-message tallies kept beside the queue, refreshed from what changed.
+"""The delivery report's summary: per-message tallies kept beside the queue, each the sum of its notices' lines,
+refreshed from what changed.
 
-Triggers in the database (migration ``0016_report_counters``) note in ``report_dirty`` every message whose
-deliveries, notices, acknowledgements, answers, pupils or slip changed, by any path (the ORM, raw SQL, a bulk
-insert), and in ``report_roster`` every pupil whose classes changed. Before it reads, the report recomputes the
-tallies of the messages noted since its last reading (:mod:`hub.reports.tally`), so what it shows is what the
-tables hold at that moment, while a reading costs the messages that changed, not the deliveries of the year.
+Triggers in the database (migrations ``0016_report_counters``, ``0017_report_notice_lines``) note in
+``report_dirty`` every notice whose deliveries, acknowledgement, answers (and the answers for the same pupil, when
+one answer per pupil counts for every notice naming them) or pupils changed, and every whole message whose notices
+were created or whose slip, acknowledgement or times changed, by any path (the ORM, raw SQL, a bulk insert), and
+in ``report_roster`` every pupil whose classes changed. Before it reads, the report recomputes the lines of the
+notices noted since its last reading and moves the tallies by the difference (:mod:`hub.reports.tally`), so what
+it shows is what the tables hold at that moment, while a reading costs the notices that changed, not the size of
+their messages nor the deliveries of the year.
 """
 
 from __future__ import annotations
@@ -87,10 +91,9 @@ class ReportNoticeLine(Model):
 
     id = fields.BigIntField(primary_key=True)
     notice_id = fields.IntField(db_index=True)
-    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
-        "models.Message", related_name=False, on_delete=fields.CASCADE
-    )
-    message_id: int
+    #: Not a foreign key (checking one costs a third of writing a message's lines): the lines of a deleted message
+    #: go at the next refresh, which its notices' deletion noted.
+    message_id = fields.IntField()
     part = fields.CharField(max_length=16)
     channel = fields.CharField(max_length=16, default="")
     state = fields.CharField(max_length=16, default="")

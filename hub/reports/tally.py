@@ -301,6 +301,12 @@ async def refresh(school_id: int) -> int:
             RETURNING message_id, notice_id""",
             {"school": school_id},
         )
+        if taken:  # the lines of the messages deleted since (their notices' deletion noted them)
+            await sql.rows(
+                f"""DELETE FROM report_notice_line WHERE {sql.ids_in("message_id", "noted")}
+                AND message_id NOT IN (SELECT id FROM message)""",
+                {"noted": sql.ids(sorted({r["message_id"] for r in taken}))},
+            )
         whole = sorted({r["message_id"] for r in taken if r["notice_id"] is None})
         done = set(whole)  # a notice of a message recomputed whole is recomputed with it
         notices = sorted({r["notice_id"] for r in taken if r["notice_id"] is not None and r["message_id"] not in done})

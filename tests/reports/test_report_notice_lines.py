@@ -78,6 +78,12 @@ async def _same_as_from_scratch(school_id: int) -> None:
     await delivery_report(school_id, AUTUMN, **at)  # refreshes what changed, and only that
     assert await _tallies(school_id) == await _from_scratch(school_id)
     assert await _pending(school_id, from_scratch=False) == await _pending(school_id, from_scratch=True)
+    # No line left of a notice or a message deleted since.
+    orphans = await sql.query(
+        "SELECT COUNT(*) AS n FROM report_notice_line "
+        "WHERE notice_id NOT IN (SELECT id FROM notice) OR message_id NOT IN (SELECT id FROM message)"
+    )
+    assert orphans[0]["n"] == 0
 
 
 async def test_many_mixed_changes_leave_the_figures_a_recompute_from_scratch_gives(db: str) -> None:
