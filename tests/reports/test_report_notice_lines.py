@@ -5,6 +5,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from datetime import timedelta
 from decimal import Decimal
@@ -210,3 +211,30 @@ async def test_a_refresh_after_n_deliveries_moved_rewrites_n_notices_whatever_th
         assert idle.count <= 4
     # Eight times the families: the same statements, the same arguments, the same lines rewritten.
     assert measured[0] == measured[1]
+
+
+async def test_reports_running_at_once_while_deliveries_move_leave_the_figures_right(pg_db: str) -> None:
+    """Several reports at once, while a worker records outcomes in its own transactions (PostgreSQL: SQLite has one
+    writer at a time): the reports of a school take turns, so none takes away lines another has not written yet,
+    and the figures after the last one are those computed from scratch."""
+    school_id, failed = await _one_big_message(60, "C")
+    await tally.refresh(school_id)
+
+    async def worker() -> None:  # the same three deliveries sent, then failed again, and so on: sent at the end
+        for round_ in range(40):
+            sent = round_ % 2 == 0 or round_ == 39
+            await sql.execute(
+                f"UPDATE delivery SET state = $1, sent_at = $2 WHERE {sql.in_ids('id', '$3')}",
+                ["sent" if sent else "failed", NOW if sent else None, sql.ids_argument(failed[:3])],
+            )
+            await asyncio.sleep(0.001)
+
+    async def reports() -> None:
+        for _ in range(15):
+            await asyncio.gather(*(tally.refresh(school_id) for _ in range(3)))
+
+    await asyncio.gather(worker(), reports())
+    await tally.refresh(school_id)
+    assert await _tallies(school_id) == await _from_scratch(school_id)
+    report = await delivery_report(school_id, AUTUMN, now=NOW)
+    assert report.funnel[1].count == 40 + 1  # two families in three reached by a second email; the first one now
