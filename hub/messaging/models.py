@@ -172,6 +172,7 @@ class NoticePupil(Model):
     class Meta:
         table = "notice_pupil"
         unique_together = (("notice", "pupil"),)
+        indexes = (("pupil_id",),)  # the notices naming a pupil (the delivery report's notes)
 
 
 class Delivery(Model):

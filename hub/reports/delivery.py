@@ -30,10 +30,11 @@ pages), told apart by what its deliveries other than the inbox and the reminders
   print queue lists: a letter held by the quiet hours is printed whenever the office works), every channel
   **failed**, or nothing **planned** at all.
 
-The figures are read from per-message tallies (:mod:`hub.reports.models`), which the database's triggers mark out
-of date as deliveries move and :mod:`hub.reports.tally` recomputes, with these same rules, for the messages that
-changed since the last report; only what depends on the time (held or due now) is decided when reading, from one
-row per notice not reached yet. So a report costs the messages that changed plus a fixed number of queries that
+The figures are read from per-message tallies (:mod:`hub.reports.models`), sums of each notice's lines: the
+database's triggers mark a notice out of date as its deliveries move, and :mod:`hub.reports.tally` recomputes, with
+these same rules, the lines of the notices that changed since the last report and moves the tallies by the
+difference; only what depends on the time (held or due now) is decided when reading, from one row per notice not
+reached yet. So a report costs the notices that changed plus a fixed number of queries that
 return a handful of rows (one per stage, channel, class, month, pile, held message), never one per notice, and
 whatever the number of deliveries. Only the page of families that cannot be reached returns notices, capped, by
 keyset (the page after or before a notice) so that the 40th page costs what the first does.
@@ -491,8 +492,8 @@ async def delivery_report(
 
     The page of families that cannot be reached is the one after the notice ``after`` or before the notice
     ``before`` (the page's links: the same queries whatever the page), else the one at ``offset`` (an address
-    typed by hand); ``offset`` numbers the page either way. The tallies of the messages that changed since the
-    last report are recomputed first (:func:`hub.reports.tally.refresh`); then a fixed number of queries."""
+    typed by hand); ``offset`` numbers the page either way. The tallies are first brought up to date with the
+    notices that changed since the last report (:func:`hub.reports.tally.refresh`); then a fixed number of queries."""
     await tally.refresh(school_id)
     sql = Sql()
     params = _params(school_id, period, message_id, now=now, offset=offset, limit=limit)

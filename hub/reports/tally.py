@@ -1,14 +1,22 @@
-"""The delivery report's tallies (:mod:`hub.reports.models`): recomputing the messages that changed.
+"""The delivery report's tallies (:mod:`hub.reports.models`): taking away what the notices that changed counted,
+adding what they count now.
 
-The database's triggers note a message in ``report_dirty`` whenever a row its figures come from changes, and a pupil
-in ``report_roster`` whenever their classes change. :func:`refresh` takes those notes (the ones committed when it
-starts: a transaction still running keeps its note, taken by the next reading once its changes are committed) and,
-in the same transaction, rewrites the tallies of those messages with the report's own rules, so a report costs what
-changed since the last one, plus a handful of rows per message. A failure rolls the whole back: the notes stay,
-nothing is half-written.
+A message's tally is a sum over its notices (the funnel counts notices; a channel, failure or SMS line the
+deliveries of its notices; a class line the notices naming a pupil of the group; the first channel one per notice),
+so each notice keeps its own part of it, its lines (``report_notice_line``). The database's triggers note in
+``report_dirty`` the notice whose rows changed (or a whole message: its slip, its acknowledgement, its times, its
+publish), and in ``report_roster`` a pupil whose classes changed (the notices naming them are noted here).
+:func:`refresh` takes those notes (the ones committed when it starts: a transaction still running keeps its note,
+taken by the next reading once its changes are committed) and, in the same transaction, computes the new lines of
+the notices noted with the report's own rules, takes their old lines away from the tally and adds the new ones (an
+upsert on the line's key), drops the lines left at zero, and replaces their ``report_pending`` rows. A whole
+message's tally is rewritten from all its notices. So a report costs the notices that changed since the last one,
+not the size of their messages. A failure rolls the whole back: the notes stay, nothing is half-written. Two
+reports of a school take turns (a lock of the transaction, on PostgreSQL; SQLite has one writer): each subtracts
+lines the other may not have written yet otherwise. Writers never wait on a report.
 
-Each query is written once for both databases (named parameters, see :class:`Sql`); a set of message ids goes as
-one argument (an array on PostgreSQL, a JSON list on SQLite), never one argument per id.
+Each query is written once for both databases (named parameters, see :class:`Sql`); a set of ids goes as one
+argument (an array on PostgreSQL, a JSON list on SQLite), never one argument per id.
 """
 
 from __future__ import annotations
@@ -90,7 +98,7 @@ class Sql:
 
 _OK = "('sent', 'delivered')"
 
-#: The notices of the messages being recomputed (``{claimed}``: the message is one of them).
+#: The notices being recomputed (``{claimed}``: the notice is one of them, or its message one recomputed whole).
 _SCOPE = """
 scope AS (
     SELECT n.id, n.message_id, n.first_read_at, n.opened_at, m.needs_acknowledgement AS needs_ack,
@@ -159,10 +167,12 @@ flags AS (
     LEFT JOIN pupil_unanswered pu ON pu.notice_id = sc.id
 )"""
 
-_COLUMNS = (
-    "message_id, part, channel, state, label, group_id, bucket, n, sent, delivered, is_read, ack_asked, acked, "
-    "slip_asked, answered, portal_first, opened_only, segments, cost"
+#: A tally line's key, then its figures.
+_KEY = "message_id, part, channel, state, label, group_id, bucket"
+_FIGURES = (
+    "n, sent, delivered, is_read, ack_asked, acked, slip_asked, answered, portal_first, opened_only, segments, cost"
 )
+_COLUMNS = f"{_KEY}, {_FIGURES}"
 
 #: Every fact the tallies come from, as common table expressions over the messages being recomputed: the
 #: notices' flags, their groups, the channel that reached each first, and for the notices no channel reached yet
@@ -178,7 +188,8 @@ in_group AS (
     JOIN scope sc ON sc.id = np.notice_id
 ),
 firsts AS (
-    SELECT d.message_id, d.channel, ROW_NUMBER() OVER (PARTITION BY d.notice_id ORDER BY d.sent_at, d.id) AS rank
+    SELECT d.notice_id, d.message_id, d.channel,
+        ROW_NUMBER() OVER (PARTITION BY d.notice_id ORDER BY d.sent_at, d.id) AS rank
     FROM dl d
     WHERE d.channel <> 'portal' AND d.state IN {_OK}
 ),
@@ -204,62 +215,81 @@ steps AS (
     GROUP BY d.notice_id
 )"""
 
-#: Every line of the messages' tallies (one part per ``UNION ALL``).
-_TALLIES = f"""
-INSERT INTO report_tally ({_COLUMNS})
-SELECT message_id, 'notices', '', '', '', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), COUNT(*), SUM(is_sent),
-    SUM(is_delivered), SUM(is_read),
-    SUM(ack_asked), SUM(ack_asked * acked), SUM(slip_asked), SUM(slip_asked * answered),
-    SUM(CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END), SUM(opened_only), 0, 0
+#: Every line of the notices being recomputed, each notice's own (one part per ``UNION ALL``): ``notice_id``, then
+#: a tally line's columns. Keys hold no NULL (0: no group, no quarter; '': no label), so that they match.
+_LINES = """
+SELECT id AS notice_id, message_id, 'notices' AS part, '' AS channel, '' AS state, '' AS label, 0 AS group_id,
+    0 AS bucket, 1 AS n, is_sent AS sent, is_delivered AS delivered, is_read, ack_asked, ack_asked * acked AS acked,
+    slip_asked, slip_asked * answered AS answered, CASE WHEN alerted = 0 AND is_read = 1 THEN 1 ELSE 0 END
+    AS portal_first, opened_only, 0 AS segments, CAST(0 AS NUMERIC) AS cost
 FROM flags
-GROUP BY message_id
 UNION ALL
-SELECT d.message_id, 'channel', d.channel, d.state, COALESCE(d.error_kind, ''), NULL, NULL, COUNT(*),
+SELECT d.notice_id, d.message_id, 'channel', d.channel, d.state, COALESCE(d.error_kind, ''), 0, 0, COUNT(*),
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, SUM(d.cost)
 FROM dl d
 WHERE d.channel <> 'portal'
-GROUP BY d.message_id, d.channel, d.state, d.error_kind
+GROUP BY d.notice_id, d.message_id, d.channel, d.state, d.error_kind
 UNION ALL
-SELECT message_id, 'first', channel, '', '', NULL, NULL, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+SELECT notice_id, message_id, 'first', channel, '', '', 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 FROM firsts
 WHERE rank = 1
-GROUP BY message_id, channel
 UNION ALL
-SELECT d.message_id, 'failure', d.channel, '', d.reason, NULL, NULL, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+SELECT d.notice_id, d.message_id, 'failure', d.channel, '', COALESCE(d.reason, ''), 0, 0, COUNT(*),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 FROM dl d
 WHERE d.state = 'failed'
-GROUP BY d.message_id, d.channel, d.reason
+GROUP BY d.notice_id, d.message_id, d.channel, d.reason
 UNION ALL
-SELECT f.message_id, 'class', '', '', '', ig.group_id, NULL, COUNT(*), SUM(f.is_sent), 0, SUM(f.is_read),
-    SUM(f.ack_asked), SUM(f.ack_asked * f.acked), SUM(f.slip_asked), SUM(f.slip_asked * f.answered), 0, 0, 0, 0
+SELECT f.id, f.message_id, 'class', '', '', '', ig.group_id, 0, 1, f.is_sent, 0, f.is_read,
+    f.ack_asked, f.ack_asked * f.acked, f.slip_asked, f.slip_asked * f.answered, 0, 0, 0, 0
 FROM in_group ig
 JOIN flags f ON f.id = ig.notice_id
-GROUP BY f.message_id, ig.group_id
 UNION ALL
-SELECT d.message_id, 'sms', '', '', '', NULL, {{quarter}}, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, 0,
+SELECT d.notice_id, d.message_id, 'sms', '', '', '', 0, {quarter}, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, 0,
     SUM(d.segments), SUM(d.cost)
 FROM dl d
 WHERE d.channel = 'sms' AND d.sent_at IS NOT NULL
-GROUP BY d.message_id, {{quarter}}"""
+GROUP BY d.notice_id, d.message_id, {quarter}"""
+
+#: Lines added to the tally (``{lines}``: rows of its columns, one per key; negative figures take away): an upsert.
+_UPSERT = f"""
+INSERT INTO report_tally ({_COLUMNS})
+SELECT * FROM ({{lines}}) moved WHERE true
+ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(f"{c} = report_tally.{c} + excluded.{c}" for c in _FIGURES.split(", "))}
+RETURNING message_id"""
+
+
+def _summed(source: str, where: str, sign: str = "") -> str:
+    """The lines of ``source`` (rows of a tally line's columns) summed by key, times ``sign``."""
+    sums = ", ".join(f"{sign}SUM({c})" for c in _FIGURES.split(", "))
+    return f"SELECT {_KEY}, {sums} FROM {source} WHERE {where} GROUP BY {_KEY}"
 
 
 _PENDING = """
 INSERT INTO report_pending (notice_id, message_id, published_at, steps, letter_always, letter_at, due_always, due_at)
-SELECT u.id, u.message_id, u.published_at, COALESCE(st.steps, 0), COALESCE(st.letter_always, 0) = 1,
-    st.letter_at, COALESCE(st.due_always, 0) = 1, st.due_at
+SELECT u.id, u.message_id, u.published_at, COALESCE(st.steps, 0) AS steps,
+    COALESCE(st.letter_always, 0) = 1 AS letter_always, st.letter_at, COALESCE(st.due_always, 0) = 1 AS due_always,
+    st.due_at
 FROM unsent u
 LEFT JOIN steps st ON st.notice_id = u.id"""
 
 
+#: The lock two reports of one school take in turn (PostgreSQL; with the school's id).
+_LOCK = 7_101_617
+
+
 async def refresh(school_id: int) -> int:
-    """Recompute the tallies of the school's messages noted since the last refresh; how many messages."""
+    """Bring the school's tallies up to date with the notes taken since the last refresh; how many notices and
+    whole messages were recomputed."""
     async with in_transaction("default") as connection:
         sql = Sql(connection)
+        if sql.postgres:
+            await sql.rows("SELECT pg_advisory_xact_lock(:lock, :school)", {"lock": _LOCK, "school": school_id})
         pupils = {r["pupil_id"] for r in await sql.rows("DELETE FROM report_roster RETURNING pupil_id", {})}
-        if pupils:  # their classes changed: every message naming them is out of date
+        if pupils:  # their classes changed: the notices naming them are out of date
             await sql.rows(
-                f"""INSERT INTO report_dirty (message_id)
-                SELECT DISTINCT n.message_id FROM notice_pupil np JOIN notice n ON n.id = np.notice_id
+                f"""INSERT INTO report_dirty (message_id, notice_id)
+                SELECT DISTINCT n.message_id, n.id FROM notice_pupil np JOIN notice n ON n.id = np.notice_id
                 WHERE {sql.ids_in("np.pupil_id", "pupils")}""",
                 {"pupils": sql.ids(sorted(pupils))},
             )
@@ -268,25 +298,62 @@ async def refresh(school_id: int) -> int:
             """DELETE FROM report_dirty
             WHERE message_id IN (SELECT id FROM message WHERE school_id = :school)
                OR message_id NOT IN (SELECT id FROM message)
-            RETURNING message_id""",
+            RETURNING message_id, notice_id""",
             {"school": school_id},
         )
-        messages = sorted({r["message_id"] for r in taken})  # several transactions may have noted one message
-        if not messages:
+        if taken:  # the lines of the messages deleted since (their notices' deletion noted them)
+            await sql.rows(
+                f"""DELETE FROM report_notice_line WHERE {sql.ids_in("message_id", "noted")}
+                AND message_id NOT IN (SELECT id FROM message)""",
+                {"noted": sql.ids(sorted({r["message_id"] for r in taken}))},
+            )
+        whole = sorted({r["message_id"] for r in taken if r["notice_id"] is None})
+        done = set(whole)  # a notice of a message recomputed whole is recomputed with it
+        notices = sorted({r["notice_id"] for r in taken if r["notice_id"] is not None and r["message_id"] not in done})
+        if not whole and not notices:
             return 0
-        params = {"ids": sql.ids(messages)}
-        claimed = {"claimed": sql.ids_in("m.id", "ids")}
-        await sql.rows(f"DELETE FROM report_tally WHERE {sql.ids_in('message_id', 'ids')}", params)
-        await sql.rows(f"DELETE FROM report_pending WHERE {sql.ids_in('message_id', 'ids')}", params)
-        facts = _FACTS.format(deliveries=sql.deliveries_of("sc"), **claimed)
-        tallies = _TALLIES.format(quarter=sql.quarter_of("d.sent_at"))
-        if sql.postgres:  # one statement: the facts computed once for both tables
-            # The facts of a message stay in memory; and no JIT compilation: the estimate of the per-notice reads
-            # crosses its threshold, and compiling the statement took 1.7 s of a 2.4 s refresh of 10,000 notices.
-            await sql.rows("SET LOCAL work_mem = '64MB'", {})
-            await sql.rows("SET LOCAL jit = off", {})
-            await sql.rows(f"{facts},\npending AS ({_PENDING}\nRETURNING notice_id)\n{tallies}", params)
-        else:
-            await sql.rows(f"{facts}\n{tallies}", params)
+        params = {"whole": sql.ids(whole), "notices": sql.ids(notices)}
+        in_whole = f"({sql.ids_in('message_id', 'whole')})"
+        lines_of = f"({in_whole} OR {sql.ids_in('notice_id', 'notices')})"
+        claimed = f"({sql.ids_in('n.message_id', 'whole')} OR {sql.ids_in('n.id', 'notices')})"
+        facts = _FACTS.format(deliveries=sql.deliveries_of("sc"), claimed=claimed)
+        lines = _LINES.format(quarter=sql.quarter_of("d.sent_at"))
+        if whole:  # rewritten from all their notices
+            await sql.rows(f"DELETE FROM report_tally WHERE {in_whole}", params)
+        await sql.rows(f"DELETE FROM report_pending WHERE {lines_of}", params)
+        touched: set[int] = set()
+        if sql.postgres:  # one statement: the facts computed once, the old lines and the new summed together
+            # The facts stay in memory; and no JIT compilation: the estimate of the per-notice reads crosses its
+            # threshold, and compiling the statement took 1.7 s of a 2.4 s refresh of 10,000 notices.
+            await sql.rows("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)", {})
+            old_figures = ", ".join(f"-{c}" for c in _FIGURES.split(", "))
+            moved = (
+                f"SELECT {_KEY}, {', '.join(f'SUM({c})' for c in _FIGURES.split(', '))} FROM ("
+                f"SELECT {_COLUMNS} FROM added UNION ALL "
+                f"SELECT {_KEY}, {old_figures} FROM old WHERE NOT {in_whole}) both_ GROUP BY {_KEY} "
+                f"HAVING {' OR '.join(f'SUM({c}) <> 0' for c in _FIGURES.split(', '))}"
+            )
+            found = await sql.rows(
+                f"""{facts},
+                old AS (DELETE FROM report_notice_line WHERE {lines_of} RETURNING {_COLUMNS}),
+                added AS (INSERT INTO report_notice_line (notice_id, {_COLUMNS}) {lines} RETURNING {_COLUMNS}),
+                pending AS ({_PENDING} RETURNING notice_id)
+                {_UPSERT.format(lines=moved)}""",
+                params,
+            )
+            touched.update(r["message_id"] for r in found)
+        else:  # the old lines taken away, then the new ones written and added
+            if notices:
+                old = _summed("report_notice_line", f"{sql.ids_in('notice_id', 'notices')} AND NOT {in_whole}", "-")
+                touched.update(r["message_id"] for r in await sql.rows(_UPSERT.format(lines=old), params))
+            await sql.rows(f"DELETE FROM report_notice_line WHERE {lines_of}", params)
+            await sql.rows(f"{facts}\nINSERT INTO report_notice_line (notice_id, {_COLUMNS}) {lines}", params)
+            new = _UPSERT.format(lines=_summed("report_notice_line", lines_of))
+            touched.update(r["message_id"] for r in await sql.rows(new, params))
             await sql.rows(f"{facts}\n{_PENDING}", params)
-        return len(messages)
+        if touched:  # the lines no notice counts any more
+            await sql.rows(
+                f"DELETE FROM report_tally WHERE n = 0 AND {sql.ids_in('message_id', 'touched')}",
+                {"touched": sql.ids(sorted(touched))},
+            )
+        return len(whole) + len(notices)
