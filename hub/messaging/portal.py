@@ -133,19 +133,15 @@ async def visible_notice_ids(guardian_id: int, pupil_id: int | None = None) -> s
 async def inbox(guardian_id: int, *, now: dt.datetime, pupil_id: int | None = None, page: int = 1) -> Inbox | None:
     """The guardian's messages, newest first, ``PER_PAGE`` a page; None when ``pupil_id`` is not one of theirs.
 
-    Two statements whatever the inbox holds (three when the guardian reads another language than the school's:
-    the subjects written in theirs): the family (the children they may see and those they may answer for), then
-    the lines of the page and of what needs doing, with the counts of the whole inbox, each line carrying its
+    One statement whatever the inbox holds (two when the guardian reads another language than the school's: the
+    subjects written in theirs): the family (the children they may see and those they may answer for) with the
+    lines of the page and of what needs doing, and the counts of the whole inbox, each line carrying its
     acknowledgement, file, reply slip and the answers given for its pupils. Only those lines are read, however
     long the inbox."""
-    family = await _family(guardian_id)
+    family, rows = await _inbox_rows(guardian_id, pupil_id, now, page)
     children = [PupilRef(pid, name) for pid, name, _first, _answers in family.children]
     if pupil_id is not None and pupil_id not in {c.id for c in children}:
         return None
-    visible = [pid for pid, _name, _first, _answers in family.children]
-    if pupil_id is not None:
-        visible = [pupil_id]
-    rows = await _inbox_rows(guardian_id, visible, now, page) if visible else []
     total = int(rows[0]["total"]) if rows else 0
     pages = max(1, math.ceil(total / PER_PAGE))
     page = min(max(1, page), pages)
@@ -182,39 +178,46 @@ class _Family:
     children: list[tuple[int, str, str, bool]]
 
 
-async def _family(guardian_id: int) -> _Family:
-    """The guardian's language and the children they may see (bars excluded, active pupils), by first name, last
-    name and id: one statement."""
-    rows = await sql.query(
-        "SELECT g.language, p.id AS pupil_id, p.first_name, p.last_name, gs.may_answer FROM guardian g "
-        "LEFT JOIN (guardianship gs JOIN pupil p ON p.id = gs.pupil_id AND p.active = $3) "
-        "ON gs.guardian_id = g.id AND gs.barred = $2 WHERE g.id = $1 ORDER BY p.first_name, p.last_name, p.id",
-        [guardian_id, False, True],
-    )
+def _family_of(language: Any, document: Any) -> _Family:
+    """The family as the inbox's statement gives it: the guardian's language and a JSON list of
+    ``[pupil, first name, last name, may answer, rank]`` (rank: by first name, last name and id)."""
+    kids = sorted(sql.as_json(document) or [], key=lambda kid: int(kid[4]))
     return _Family(
-        str(rows[0]["language"]) if rows else "",
-        [
-            (r["pupil_id"], f"{r['first_name']} {r['last_name']}", r["first_name"], bool(r["may_answer"]))
-            for r in rows
-            if r["pupil_id"] is not None
-        ],
+        str(language or ""),
+        [(int(pid), f"{first} {last}", str(first), bool(answers)) for pid, first, last, answers, _rank in kids],
     )
 
 
-async def _inbox_rows(guardian_id: int, pupils: Sequence[int], now: dt.datetime, page: int) -> list[dict[str, Any]]:
-    """The published notices of this guardian naming one of ``pupils``, numbered newest first (``rn``), with the
-    inbox's counts (``total``, ``unread_total``); only the page's rows and those that still ask something (an
-    acknowledgement not given, a reply slip still open) come back. A page past the last gives the last."""
+async def _inbox_rows(
+    guardian_id: int, pupil_id: int | None, now: dt.datetime, page: int
+) -> tuple[_Family, list[dict[str, Any]]]:
+    """One statement: the guardian's family (the children they may see: bars excluded, active pupils) and their
+    published notices naming one of those children (or ``pupil_id``, when it is one of them), numbered newest
+    first (``rn``), with the inbox's counts (``total``, ``unread_total``); only the page's rows and those that
+    still ask something (an acknowledgement not given, a reply slip still open) come back. A page past the last
+    gives the last."""
     p = _Params()
     postgres = sql.is_postgres()
-    named = sql.in_ids("np.pupil_id", p(sql.ids_argument(pupils)))
+    guardian = p(guardian_id)
+    kids = (
+        "SELECT p.id AS pupil_id, p.first_name, p.last_name, gs.may_answer, "
+        "ROW_NUMBER() OVER (ORDER BY p.first_name, p.last_name, p.id) AS rank "
+        f"FROM guardianship gs JOIN pupil p ON p.id = gs.pupil_id AND p.active = {p(True)} "
+        f"WHERE gs.guardian_id = {guardian} AND gs.barred = {p(False)}"
+    )
+    shown_kids = "SELECT pupil_id FROM kids" + (f" WHERE pupil_id = {p(pupil_id)}" if pupil_id is not None else "")
+    family = (
+        "(SELECT json_agg(json_build_array(k.pupil_id, k.first_name, k.last_name, k.may_answer, k.rank)) FROM kids k)"
+        if postgres
+        else "(SELECT json_group_array(json_array(k.pupil_id, k.first_name, k.last_name, k.may_answer, k.rank)) "
+        "FROM kids k)"
+    )
     answers = (
         "string_agg(CAST(sr.pupil_id AS TEXT) || ':' || CAST(sr.guardian_id AS TEXT), ',')"
         if postgres
         else "group_concat(sr.pupil_id || ':' || sr.guardian_id, ',')"
     )
     ids = "string_agg(CAST(np2.pupil_id AS TEXT), ',')" if postgres else "group_concat(np2.pupil_id, ',')"
-    named_too = sql.in_ids("np2.pupil_id", p(sql.ids_argument(pupils)))
     published, size, wanted = p(MessageState.PUBLISHED.value), p(PER_PAGE), p(max(1, page))
     lines = (
         "SELECT n.id, n.first_read_at, n.created_at, n.message_id, m.subject, sc.default_language, m.published_at, "
@@ -223,12 +226,14 @@ async def _inbox_rows(guardian_id: int, pupils: Sequence[int], now: dt.datetime,
         "EXISTS (SELECT 1 FROM acknowledgement a WHERE a.notice_id = n.id) AS acknowledged, "
         "EXISTS (SELECT 1 FROM attachment f WHERE f.message_id = n.message_id) AS has_files, "
         "rs.id AS slip_id, rs.deadline, rs.answer_mode, "
-        f"(SELECT {ids} FROM notice_pupil np2 WHERE np2.notice_id = n.id AND {named_too}) AS pupil_ids, "
+        f"(SELECT {ids} FROM notice_pupil np2 WHERE np2.notice_id = n.id "
+        "AND np2.pupil_id IN (SELECT pupil_id FROM shown)) AS pupil_ids, "
         f"(SELECT {answers} FROM slip_response sr WHERE sr.slip_id = rs.id) AS answers "
         "FROM notice n JOIN message m ON m.id = n.message_id JOIN school sc ON sc.id = m.school_id "
         "JOIN staff st ON st.id = m.author_id LEFT JOIN reply_slip rs ON rs.message_id = m.id "
-        f"WHERE n.guardian_id = {p(guardian_id)} AND m.state = {published} "
-        f"AND EXISTS (SELECT 1 FROM notice_pupil np WHERE np.notice_id = n.id AND {named})"
+        f"WHERE n.guardian_id = {guardian} AND m.state = {published} "
+        "AND EXISTS (SELECT 1 FROM notice_pupil np WHERE np.notice_id = n.id "
+        "AND np.pupil_id IN (SELECT pupil_id FROM shown))"
     )
     numbered = (
         "SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.sent_at DESC, x.id DESC) AS rn, COUNT(*) OVER () AS total, "
@@ -237,12 +242,24 @@ async def _inbox_rows(guardian_id: int, pupils: Sequence[int], now: dt.datetime,
     )
     last = f"((y.total + {size} - 1) / {size})"
     shown = f"(CASE WHEN {wanted} < {last} THEN {wanted} ELSE {last} END)"
-    return await sql.query(
+    chosen = (
         f"SELECT y.* FROM ({numbered}) y WHERE (y.rn > ({shown} - 1) * {size} AND y.rn <= {shown} * {size}) "
-        f"OR (y.needs_acknowledgement AND NOT y.acknowledged) OR (y.slip_id IS NOT NULL AND y.deadline >= {p(now)}) "
-        "ORDER BY y.rn",
+        f"OR (y.needs_acknowledgement AND NOT y.acknowledged) OR (y.slip_id IS NOT NULL AND y.deadline >= {p(now)})"
+    )
+    # The guardian's row carries the family; the lines join it (none: one row whose line columns are null).
+    found = await sql.query(
+        f"WITH kids AS ({kids}), shown AS ({shown_kids}) "
+        f'SELECT g.language AS "family__language", {family} AS "family__kids", z.* '
+        f"FROM guardian g LEFT JOIN ({chosen}) z ON 1 = 1 WHERE g.id = {guardian} ORDER BY z.rn",
         p.values,
     )
+    if not found:
+        return _Family("", []), []
+    first = found[0]
+    family_of = _family_of(first["family__language"], first["family__kids"])
+    for row in found:
+        del row["family__language"], row["family__kids"]
+    return family_of, [row for row in found if row["id"] is not None]
 
 
 async def _inbox_lines(

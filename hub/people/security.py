@@ -16,6 +16,7 @@ over the database, with the clock passed in (no web framework here, so the JSON 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tortoise.expressions import F
 
 from hub.enums import ActorKind, ContactKind, LinkPurpose
 from hub.people.models import Guardian, SignInLink, Staff, Throttle, WebSession
+from hub.store import sql
 
 _hasher = PasswordHasher()
 
@@ -136,21 +138,53 @@ async def start_session(kind: ActorKind, actor_id: int, now: datetime, *, user_a
 
 async def find_session(token: str, now: datetime) -> WebSession | None:
     """The live session of this cookie token, or None (unknown, revoked, expired or idle too long)."""
+    return (await find_session_and_school(token, now))[0]
+
+
+async def find_session_and_school(token: str, now: datetime) -> tuple[WebSession | None, str | None]:
+    """The live session of this cookie token (or None) and the school's name that every page's header shows
+    (None when no statement was sent: no token). One hand-written statement: the session with its guardian (the
+    portal's most read pages need nothing else to know who asks) and the first school's name, read afresh each
+    time, so a rename shows on the next page without a cache to keep right."""
     if not token:
-        return None
-    # The guardian comes with the session (one statement for a guardian's page: the portal's most read pages).
-    session = (
-        await WebSession.filter(token_hash=token_hash(token), revoked_at__isnull=True)
-        .select_related("guardian")
-        .first()
-    )
-    if session is None or now >= session.expires_at:
-        return None
+        return None, None
+    row = (await sql.query(_session_statement(), [token_hash(token)]))[0]
+    school_name = str(row.pop(_SCHOOL_NAME) or "")
+    if row["id"] is None:  # no such session (the row came with the school's name alone)
+        return None, school_name
+    prefix = len(_GUARDIAN_PREFIX)
+    guardian_values = {k[prefix:]: row.pop(k) for k in list(row) if k.startswith(_GUARDIAN_PREFIX)}
+    session = WebSession._init_from_db(**row)
+    guardian = Guardian._init_from_db(**guardian_values) if guardian_values["id"] is not None else None
+    object.__setattr__(session, "_guardian", guardian)  # as ``select_related("guardian")`` leaves it
+    if now >= session.expires_at:
+        return None, school_name
     if now - session.last_seen_at >= SESSION_IDLE[session.actor_kind]:
-        return None
+        return None, school_name
     if now - session.last_seen_at >= _TOUCH_EVERY:
         await WebSession.filter(id=session.id).update(last_seen_at=now)
-    return session
+    return session, school_name
+
+
+_GUARDIAN_PREFIX = "guardian__"
+_SCHOOL_NAME = "school__name"
+
+
+@functools.cache
+def _session_statement() -> str:
+    """``SELECT`` every column of the session and of its guardian (prefixed), and the first school's name: always
+    one row, the session's columns null when the token is unknown or revoked (the token's hash is unique)."""
+    session = ", ".join(f'ws."{c}" AS "{c}"' for c in sorted(WebSession._meta.db_fields))
+    guardian = ", ".join(f'g."{c}" AS "{_GUARDIAN_PREFIX}{c}"' for c in sorted(Guardian._meta.db_fields))
+    return (
+        f'SELECT {session}, {guardian}, ({SCHOOL_NAME_QUERY}) AS "{_SCHOOL_NAME}" FROM (SELECT 1 AS one) one '
+        "LEFT JOIN (web_session ws LEFT JOIN guardian g ON g.id = ws.guardian_id) "
+        "ON ws.token_hash = $1 AND ws.revoked_at IS NULL"
+    )
+
+
+#: The school's name every page's header shows: the first school's.
+SCHOOL_NAME_QUERY = "SELECT name FROM school ORDER BY id LIMIT 1"
 
 
 async def end_session(token: str, now: datetime) -> None:

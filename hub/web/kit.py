@@ -54,6 +54,7 @@ from hub.people import security
 from hub.people.labels import group_label
 from hub.people.models import Guardian, Pupil, School, Staff, StaffRoleGrant, WebSession
 from hub.web.guard import parse_ids
+from hub.web.translated import TranslatedEnvironment
 
 SESSION_COOKIE = "carnet_session"
 CSRF_COOKIE = "carnet_csrf"
@@ -149,7 +150,7 @@ class Web:
 
     def env(self, lang: str) -> Environment:
         if lang not in self._envs:
-            env = Environment(
+            env = TranslatedEnvironment(
                 loader=FileSystemLoader(TEMPLATES / "pages"),
                 autoescape=select_autoescape(),
                 enable_async=True,
@@ -158,6 +159,7 @@ class Web:
                 lstrip_blocks=True,
             )
             env.install_gettext_translations(page_translations(lang), newstyle=True)  # type: ignore[attr-defined]
+            env.fold_gettext = page_translations(lang).gettext  # the fixed texts, translated at compile time
             env.globals["LANGUAGES"] = LANGUAGE_NAMES
             env.filters["long_date"] = functools.partial(_long_date, lang=lang, tz=self.settings.timezone)
             env.filters["date_time"] = functools.partial(_date_time, lang=lang, tz=self.settings.timezone)
@@ -204,7 +206,7 @@ class Web:
             csrf_token=csrf,
             demo=self.demo,
             demo_clock=await self.demo_header() if self.demo and self.demo_header else None,
-            school_name=await self.current_school_name(),
+            school_name=await self.current_school_name(request),
             staff_notices=await self.staff_notices(actor) if self.staff_notices and actor and actor.is_staff else [],
             **values,
         )
@@ -219,7 +221,11 @@ class Web:
             self.set_cookie(response, LANG_COOKIE, lang, http_only=False, max_age=365 * 24 * 3600)
         return response
 
-    async def current_school_name(self) -> str:
+    async def current_school_name(self, request: Request | None = None) -> str:
+        """The school's name of the page header: read with the session when the request has one (no statement of
+        its own, and never stale: it is read on every request), else on its own."""
+        if request is not None and "school_name" in request.scope.get("state", {}):
+            return str(request.state.school_name)
         # A flat values list is a list of values (Tortoise's stubs type it as a list of tuples).
         names = cast(list[str], await School.all().order_by("id").limit(1).values_list("name", flat=True))
         return names[0] if names else ""
@@ -237,9 +243,11 @@ class Web:
         """The signed-in person of this request (looked up once per request), or None."""
         if "actor" in request.scope.get("state", {}):
             return request.state.actor
-        session = await security.find_session(request.cookies.get(SESSION_COOKIE, ""), now())
+        session, school_name = await security.find_session_and_school(request.cookies.get(SESSION_COOKIE, ""), now())
         actor = await _actor_of(session) if session else None
         request.state.actor = actor
+        if school_name is not None:
+            request.state.school_name = school_name
         return actor
 
     async def sign_in(

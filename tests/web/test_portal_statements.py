@@ -58,9 +58,11 @@ def test_the_inbox_costs_the_same_statements_whatever_it_holds(site: Site) -> No
     assert many.count == few.count, "\n".join(q[:300] for q, _n in many.sent)
     sessions = [q for q, _n in many.sent if "web_session" in q or "guardian_session" in q]
     assert len(sessions) <= 1, sessions
-    # The session with its guardian (one), the family, the page's lines, the layout's school: a handful, and no
-    # statement whose arguments follow the number of notices.
-    assert many.count <= 5, "\n".join(q[:300] for q, _n in many.sent)
+    # The session with its guardian and the layout's school name (one), the family with the page's lines (one),
+    # and no statement whose arguments follow the number of notices.
+    assert many.count <= 2, "\n".join(q[:300] for q, _n in many.sent)
+    schools = [q for q, _n in many.sent if "FROM school" in q.replace('"', "") and "web_session" not in q]
+    assert not schools, schools  # the school's name comes with the session
     guardians = [q for q, _n in many.sent if 'FROM "guardian"' in q and "web_session" not in q]
     assert not guardians, guardians  # the signed-in guardian comes with the session
     assert many.most_arguments == few.most_arguments
