@@ -8,6 +8,7 @@ SQLite (WAL mode, Tortoise's default for SQLite) when nothing is configured; Pos
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +93,9 @@ async def migrate(db_url: str) -> None:
     await _migrate(config=tortoise_config(db_url))
     # The migration API initialises Tortoise without connections; reset so ``open_db`` starts clean.
     await close()
+    # Reading the migrations leaves some 190,000 objects in reference cycles: collected now, at start-up, rather
+    # than by the first full collection, which fell inside a request or a publish and cost it 0.14 s.
+    gc.collect()
 
 
 async def init(db_url: str) -> None:
