@@ -425,6 +425,7 @@ class Bench:
         from hub.messaging.planning import publish
 
         rates: dict[int, tuple[float, float, int, float]] = {}
+        per_email: dict[int, float] = {}
         with NetworkSmtpPeer(self.workdir / "tls-workers", delay=delay) as peer:
             for n in self.sizes.workers:
                 url = await self.database("postgres")
@@ -441,6 +442,7 @@ class Bench:
                             await asyncio.sleep(0.1)
                         cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
                         peer_before, machine_before = peer.cpu_seconds(), _machine_cpu()
+                        pg_before = _postgres_cpu(self.postgres())
                         message = await school.message(urgency=Urgency.EMERGENCY, subject="Évacuation")
                         from hub import clock
 
@@ -460,6 +462,7 @@ class Bench:
                         seconds = time.perf_counter() - started
                         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
                         peer_cpu = peer.cpu_seconds() - peer_before
+                        pg_cpu = _postgres_cpu(self.postgres()) - pg_before
                         busy, idle = (
                             after - before for after, before in zip(_machine_cpu(), machine_before, strict=True)
                         )
@@ -473,9 +476,13 @@ class Bench:
                 # What the machine had to give: the peer's share and how busy all its cores were (other work too).
                 machine = busy / max(busy + idle, 1e-9) * 100
                 rates[n] = (total / seconds, cpu / seconds, total, machine)
+                # The CPU all the parts need per email (the workers, the peer, PostgreSQL): what two cores allow.
+                per_email[n] = (cpu + peer_cpu + pg_cpu) / total
                 tqdm.write(
                     f"workers: {n}: {total / seconds:.0f} emails/s, workers {cpu / seconds:.2f} CPU, "
-                    f"peer {peer_cpu / seconds:.2f} CPU, machine {machine:.0f}% busy of {os.cpu_count()} cores"
+                    f"peer {peer_cpu / seconds:.2f} CPU, PostgreSQL {pg_cpu / seconds:.2f} CPU, "
+                    f"{per_email[n] * 1000:.1f} ms CPU per email in all, machine {machine:.0f}% busy of "
+                    f"{os.cpu_count()} cores"
                 )
         one = rates[1][0]
         for n, (rate, cpu_share, total, machine) in rates.items():
@@ -487,7 +494,9 @@ class Bench:
                     f"{n} workers vs 1, PostgreSQL, {total:,} emails, peer {delay * 1000:.0f} ms/reply "
                     f"(1: {one:.0f}/s, {rates[1][1]:.2f} CPU, {rates[1][1] / one * 1000:.1f} ms CPU/email, "
                     f"machine {rates[1][3]:.0f}% busy; {n}: {rate:.0f}/s, {cpu_share:.2f} CPU, "
-                    f"{cpu_share / rate * 1000:.1f} ms CPU/email, machine {machine:.0f}% busy)",
+                    f"{cpu_share / rate * 1000:.1f} ms CPU/email, machine {machine:.0f}% busy; workers, peer and "
+                    f"PostgreSQL {per_email[n] * 1000:.1f} ms CPU per email: {os.cpu_count()} cores allow "
+                    f"{(os.cpu_count() or 1) / per_email[n]:.0f}/s)",
                     rate,
                     one,
                     "1 worker (emails/s)",
@@ -594,6 +603,27 @@ def _machine_cpu() -> tuple[float, float]:
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), idle / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu(server: postgres.PostgresServer) -> float:
+    """The CPU seconds of a PostgreSQL server we started so far: the postmaster's, its ended children's and its
+    running ones' (the backends, the background writers)."""
+    if server.datadir is None:
+        return 0.0
+    try:
+        master = int((server.datadir / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            child = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if child[1] == str(master):
+            total += (int(child[11]) + int(child[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _cpu_seconds(pid: int) -> float:
